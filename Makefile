@@ -1,0 +1,43 @@
+# thinktop — every target installs what it needs first (Debian packages, the pinned
+# llama.cpp in the per-user cache, the default model), reusing whatever is already there.
+SHELL := /bin/bash
+CACHE ?= $(or $(THINKTOP_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/thinktop)
+export THINKTOP_CACHE := $(CACHE)
+
+# a llama.cpp that pkg-config already finds is used as it is; otherwise the pinned build
+LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --variable=prefix llama || bash scripts/setup-llama.sh)
+SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
+ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
+
+.PHONY: run test build deps llama model bench clean
+
+run: deps model build
+	.build/release/thinktop $(ARGS)
+
+test: deps model
+	@prefix="$(LLAMA_PREFIX)"; \
+	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
+	swift build -c release -Xlinker -rpath -Xlinker $$prefix/lib && \
+	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
+	THINKTOP_BIN="$$PWD/.build/release/thinktop" \
+	swift test -Xlinker -rpath -Xlinker $$prefix/lib
+
+build: deps
+	@prefix="$(LLAMA_PREFIX)"; \
+	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH swift build -c release -Xlinker -rpath -Xlinker $$prefix/lib
+
+deps:
+	@bash scripts/setup-deps.sh
+
+llama: deps
+	@bash scripts/setup-llama.sh
+
+model:
+	@bash scripts/setup-model.sh >/dev/null
+
+bench: deps model build
+	@lb="$$(bash scripts/setup-llama.sh --bench)/bin/llama-bench"; \
+	.build/release/thinktop bench --threads $${THREADS:-2} --llama-bench "$$lb" $(ARGS)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,44 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// llama.cpp is found through pkg-config (`llama.pc`). `make` points PKG_CONFIG_PATH at the
+// pinned build in the per-user cache and adds its lib folder as an rpath; a llama.cpp that
+// pkg-config already finds (Homebrew, a distro package) works the same way.
+let package = Package(
+    name: "thinktop",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "thinktop", targets: ["TUI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLlama", path: "Sources/CLlama", pkgConfig: "llama",
+                       providers: [.brew(["llama.cpp"])]),
+        .systemLibrary(name: "CNcurses", path: "Sources/CNcurses",
+                       providers: [.apt(["libncursesw5-dev"]), .brew(["ncurses"])]),
+        // Core's per-token passes scan the whole vocabulary: they are written with SIMD types
+        // and need the host's vector units (AVX2/AVX-512 here: 10× faster than the SSE2
+        // baseline), and optimisation even in debug builds so that tests run at real speed.
+        .target(name: "Core", path: "Sources/Core",
+                swiftSettings: [.unsafeFlags(["-target-cpu", "native"], .when(platforms: [.linux])),
+                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
+        .target(name: "Engine", dependencies: ["CLlama", "Core"], path: "Sources/Engine"),
+        .target(name: "Views", dependencies: ["Core"], path: "Sources/Views"),
+        .executableTarget(
+            name: "TUI",
+            dependencies: [
+                "Engine", "Core", "Views", "CNcurses",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/TUI"),
+        .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Core"], path: "Tests/EngineTests"),
+        .testTarget(name: "ViewsTests", dependencies: ["Views", "Core"], path: "Tests/ViewsTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core"], path: "Tests/EndToEndTests"),
+    ],
+    // The decode loop is a thread with a lock-protected command queue, not actors; Swift 5
+    // mode keeps the C interop (stdout, callbacks) free of Sendable ceremony.
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,323 @@
+import Foundation
+
+/// The JSON Lines trace: a header, one line per generated token, one per event, and a
+/// summary. Documented in docs/TRACE.md; `TraceFormat.version` goes up whenever a field
+/// changes meaning, and the reader keeps reading every version written before.
+public enum TraceFormat {
+    public static let version = 1
+}
+
+/// One alternative the model weighed at a step.
+public struct Alternative: Codable, Sendable, Equatable {
+    public var id: Int32
+    /// probability under the raw distribution
+    public var p: Double
+    public var text: String
+    public init(id: Int32, p: Double, text: String) {
+        self.id = id
+        self.p = p
+        self.text = text
+    }
+}
+
+/// Facts about the model that produced a trace.
+public struct ModelFacts: Codable, Sendable, Equatable {
+    public var file: String
+    public var sha256: String?
+    public var architecture: String
+    public var description: String
+    public var layers: Int
+    public var embeddingSize: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var slidingWindow: Int
+    public var vocabularySize: Int
+    public var trainedContext: Int
+    public var parameters: UInt64
+    public var sizeBytes: UInt64
+    public var thinkOpenToken: Int32?
+    public var thinkCloseToken: Int32?
+    public var hasChatTemplate: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case file, sha256, architecture, description, layers
+        case embeddingSize = "n_embd", heads = "n_head", kvHeads = "n_head_kv", slidingWindow = "n_swa"
+        case vocabularySize = "n_vocab", trainedContext = "n_ctx_train", parameters = "n_params"
+        case sizeBytes = "size_bytes", thinkOpenToken = "think_open_token", thinkCloseToken = "think_close_token"
+        case hasChatTemplate = "chat_template"
+    }
+
+    public init(file: String, sha256: String?, architecture: String, description: String, layers: Int,
+                embeddingSize: Int, heads: Int, kvHeads: Int, slidingWindow: Int, vocabularySize: Int,
+                trainedContext: Int, parameters: UInt64, sizeBytes: UInt64, thinkOpenToken: Int32?,
+                thinkCloseToken: Int32?, hasChatTemplate: Bool) {
+        self.file = file; self.sha256 = sha256; self.architecture = architecture; self.description = description
+        self.layers = layers; self.embeddingSize = embeddingSize; self.heads = heads; self.kvHeads = kvHeads
+        self.slidingWindow = slidingWindow; self.vocabularySize = vocabularySize; self.trainedContext = trainedContext
+        self.parameters = parameters; self.sizeBytes = sizeBytes; self.thinkOpenToken = thinkOpenToken
+        self.thinkCloseToken = thinkCloseToken; self.hasChatTemplate = hasChatTemplate
+    }
+}
+
+/// Settings a run was made with.
+public struct RunSettings: Codable, Sendable, Equatable {
+    public var sampling: SamplingParameters
+    public var maxTokens: Int
+    public var contextSize: Int
+    public var threads: Int
+    public var stops: [String]
+    public var chatTemplate: Bool
+    public var topAlternatives: Int
+    public var thinkOpen: String
+    public var thinkClose: String
+    public var strategies: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case sampling, stops, strategies
+        case maxTokens = "max_tokens", contextSize = "n_ctx", threads, chatTemplate = "chat"
+        case topAlternatives = "top_k_shown", thinkOpen = "think_open", thinkClose = "think_close"
+    }
+
+    public init(sampling: SamplingParameters, maxTokens: Int, contextSize: Int, threads: Int, stops: [String],
+                chatTemplate: Bool, topAlternatives: Int, thinkOpen: String, thinkClose: String, strategies: [String]) {
+        self.sampling = sampling; self.maxTokens = maxTokens; self.contextSize = contextSize; self.threads = threads
+        self.stops = stops; self.chatTemplate = chatTemplate; self.topAlternatives = topAlternatives
+        self.thinkOpen = thinkOpen; self.thinkClose = thinkClose; self.strategies = strategies
+    }
+}
+
+public struct TraceHeader: Codable, Sendable, Equatable {
+    public var type = "header"
+    public var format: Int
+    public var tool: String
+    public var created: String
+    public var model: ModelFacts
+    public var prompt: String
+    public var promptTokens: Int
+    public var settings: RunSettings
+    public var seed: UInt64
+
+    enum CodingKeys: String, CodingKey {
+        case type, format, tool, created, model, prompt, settings, seed
+        case promptTokens = "prompt_tokens"
+    }
+
+    public init(format: Int = TraceFormat.version, tool: String, created: String, model: ModelFacts, prompt: String,
+                promptTokens: Int, settings: RunSettings) {
+        self.format = format; self.tool = tool; self.created = created; self.model = model
+        self.prompt = prompt; self.promptTokens = promptTokens; self.settings = settings; self.seed = settings.sampling.seed
+    }
+}
+
+/// One generated position.
+public struct StepRecord: Codable, Sendable, Equatable {
+    public var type = "token"
+    /// generation step, 0 for the first generated token
+    public var index: Int
+    /// KV-cache position of this token
+    public var position: Int
+    public var token: Int32
+    /// the text this token completed (a character split over tokens appears with its last token)
+    public var text: String
+    public var phase: Phase
+    public var input: InputKind
+    /// ln p(chosen) under the raw distribution
+    public var logprob: Double
+    /// p(chosen) under the raw distribution
+    public var prob: Double
+    /// entropy of the raw distribution, nats
+    public var entropy: Double
+    /// variance of the surprisal, nats²
+    public var varentropy: Double
+    /// p(top-1), the model's confidence
+    public var top1: Double
+    /// p(top-1) − p(top-2)
+    public var margin: Double
+    /// best alternatives by descending probability
+    public var top: [Alternative]
+    /// entropy mean and least-squares slope over the sliding window; reasoning-step number
+    /// and mean entropy of that step so far
+    public var windowMean: Double
+    public var trend: Double
+    public var reasoningStep: Int
+    public var stepMean: Double
+    /// what strategies did at this step (empty without strategies)
+    public var effects: [String]
+    /// wall time of the step (analysis, sampling and the decode of this token), ms
+    public var ms: Double
+
+    enum CodingKeys: String, CodingKey {
+        case type, text, phase, input, logprob, top1, margin, effects, ms
+        case index = "i", position = "pos", token = "id", prob = "p", entropy = "H", varentropy = "varH"
+        case top = "topk", windowMean = "H_win", trend = "H_trend", reasoningStep = "rstep", stepMean = "H_rstep"
+    }
+
+    public init(index: Int, position: Int, token: Int32, text: String, phase: Phase, input: InputKind,
+                logprob: Double, prob: Double, entropy: Double, varentropy: Double, top1: Double, margin: Double,
+                top: [Alternative], windowMean: Double, trend: Double, reasoningStep: Int, stepMean: Double,
+                effects: [String], ms: Double) {
+        self.index = index; self.position = position; self.token = token; self.text = text; self.phase = phase
+        self.input = input; self.logprob = logprob; self.prob = prob; self.entropy = entropy
+        self.varentropy = varentropy; self.top1 = top1; self.margin = margin; self.top = top
+        self.windowMean = windowMean; self.trend = trend; self.reasoningStep = reasoningStep
+        self.stepMean = stepMean; self.effects = effects; self.ms = ms
+    }
+}
+
+/// Something that happened between steps: a command applied, an intervention.
+public struct TraceEvent: Codable, Sendable, Equatable {
+    public var type = "event"
+    /// the generation step the event happened before
+    public var step: Int
+    public var kind: String
+    public var position: Int?
+    public var detail: String?
+
+    public init(step: Int, kind: String, position: Int? = nil, detail: String? = nil) {
+        self.step = step; self.kind = kind; self.position = position; self.detail = detail
+    }
+}
+
+public struct TraceSummary: Codable, Sendable, Equatable {
+    public var type = "summary"
+    public var tokens: Int
+    public var thinkingTokens: Int
+    public var answerTokens: Int
+    public var stopReason: String
+    public var seconds: Double
+    public var tokensPerSecond: Double
+    public var events: Int
+    public var output: String
+
+    enum CodingKeys: String, CodingKey {
+        case type, tokens, seconds, events, output
+        case thinkingTokens = "thinking_tokens", answerTokens = "answer_tokens", stopReason = "stop_reason"
+        case tokensPerSecond = "tokens_per_second"
+    }
+
+    public init(tokens: Int, thinkingTokens: Int, answerTokens: Int, stopReason: String, seconds: Double,
+                tokensPerSecond: Double, events: Int, output: String) {
+        self.tokens = tokens; self.thinkingTokens = thinkingTokens; self.answerTokens = answerTokens
+        self.stopReason = stopReason; self.seconds = seconds; self.tokensPerSecond = tokensPerSecond
+        self.events = events; self.output = output
+    }
+}
+
+public enum TraceLine: Sendable, Equatable {
+    case header(TraceHeader)
+    case token(StepRecord)
+    case event(TraceEvent)
+    case summary(TraceSummary)
+}
+
+/// Appends trace lines to a file, one write per line, so a crash loses at most the step in flight.
+public final class TraceWriter {
+    public let path: String
+    private let fd: Int32
+    private let encoder: JSONEncoder
+
+    /// Fails with a one-line error when the file cannot be created.
+    public init(path: String) throws {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        var isDir: ObjCBool = false
+        if !dir.isEmpty, !(FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) {
+            throw ThinktopError.traceUnwritable(path: path, reason: "directory \(dir) does not exist")
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        if fd < 0 {
+            throw ThinktopError.traceUnwritable(path: path, reason: String(cString: strerror(errno)))
+        }
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    }
+
+    deinit { close(fd) }
+
+    public func write(_ line: TraceLine) throws {
+        var data: Data
+        switch line {
+        case .header(let h): data = try encoder.encode(h)
+        case .token(let t): data = try encoder.encode(t)
+        case .event(let e): data = try encoder.encode(e)
+        case .summary(let s): data = try encoder.encode(s)
+        }
+        data.append(0x0A)
+        try data.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw ThinktopError.traceUnwritable(path: path, reason: String(cString: strerror(errno)))
+                }
+                off += n
+            }
+        }
+    }
+}
+
+/// Reads a trace back. A last line cut off mid-way (a crash while writing) is reported in
+/// `truncated` instead of failing the whole read.
+public struct TraceReader {
+    public var lines: [TraceLine] = []
+    public var truncated = false
+
+    public init(path: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ThinktopError.traceUnreadable(path: path, reason: "no such file or not readable")
+        }
+        try self.init(data: data, path: path)
+    }
+
+    public init(data: Data, path: String = "trace") throws {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        let rawLines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+        struct Kind: Decodable { var type: String }
+        for (n, raw) in rawLines.enumerated() {
+            if raw.isEmpty { continue }
+            let isLast = n == rawLines.count - 1
+            do {
+                let kind = try decoder.decode(Kind.self, from: raw)
+                switch kind.type {
+                case "header":
+                    let h = try decoder.decode(TraceHeader.self, from: raw)
+                    guard h.format >= 1, h.format <= TraceFormat.version else {
+                        throw ThinktopError.traceUnreadable(path: path, reason: "trace format \(h.format) is newer than this thinktop reads (\(TraceFormat.version))")
+                    }
+                    lines.append(.header(h))
+                case "token": lines.append(.token(try decoder.decode(StepRecord.self, from: raw)))
+                case "event": lines.append(.event(try decoder.decode(TraceEvent.self, from: raw)))
+                case "summary": lines.append(.summary(try decoder.decode(TraceSummary.self, from: raw)))
+                default:
+                    throw ThinktopError.traceUnreadable(path: path, reason: "line \(n + 1) has unknown type \"\(kind.type)\"")
+                }
+            } catch let e as ThinktopError {
+                throw e
+            } catch {
+                // an unterminated last line is a write cut short, anything else is not a trace
+                if isLast && data.last != 0x0A {
+                    truncated = true
+                    break
+                }
+                throw ThinktopError.traceUnreadable(path: path, reason: "line \(n + 1) is not a thinktop trace line")
+            }
+        }
+        guard case .header = lines.first else {
+            throw ThinktopError.traceUnreadable(path: path, reason: "it does not start with a thinktop trace header")
+        }
+    }
+
+    public var header: TraceHeader? {
+        if case .header(let h) = lines.first { return h }
+        return nil
+    }
+    public var tokens: [StepRecord] { lines.compactMap { if case .token(let t) = $0 { return t } else { return nil } } }
+    public var events: [TraceEvent] { lines.compactMap { if case .event(let e) = $0 { return e } else { return nil } } }
+    public var summary: TraceSummary? {
+        for l in lines.reversed() { if case .summary(let s) = l { return s } }
+        return nil
+    }
+}

@@ -1,0 +1,284 @@
+import CLlama
+import Core
+import Foundation
+
+/// KV-cache element type.
+public enum KVCacheType: String, CaseIterable, Sendable {
+    case f16, q8_0, q4_0
+
+    var ggml: ggml_type {
+        switch self {
+        case .f16: return GGML_TYPE_F16
+        case .q8_0: return GGML_TYPE_Q8_0
+        case .q4_0: return GGML_TYPE_Q4_0
+        }
+    }
+
+    /// bytes per element (blocks of 32: q8_0 = 34 bytes, q4_0 = 18 bytes)
+    public var bytesPerElement: Double {
+        switch self {
+        case .f16: return 2
+        case .q8_0: return 34.0 / 32
+        case .q4_0: return 18.0 / 32
+        }
+    }
+}
+
+public struct ContextOptions: Sendable {
+    public var contextSize: Int
+    public var threads: Int
+    public var batchSize: Int
+    public var cacheType: KVCacheType
+    /// sequences the cache can hold (1 main + forks for probes)
+    public var sequences: Int
+    public var flashAttention: Bool?
+
+    public init(contextSize: Int = 4096, threads: Int = ContextOptions.defaultThreads, batchSize: Int = 512,
+                cacheType: KVCacheType = .f16, sequences: Int = 2, flashAttention: Bool? = nil) throws {
+        guard contextSize >= 1 else { throw ThinktopError.invalidArgument("--ctx must be at least 1 token, got \(contextSize)") }
+        guard threads >= 1 else { throw ThinktopError.invalidArgument("--threads must be at least 1, got \(threads)") }
+        guard batchSize >= 1 else { throw ThinktopError.invalidArgument("batch size must be at least 1") }
+        guard sequences >= 1 else { throw ThinktopError.invalidArgument("at least one sequence is needed") }
+        self.contextSize = contextSize
+        self.threads = threads
+        self.batchSize = batchSize
+        self.cacheType = cacheType
+        self.sequences = sequences
+        self.flashAttention = flashAttention
+    }
+
+    public static var defaultThreads: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
+}
+
+/// A llama.cpp context over a model: the `ModelBackend` the decoding session steps.
+/// Owns the `llama_context` and its batches; keeps the model alive.
+public final class LlamaContext: ModelBackend, @unchecked Sendable {
+    public let model: LlamaModel
+    public let options: ContextOptions
+    let pointer: OpaquePointer
+    private var tokenBatch: llama_batch
+    private var embeddingBatch: llama_batch?
+    private var lastLogits: UnsafePointer<Float>?
+    private var pieceCache: [Int32: [UInt8]] = [:]
+    public private(set) var embeddings: EmbeddingTable?
+    /// The factor the model applies to token embeddings inside its graph (Gemma: √n_embd),
+    /// found by `calibrateInputScale()`.
+    public private(set) var inputScale: Float?
+    /// Largest logit difference between feeding a token and feeding its scaled embedding.
+    public private(set) var inputScaleError: Float?
+
+    public init(model: LlamaModel, options: ContextOptions) throws {
+        self.model = model
+        self.options = options
+        var p = llama_context_default_params()
+        p.n_ctx = UInt32(options.contextSize)
+        p.n_batch = UInt32(options.batchSize)
+        p.n_ubatch = UInt32(options.batchSize)
+        p.n_seq_max = UInt32(options.sequences)
+        p.n_threads = Int32(options.threads)
+        p.n_threads_batch = Int32(options.threads)
+        p.type_k = options.cacheType.ggml
+        p.type_v = options.cacheType.ggml
+        p.swa_full = true          // rewinds need the sliding-window layers' full history
+        p.kv_unified = true        // forks share the prompt's cells
+        p.no_perf = true
+        if let fa = options.flashAttention {
+            p.flash_attn_type = fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED
+        }
+        guard let ctx = llama_init_from_model(model.pointer, p) else {
+            throw ThinktopError.contextCreationFailed(LlamaRuntime.lastErrorLine() ?? "llama_init_from_model failed (is --ctx too large for memory?)")
+        }
+        pointer = ctx
+        tokenBatch = llama_batch_init(Int32(options.batchSize), 0, 1)
+    }
+
+    deinit {
+        if let b = embeddingBatch { llama_batch_free(b) }
+        llama_batch_free(tokenBatch)
+        llama_free(pointer)
+    }
+
+    // MARK: ModelBackend
+
+    public var vocabularySize: Int { model.vocabularySize }
+    public var embeddingSize: Int { model.inputEmbeddingSize }
+    public var contextSize: Int { Int(llama_n_ctx(pointer)) }
+    public var batchSize: Int { options.batchSize }
+    var memory: OpaquePointer { llama_get_memory(pointer) }
+
+    public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws {
+        precondition(!tokens.isEmpty && tokens.count <= options.batchSize, "batch of \(tokens.count) tokens")
+        var i = 0
+        for t in tokens {
+            tokenBatch.token[i] = t
+            tokenBatch.pos[i] = Int32(position + i)
+            tokenBatch.n_seq_id[i] = 1
+            tokenBatch.seq_id[i]![0] = sequence
+            tokenBatch.logits[i] = 0
+            i += 1
+        }
+        tokenBatch.logits[i - 1] = 1
+        tokenBatch.n_tokens = Int32(i)
+        try run(tokenBatch, position: position)
+    }
+
+    public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws {
+        precondition(embedding.count == embeddingSize, "embedding of \(embedding.count) floats, model takes \(embeddingSize)")
+        if embeddingBatch == nil { embeddingBatch = llama_batch_init(1, Int32(embeddingSize), 1) }
+        var b = embeddingBatch!
+        b.embd.update(from: embedding.baseAddress!, count: embedding.count)
+        b.pos[0] = Int32(position)
+        b.n_seq_id[0] = 1
+        b.seq_id[0]![0] = sequence
+        b.logits[0] = 1
+        b.n_tokens = 1
+        embeddingBatch = b
+        try run(b, position: position)
+    }
+
+    private func run(_ batch: llama_batch, position: Int) throws {
+        lastLogits = nil
+        let rc = llama_decode(pointer, batch)
+        switch rc {
+        case 0: break
+        case 1: throw ThinktopError.contextFull(contextSize)
+        default: throw ThinktopError.decodeFailed(position: position, code: rc)
+        }
+        guard let l = llama_get_logits_ith(pointer, -1) else {
+            throw ThinktopError.decodeFailed(position: position, code: -100)
+        }
+        lastLogits = UnsafePointer(l)
+    }
+
+    public func logits() -> UnsafeBufferPointer<Float> {
+        guard let l = lastLogits else { preconditionFailure("logits read before any decode") }
+        return UnsafeBufferPointer(start: l, count: vocabularySize)
+    }
+
+    public func removeCells(sequence: Int32, from: Int, to: Int?) throws {
+        lastLogits = nil
+        guard llama_memory_seq_rm(memory, sequence, Int32(from), Int32(to ?? -1)) else {
+            throw ThinktopError.kvEditFailed("cannot remove positions \(from)…\(to.map { String($0 - 1) } ?? "end") of sequence \(sequence)")
+        }
+    }
+
+    public func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {
+        guard llama_memory_can_shift(memory) else {
+            throw ThinktopError.kvEditFailed("this model's cache cannot shift positions")
+        }
+        llama_memory_seq_add(memory, sequence, Int32(from), Int32(to ?? -1), Int32(delta))
+    }
+
+    public func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
+        llama_memory_seq_cp(memory, source, destination, Int32(start), Int32(end ?? -1))
+    }
+
+    public func positionRange(sequence: Int32) -> ClosedRange<Int>? {
+        let lo = llama_memory_seq_pos_min(memory, sequence)
+        let hi = llama_memory_seq_pos_max(memory, sequence)
+        guard lo >= 0, hi >= lo else { return nil }
+        return Int(lo)...Int(hi)
+    }
+
+    public func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32] {
+        try model.tokenize(text, addSpecial: addSpecial)
+    }
+
+    public func piece(_ token: Int32) -> [UInt8] {
+        if let p = pieceCache[token] { return p }
+        let p = model.piece(token)
+        pieceCache[token] = p
+        return p
+    }
+
+    public func isEndOfGeneration(_ token: Int32) -> Bool { model.isEndOfGeneration(token) }
+    public func singleToken(_ text: String) -> Int32? { model.singleToken(text) }
+
+    // MARK: state
+
+    /// The state of one sequence (its KV cells), as llama.cpp serialises it.
+    public func saveState(sequence: Int32) throws -> [UInt8] {
+        let size = llama_state_seq_get_size(pointer, sequence)
+        var bytes = [UInt8](repeating: 0, count: size)
+        let written = llama_state_seq_get_data(pointer, &bytes, size, sequence)
+        guard written > 0 else { throw ThinktopError.kvEditFailed("saving the state of sequence \(sequence) failed") }
+        return Array(bytes.prefix(written))
+    }
+
+    /// Restores a state saved by `saveState` into `sequence` (which should be empty).
+    /// `logits()` is invalid afterwards until the next decode.
+    public func restoreState(_ bytes: [UInt8], sequence: Int32) throws {
+        lastLogits = nil
+        let read = llama_state_seq_set_data(pointer, bytes, bytes.count, sequence)
+        guard read > 0 else { throw ThinktopError.stateRestoreFailed("llama.cpp rejected \(bytes.count) bytes for sequence \(sequence)") }
+    }
+
+    public var threads: Int { Int(llama_n_threads(pointer)) }
+
+    // MARK: embedding input
+
+    /// Loads the token-embedding table from the model file (once).
+    public func loadEmbeddings() throws -> EmbeddingTable {
+        if let e = embeddings { return e }
+        let e = try EmbeddingTable(path: model.path, vocabularySize: vocabularySize, embeddingSize: embeddingSize)
+        embeddings = e
+        return e
+    }
+
+    /// Finds the scale at which feeding a token's embedding row reproduces feeding the token:
+    /// one token is evaluated both ways on a scratch sequence, for scale 1 and √n_embd, and
+    /// the scale whose logits agree best is kept. Leaves no cells behind; `logits()` is
+    /// invalid afterwards until the next decode.
+    @discardableResult
+    public func calibrateInputScale(probe token: Int32? = nil) throws -> Float {
+        if let s = inputScale { return s }
+        let table = try loadEmbeddings()
+        let scratch = Int32(options.sequences - 1)
+        let t = token ?? model.bosToken
+        try removeCells(sequence: scratch, from: 0, to: nil)
+        try decode(tokens: [t][...], at: 0, sequence: scratch)
+        let reference = Array(logits())
+        try removeCells(sequence: scratch, from: 0, to: nil)
+        var row = [Float](repeating: 0, count: embeddingSize)
+        table.row(t, into: &row)
+        var best: (Float, Float) = (1, .infinity)
+        for scale in [Float(1), Float(Double(embeddingSize).squareRoot())] {
+            let scaled = row.map { $0 * scale }
+            try scaled.withUnsafeBufferPointer { try decode(embedding: $0, at: 0, sequence: scratch) }
+            let got = logits()
+            var worst: Float = 0
+            for i in 0..<reference.count { worst = max(worst, abs(got[i] - reference[i])) }
+            try removeCells(sequence: scratch, from: 0, to: nil)
+            if worst < best.1 { best = (scale, worst) }
+        }
+        inputScale = best.0
+        inputScaleError = best.1
+        return best.0
+    }
+
+    /// E[token] · inputScale: the input that stands for `token` when fed as an embedding.
+    public func scaledEmbedding(of token: Int32, into out: inout [Float]) throws {
+        let scale = try calibrateInputScale()
+        try loadEmbeddings().row(token, into: &out)
+        for i in out.indices { out[i] *= scale }
+    }
+}
+
+extension LlamaContext {
+    /// Empties the whole cache, every sequence.
+    public func clearMemory() {
+        lastLogits = nil
+        llama_memory_clear(memory, true)
+    }
+
+    /// The plain llama.cpp decode loop, for the benchmark's baseline: each token decoded at
+    /// the next position and its logits fetched, nothing else. Returns seconds spent.
+    public func plainDecode(_ tokens: [Int32], startingAt position: Int) throws -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        for (i, t) in tokens.enumerated() {
+            try decode(tokens: [t][...], at: position + i, sequence: 0)
+            _ = llama_get_logits_ith(pointer, -1)
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}

@@ -1,0 +1,169 @@
+import CLlama
+import Core
+import Foundation
+
+/// A loaded GGUF model. Owns the `llama_model`; contexts made from it keep it alive.
+public final class LlamaModel: @unchecked Sendable {
+    public let path: String
+    let pointer: OpaquePointer
+    let vocab: OpaquePointer
+
+    /// Loads a model. Checks the file before llama.cpp sees it, so the common mistakes
+    /// (no such file, not a GGUF file) get a plain answer.
+    /// - Parameter progress: called with 0…1 while the weights load.
+    public init(path: String, progress: ((Float) -> Void)? = nil) throws {
+        LlamaRuntime.initialize()
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+            throw ThinktopError.modelNotFound(path)
+        }
+        guard let fh = FileHandle(forReadingAtPath: path) else {
+            throw ThinktopError.modelLoadFailed(path: path, reason: "the file is not readable")
+        }
+        let magic = (try? fh.read(upToCount: 4)) ?? Data()
+        try? fh.close()
+        guard magic == Data("GGUF".utf8) else { throw ThinktopError.notGGUF(path) }
+
+        var params = llama_model_default_params()
+        final class ProgressBox { let f: (Float) -> Void; init(_ f: @escaping (Float) -> Void) { self.f = f } }
+        let box = progress.map { ProgressBox($0) }
+        if let box {
+            params.progress_callback = { value, user in
+                Unmanaged<ProgressBox>.fromOpaque(user!).takeUnretainedValue().f(value)
+                return true
+            }
+            params.progress_callback_user_data = Unmanaged.passUnretained(box).toOpaque()
+        }
+        let loaded = withExtendedLifetime(box) { llama_model_load_from_file(path, params) }
+        guard let loaded else {
+            let why = LlamaRuntime.lastErrorLine() ?? "llama.cpp could not read it"
+            throw ThinktopError.modelLoadFailed(path: path, reason: "the file is truncated, corrupt or of an unsupported architecture (llama.cpp: \(why))")
+        }
+        self.path = path
+        pointer = loaded
+        vocab = llama_model_get_vocab(loaded)
+    }
+
+    deinit { llama_model_free(pointer) }
+
+    // MARK: facts
+
+    public var vocabularySize: Int { Int(llama_vocab_n_tokens(vocab)) }
+    public var embeddingSize: Int { Int(llama_model_n_embd(pointer)) }
+    public var inputEmbeddingSize: Int { Int(llama_model_n_embd_inp(pointer)) }
+    public var layers: Int { Int(llama_model_n_layer(pointer)) }
+    public var heads: Int { Int(llama_model_n_head(pointer)) }
+    public var kvHeads: Int { Int(llama_model_n_head_kv(pointer)) }
+    public var slidingWindow: Int { Int(llama_model_n_swa(pointer)) }
+    public var trainedContext: Int { Int(llama_model_n_ctx_train(pointer)) }
+
+    public func metadata(_ key: String) -> String? {
+        var buf = [CChar](repeating: 0, count: 512)
+        let n = llama_model_meta_val_str(pointer, key, &buf, buf.count)
+        if n < 0 { return nil }
+        if Int(n) >= buf.count {
+            buf = [CChar](repeating: 0, count: Int(n) + 1)
+            _ = llama_model_meta_val_str(pointer, key, &buf, buf.count)
+        }
+        return String(cString: buf)
+    }
+
+    public var architecture: String { metadata("general.architecture") ?? "unknown" }
+
+    public var modelDescription: String {
+        var buf = [CChar](repeating: 0, count: 256)
+        _ = llama_model_desc(pointer, &buf, buf.count)
+        return String(cString: buf)
+    }
+
+    /// Key and value widths per KV head, from the GGUF (default n_embd / n_head).
+    public var keyLength: Int {
+        metadata("\(architecture).attention.key_length").flatMap { Int($0) } ?? embeddingSize / max(heads, 1)
+    }
+    public var valueLength: Int {
+        metadata("\(architecture).attention.value_length").flatMap { Int($0) } ?? embeddingSize / max(heads, 1)
+    }
+
+    /// Bytes one position occupies in the KV cache over all layers, for a cache element size.
+    public func kvBytesPerToken(keyBytesPerElement: Double = 2, valueBytesPerElement: Double = 2) -> Int {
+        Int(Double(layers * kvHeads) * (Double(keyLength) * keyBytesPerElement + Double(valueLength) * valueBytesPerElement))
+    }
+
+    public var chatTemplate: String? {
+        guard let t = llama_model_chat_template(pointer, nil) else { return nil }
+        return String(cString: t)
+    }
+
+    public func facts(sha256: String?) -> ModelFacts {
+        ModelFacts(file: (path as NSString).lastPathComponent, sha256: sha256, architecture: architecture,
+                   description: modelDescription, layers: layers, embeddingSize: embeddingSize, heads: heads,
+                   kvHeads: kvHeads, slidingWindow: slidingWindow, vocabularySize: vocabularySize,
+                   trainedContext: trainedContext, parameters: llama_model_n_params(pointer),
+                   sizeBytes: llama_model_size(pointer), thinkOpenToken: singleToken("<think>"),
+                   thinkCloseToken: singleToken("</think>"), hasChatTemplate: chatTemplate != nil)
+    }
+
+    // MARK: tokens
+
+    /// Tokenizes with special tokens parsed (`<think>` becomes the model's token where it has one).
+    public func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32] {
+        let utf8Count = text.utf8.count
+        var tokens = [Int32](repeating: 0, count: utf8Count + 8)
+        var n = llama_tokenize(vocab, text, Int32(utf8Count), &tokens, Int32(tokens.count), addSpecial, true)
+        if n == Int32.min { throw ThinktopError.tokenizationFailed("the text is too long") }
+        if n < 0 {
+            tokens = [Int32](repeating: 0, count: Int(-n))
+            n = llama_tokenize(vocab, text, Int32(utf8Count), &tokens, Int32(tokens.count), addSpecial, true)
+            if n < 0 { throw ThinktopError.tokenizationFailed("llama_tokenize returned \(n)") }
+        }
+        return Array(tokens.prefix(Int(n)))
+    }
+
+    /// The bytes of one token, special tokens rendered as text.
+    public func piece(_ token: Int32) -> [UInt8] {
+        var buf = [CChar](repeating: 0, count: 32)
+        var n = llama_token_to_piece(vocab, token, &buf, Int32(buf.count), 0, true)
+        if n < 0 {
+            buf = [CChar](repeating: 0, count: Int(-n))
+            n = llama_token_to_piece(vocab, token, &buf, Int32(buf.count), 0, true)
+        }
+        guard n > 0 else { return [] }
+        return buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }
+    }
+
+    public func detokenize(_ tokens: [Int32]) -> String {
+        var bytes: [UInt8] = []
+        for t in tokens { bytes += piece(t) }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    public func isEndOfGeneration(_ token: Int32) -> Bool { llama_vocab_is_eog(vocab, token) }
+
+    public var bosToken: Int32 { llama_vocab_bos(vocab) }
+
+    /// The one token `text` stands for when special tokens are parsed, if it is one token.
+    public func singleToken(_ text: String) -> Int32? {
+        guard let t = try? tokenize(text, addSpecial: false), t.count == 1 else { return nil }
+        return t[0]
+    }
+
+    /// Wraps `user` in the model's chat template, ending with the assistant's turn.
+    public func applyChatTemplate(user: String) throws -> String {
+        guard let template = llama_model_chat_template(pointer, nil) else {
+            throw ThinktopError.invalidArgument("\((path as NSString).lastPathComponent) has no chat template: use --raw")
+        }
+        let role = strdup("user")!, content = strdup(user)!
+        defer { free(role); free(content) }
+        var message = llama_chat_message(role: role, content: content)
+        var buf = [CChar](repeating: 0, count: user.utf8.count * 2 + 512)
+        var n = llama_chat_apply_template(template, &message, 1, true, &buf, Int32(buf.count))
+        if n > Int32(buf.count) {
+            buf = [CChar](repeating: 0, count: Int(n) + 1)
+            n = llama_chat_apply_template(template, &message, 1, true, &buf, Int32(buf.count))
+        }
+        guard n >= 0 else {
+            throw ThinktopError.invalidArgument("llama.cpp does not support this model's chat template: use --raw")
+        }
+        return String(decoding: buf.prefix(Int(n)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Core
+import Engine
+import Foundation
+
+/// Decode throughput with thinktop's per-token work on, against the plain llama.cpp decode
+/// loop on the same model, threads and tokens, in one process; optionally against
+/// llama-bench's tg figure too.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure decode throughput with all per-token analysis on against plain llama.cpp decoding.")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Tokens generated per repetition (llama-bench's tg128 uses 128).")
+    var tokens: Int = 128
+
+    @Option(name: .long, help: "Repetitions of each loop; the median is reported.")
+    var reps: Int = 5
+
+    @Option(name: .customLong("llama-bench"), help: "Path to llama-bench: also run `llama-bench -p 0 -n TOKENS` and report the ratio.")
+    var llamaBench: String?
+
+    @Flag(name: .long, help: "Print JSON.")
+    var json = false
+
+    func validate() throws {
+        guard tokens >= 8 else { throw ValidationError("--tokens must be at least 8") }
+        guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
+        if let p = llamaBench, !FileManager.default.isExecutableFile(atPath: p) {
+            throw ValidationError("--llama-bench: \(p) is not an executable file (run `make bench` to build it)")
+        }
+    }
+
+    struct Result: Encodable {
+        var model: String
+        var threads: Int
+        var tokens: Int
+        var reps: Int
+        var analysis_tok_s: Double
+        var plain_tok_s: Double
+        var ratio_vs_plain: Double
+        var analysis_ms_per_token: Double
+        var llama_bench_tok_s: Double?
+        var ratio_vs_llama_bench: Double?
+        var vocabulary_pass_ms: Double?
+        var trace_line_ms: Double?
+    }
+
+    func run() throws {
+        let model = try modelOptions.loadModel()
+        let context = try LlamaContext(model: model, options: try modelOptions.contextOptions())
+        let bos = model.bosToken
+        let config: SessionConfig = try {
+            var c = try SessionConfig(sampling: .greedy, maxTokens: tokens)
+            c.ignoreEndOfGeneration = true
+            return c
+        }()
+        let traceDir = FileManager.default.temporaryDirectory.appendingPathComponent("thinktop-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: traceDir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: traceDir) }
+
+        var lastRecord: StepRecord?
+        // one session generation from BOS: the full per-token path, trace lines included
+        func analysed() throws -> (Double, [Int32]) {
+            context.clearMemory()
+            let session = try DecodingSession(backend: context, config: config, promptTokens: [bos], initialPhase: .answer)
+            let writer = try TraceWriter(path: traceDir.appendingPathComponent("t.jsonl").path)
+            session.onStep = { try? writer.write(.token($0)); lastRecord = $0 }
+            try session.prefill()
+            let start = DispatchTime.now().uptimeNanoseconds
+            while try session.step() != nil {}
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            // every record but the last was decoded; count decodes so both loops are per decode
+            return (Double(session.records.count - 1) / seconds, session.records.map(\.token))
+        }
+        func plain(_ toks: [Int32]) throws -> Double {
+            context.clearMemory()
+            try context.decode(tokens: [bos][...], at: 0, sequence: 0)
+            // the session feeds every token but the last; the plain loop feeds the same ones
+            let fed = Array(toks.dropLast())
+            let seconds = try context.plainDecode(fed, startingAt: 1)
+            return Double(fed.count) / seconds
+        }
+
+        progress("warming up")
+        let (_, reference) = try analysed()
+        _ = try plain(reference)
+        var a: [Double] = [], p: [Double] = []
+        for r in 0..<reps {
+            progress("repetition \(r + 1)/\(reps)")
+            let (tps, toks) = try analysed()
+            guard toks == reference else { throw ThinktopError.io("greedy decoding was not deterministic across repetitions") }
+            a.append(tps)
+            p.append(try plain(reference))
+        }
+        let median = { (xs: [Double]) -> Double in let s = xs.sorted(); return s[s.count / 2] }
+        let at = median(a), pt = median(p)
+        var result = Result(model: (model.path as NSString).lastPathComponent, threads: context.threads, tokens: tokens,
+                            reps: reps, analysis_tok_s: at, plain_tok_s: pt, ratio_vs_plain: at / pt,
+                            analysis_ms_per_token: (1 / at - 1 / pt) * 1000)
+        if let lb = llamaBench {
+            progress("running llama-bench")
+            result.llama_bench_tok_s = try runLlamaBench(lb, model: model.path, threads: context.threads)
+            result.ratio_vs_llama_bench = result.llama_bench_tok_s.map { at / $0 }
+        }
+        // where the per-token time goes: the vocabulary passes and the trace line, each timed alone
+        let analyzer = DistributionAnalyzer(topCount: 10)
+        context.clearMemory()
+        try context.decode(tokens: [bos][...], at: 0, sequence: 0)
+        let logits = context.logits()
+        var sink = 0.0
+        let n = 200
+        var t0 = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<n { sink += analyzer.analyze(logits).entropy }
+        result.vocabulary_pass_ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 / Double(n)
+        let sample = try analysed().1.isEmpty ? nil : lastRecord
+        if let record = sample {
+            let writer = try TraceWriter(path: traceDir.appendingPathComponent("w.jsonl").path)
+            t0 = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<n { try writer.write(.token(record)) }
+            result.trace_line_ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 / Double(n)
+        }
+        if sink.isNaN { print("") }
+        progress(nil)
+        if json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try enc.encode(result), as: UTF8.self))
+            return
+        }
+        print("model \(result.model), \(result.threads) threads, \(tokens) tokens from BOS, median of \(reps)")
+        print(String(format: "thinktop (analysis + sampling + trace)  %7.1f tok/s", at))
+        print(String(format: "plain llama.cpp loop, same tokens        %7.1f tok/s   ratio %.3f", pt, at / pt))
+        print(String(format: "per-token overhead                        %7.3f ms", result.analysis_ms_per_token))
+        if let v = result.vocabulary_pass_ms, let t = result.trace_line_ms {
+            print(String(format: "  of which: signals over the vocabulary %.3f ms, trace line %.3f ms", v, t))
+        }
+        if let lb = result.llama_bench_tok_s, let r = result.ratio_vs_llama_bench {
+            print(String(format: "llama-bench tg%d                         %7.1f tok/s   ratio %.3f", tokens, lb, r))
+        }
+    }
+
+    private func progress(_ s: String?) {
+        guard isatty(2) == 1 else { return }
+        FileHandle.standardError.write(Data((s.map { "\r\u{1B}[Kbench: \($0)" } ?? "\r\u{1B}[K").utf8))
+    }
+
+    /// Runs llama-bench's text-generation test and returns its average tokens per second.
+    private func runLlamaBench(_ path: String, model: String, threads: Int) throws -> Double {
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: path)
+        proc.arguments = ["-m", model, "-t", "\(threads)", "-p", "0", "-n", "\(tokens)", "-r", "\(reps)", "-o", "json"]
+        let out = Pipe()
+        proc.standardOutput = out
+        proc.standardError = FileHandle.nullDevice
+        try proc.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        proc.waitUntilExit()
+        guard proc.terminationStatus == 0,
+              let arr = try JSONSerialization.jsonObject(with: data) as? [[String: Any]],
+              let ts = arr.first?["avg_ts"] as? Double else {
+            throw ThinktopError.io("llama-bench at \(path) failed or printed no result")
+        }
+        return ts
+    }
+}

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Core
+import Engine
+import Foundation
+
+struct Thinktop: ParsableCommand {
+    static let version = "0.1.0"
+    static let configuration = CommandConfiguration(
+        commandName: "thinktop",
+        abstract: "Watch and steer how a language model reasons, token by token.",
+        discussion: """
+        With no subcommand, thinktop runs the built-in demo problem on the default model \
+        (Gemma 3 270M, set up by `make model`).
+        """,
+        version: version,
+        subcommands: [Run.self, Inspect.self, Bench.self],
+        defaultSubcommand: Run.self)
+}
+
+/// Where thinktop keeps its caches (llama.cpp build, default model, hashes, logs).
+enum Paths {
+    static var cache: String {
+        let env = ProcessInfo.processInfo.environment
+        if let c = env["THINKTOP_CACHE"], !c.isEmpty { return c }
+        if let x = env["XDG_CACHE_HOME"], !x.isEmpty { return x + "/thinktop" }
+        return NSHomeDirectory() + "/.cache/thinktop"
+    }
+    static var defaultModel: String {
+        if let m = ProcessInfo.processInfo.environment["THINKTOP_MODEL"], !m.isEmpty { return m }
+        return cache + "/models/gemma-3-270m-q4_k_m.gguf"
+    }
+    static var log: String {
+        try? FileManager.default.createDirectory(atPath: cache + "/logs", withIntermediateDirectories: true)
+        return cache + "/logs/llama.log"
+    }
+}
+
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "GGUF model file (default: Gemma 3 270M Q4_K_M from `make model`, or $THINKTOP_MODEL).")
+    var model: String?
+
+    @Option(name: .long, help: "Context size in tokens.")
+    var ctx: Int = 4096
+
+    @Option(name: .long, help: "CPU threads for decoding.")
+    var threads: Int = ContextOptions.defaultThreads
+
+    @Option(name: .customLong("kv-type"), help: "KV-cache type: f16, q8_0 or q4_0.")
+    var kvType: String = "f16"
+
+    var modelPath: String { model ?? Paths.defaultModel }
+
+    func validate() throws {
+        guard ctx >= 1 else { throw ValidationError("--ctx must be at least 1 token, got \(ctx)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard KVCacheType(rawValue: kvType) != nil else { throw ValidationError("--kv-type must be f16, q8_0 or q4_0, got \(kvType)") }
+    }
+
+    func contextOptions() throws -> ContextOptions {
+        try ContextOptions(contextSize: ctx, threads: threads, cacheType: KVCacheType(rawValue: kvType)!)
+    }
+
+    /// Loads the model, with a progress line on stderr when stderr is a terminal.
+    func loadModel(quiet: Bool = false) throws -> LlamaModel {
+        LlamaRuntime.initialize(logFile: Paths.log)
+        if model == nil, !FileManager.default.fileExists(atPath: modelPath) {
+            throw ThinktopError.modelNotFound(modelPath)
+        }
+        let tty = isatty(2) == 1 && !quiet
+        var last = -1
+        let m = try LlamaModel(path: modelPath) { p in
+            guard tty else { return }
+            let pct = Int(p * 100)
+            if pct / 5 != last / 5 {
+                last = pct
+                FileHandle.standardError.write(Data("\rloading \((modelPath as NSString).lastPathComponent) \(pct)%".utf8))
+            }
+        }
+        if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        return m
+    }
+}
+
+struct GenerationOptions: ParsableArguments {
+    @Option(name: .long, help: "The problem to think about (default: the built-in demo problem).")
+    var prompt: String?
+
+    @Option(name: .customLong("prompt-file"), help: "Read the prompt from a file.")
+    var promptFile: String?
+
+    @Flag(name: .long, help: "Wrap the prompt in the model's chat template (default for --prompt/--prompt-file when the model has one).")
+    var chat = false
+
+    @Flag(name: .long, help: "Use the prompt as it is (default for the demo problem).")
+    var raw = false
+
+    @Option(name: .customLong("max-tokens"), help: "Stop after this many generated tokens.")
+    var maxTokens: Int = 512
+
+    @Option(name: .long, help: "Seed of the sampler's random generator.")
+    var seed: UInt64 = 7
+
+    @Option(name: .long, help: "Temperature; 0 is greedy.")
+    var temp: Double = 0.6
+
+    @Option(name: .customLong("top-k"), help: "Sample among the k most likely tokens; 0 = whole vocabulary.")
+    var topK: Int = 20
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold; 1 = off.")
+    var topP: Double = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p × p(top-1); 0 = off.")
+    var minP: Double = 0
+
+    @Option(name: .long, help: "Stop when this text appears (repeatable). The demo stops at a new \"Problem:\".")
+    var stop: [String] = []
+
+    @Option(name: .long, help: "Decoding strategy (repeatable). Strategies are not implemented yet; see the README.")
+    var strategy: [String] = []
+
+    @Option(name: .long, help: "Write the JSON Lines trace here (flushed every token).")
+    var trace: String?
+
+    func validate() throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
+        if prompt != nil && promptFile != nil { throw ValidationError("give --prompt or --prompt-file, not both") }
+        if chat && raw { throw ValidationError("give --chat or --raw, not both") }
+        if let t = trace {
+            let dir = (t as NSString).deletingLastPathComponent
+            var isDir: ObjCBool = false
+            if !dir.isEmpty && !(FileManager.default.fileExists(atPath: dir, isDirectory: &isDir) && isDir.boolValue) {
+                throw ValidationError("cannot write the trace \(t): directory \(dir) does not exist")
+            }
+        }
+        if let f = promptFile, !FileManager.default.isReadableFile(atPath: f) {
+            throw ValidationError("cannot read the prompt file \(f)")
+        }
+        if !strategy.isEmpty {
+            throw ValidationError("--strategy: decoding strategies are not available in this version yet")
+        }
+        _ = try sampling()
+    }
+
+    func sampling() throws -> SamplingParameters {
+        try SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP, seed: seed)
+    }
+
+    var isDemo: Bool { prompt == nil && promptFile == nil }
+
+    /// The prompt text as the model will see it, and whether the chat template was applied.
+    func promptText(model: LlamaModel) throws -> (String, Bool) {
+        var text: String
+        if let p = prompt { text = p }
+        else if let f = promptFile {
+            guard let s = try? String(contentsOfFile: f, encoding: .utf8) else {
+                throw ThinktopError.invalidArgument("cannot read the prompt file \(f) as UTF-8 text")
+            }
+            text = s
+        } else { text = DemoProblem.prompt }
+        let useChat = chat || (!raw && !isDemo && model.chatTemplate != nil)
+        if useChat { text = try model.applyChatTemplate(user: text) }
+        return (text, useChat)
+    }
+
+    var stops: [String] { isDemo && stop.isEmpty ? [DemoProblem.stop] : stop }
+}

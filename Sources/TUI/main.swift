@@ -1,0 +1,25 @@
+import ArgumentParser
+import Core
+import Foundation
+
+// Entry point. Errors a user can cause print as one line on stderr with a non-zero exit;
+// --help and usage errors keep ArgumentParser's wording but stay short.
+setvbuf(stdout, nil, _IOFBF, 1 << 16)
+do {
+    var command = try Thinktop.parseAsRoot()
+    try command.run()
+} catch let error as ThinktopError {
+    fflush(stdout)
+    FileHandle.standardError.write(Data("thinktop: \(error)\n".utf8))
+    exit(1)
+} catch {
+    fflush(stdout)
+    let code = Thinktop.exitCode(for: error)
+    if code == .success {
+        Thinktop.exit(withError: error)   // --help, --version
+    }
+    let message = Thinktop.message(for: error)
+        .split(separator: "\n").first.map(String.init) ?? "\(error)"
+    FileHandle.standardError.write(Data("thinktop: \(message.replacingOccurrences(of: "Error: ", with: ""))\n".utf8))
+    exit(code.rawValue == 0 ? 1 : code.rawValue)
+}
