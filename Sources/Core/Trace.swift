@@ -316,6 +316,20 @@ public struct TraceReader {
     }
     public var tokens: [StepRecord] { lines.compactMap { if case .token(let t) = $0 { return t } else { return nil } } }
     public var events: [TraceEvent] { lines.compactMap { if case .event(let e) = $0 { return e } else { return nil } } }
+    /// The tokens standing at the end of the run: every rewind event drops the tokens at
+    /// and after its position, as it did in the session.
+    public var finalTokens: [StepRecord] {
+        var out: [StepRecord] = []
+        for l in lines {
+            switch l {
+            case .token(let t): out.append(t)
+            case .event(let e) where e.kind == "rewind":
+                if let p = e.position { out.removeAll { $0.position >= p } }
+            default: break
+            }
+        }
+        return out
+    }
     public var summary: TraceSummary? {
         for l in lines.reversed() { if case .summary(let s) = l { return s } }
         return nil

@@ -1,0 +1,219 @@
+import Foundation
+import Testing
+@testable import Core
+
+@Suite("Decoding session on a scripted model")
+struct SessionTests {
+    let prompt: [Int32] = [5, 5, 5, 5, 5, 1, 3]   // " ok" ×5, "<think>", "\n"
+    let V = ScriptedBackend.pieces.count + 5
+
+    func session(script: [Int32], maxTokens: Int = 50, stops: [String] = [], sampling: SamplingParameters = .greedy,
+                 context: Int = 64) throws -> (DecodingSession, ScriptedBackend) {
+        let backend = ScriptedBackend(contextSize: context, rule: ScriptedBackend.following(script, promptLength: prompt.count, vocabulary: V))
+        let markers = ThinkMarkers.resolve(backend: backend)
+        let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: stops, markers: markers)
+        let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
+        return (s, backend)
+    }
+
+    @Test("prompt in batches, then thinking → answer → done at end of generation")
+    func phasesAndEOG() throws {
+        let (s, backend) = try session(script: [4, 8, 9, 2, 6, 0])
+        try s.prefill()
+        #expect(backend.decodeCalls.map(\.count) == [4, 3])   // batch size 4
+        while try s.step() != nil {}
+        #expect(s.records.map(\.token) == [4, 8, 9, 2, 6, 0])
+        #expect(s.records.map(\.phase) == [.thinking, .thinking, .thinking, .thinking, .answer, .answer])
+        #expect(s.records.map(\.position) == Array(7..<13))
+        #expect(s.stopReason == .endOfGeneration)
+        #expect(s.phase == .done)
+        #expect(s.output == "Wait so 9</think>Answer: 9<eos>")
+        // the final token is not fed: nothing needs its logits
+        #expect(backend.positionRange(sequence: 0) == 0...11)
+    }
+
+    @Test("signals of each step come from the raw distribution")
+    func stepSignals() throws {
+        let (s, _) = try session(script: [4, 0])
+        let r = try #require(try s.step())
+        // logits: 8 for the favourite, 1 for the runner-up, 0 for the other V−2 tokens
+        let z = exp(8.0) + exp(1.0) + Double(V - 2)
+        #expect(abs(r.prob - exp(8.0) / z) < 1e-6)
+        #expect(abs(r.logprob - (8 - log(z))) < 1e-6)
+        #expect(abs(r.top1 - r.prob) < 1e-12)
+        #expect(abs(r.margin - (exp(8.0) - exp(1.0)) / z) < 1e-6)
+        let ps = [exp(8.0) / z, exp(1.0) / z] + Array(repeating: 1 / z, count: V - 2)
+        let h = -ps.reduce(0) { $0 + $1 * log($1) }
+        #expect(abs(r.entropy - h) < 1e-6)
+        #expect(r.top.count == 10)
+        #expect(r.top[0].id == 4 && r.top[1].id == 5 && r.top[0].text == "Wait")
+        #expect(r.input == .explicit)
+    }
+
+    @Test("a stop string ends generation and never reaches the output")
+    func stopString() throws {
+        let (s, _) = try session(script: [4, 2, 6, 7, 5, 5], stops: ["\nProblem:"])
+        var shown = ""
+        s.onText = { shown += $0 }
+        while try s.step() != nil {}
+        #expect(s.stopReason == .stopString)
+        #expect(s.records.count == 4)
+        #expect(shown == "Wait</think>Answer: 9")
+        #expect(s.output == shown)
+    }
+
+    @Test("max tokens and a full context end generation")
+    func limits() throws {
+        let (a, _) = try session(script: Array(repeating: 5, count: 40), maxTokens: 5)
+        while try a.step() != nil {}
+        #expect(a.records.count == 5 && a.stopReason == .maxTokens)
+        let (b, _) = try session(script: Array(repeating: 5, count: 40), context: 12)
+        while try b.step() != nil {}
+        #expect(b.records.count == 5 && b.stopReason == .contextFull)   // positions 7…11
+    }
+
+    @Test("a prompt longer than the context is refused before decoding")
+    func promptTooLong() throws {
+        let backend = ScriptedBackend(contextSize: 6, rule: { _, _ in [Float](repeating: 0, count: 15) })
+        let config = try SessionConfig(sampling: .greedy, maxTokens: 4)
+        #expect(throws: ThinktopError.promptTooLong(tokens: 7, context: 6)) {
+            try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .answer)
+        }
+        #expect(backend.decodeCalls.isEmpty)
+    }
+
+    @Test("rewind to a position, continue: the same tokens as the uninterrupted run (seeded sampling)")
+    func rewindReproduces() throws {
+        let sampling = try SamplingParameters(temperature: 1, topK: 0, topP: 1, minP: 0, seed: 99)
+        func wavy(_ last: Int32, _ pos: Int) -> [Float] {
+            (0..<15).map { i in Float(sin(Double(i * 7 + Int(last) * 13 + pos * 3)) * 2) }
+        }
+        func make() throws -> DecodingSession {
+            let backend = ScriptedBackend(contextSize: 64, rule: wavy)
+            let config = try SessionConfig(sampling: sampling, maxTokens: 30)
+            var c = config
+            c.ignoreEndOfGeneration = true
+            return try DecodingSession(backend: backend, config: c, promptTokens: prompt, initialPhase: .thinking)
+        }
+        let straight = try make()
+        while try straight.step() != nil {}
+        let rewound = try make()
+        for _ in 0..<20 { try rewound.step() }
+        let outputBefore = rewound.output
+        try rewound.rewind(toPosition: prompt.count + 12)
+        #expect(rewound.records.count == 12)
+        #expect(rewound.output.utf8.count <= outputBefore.utf8.count)
+        #expect(rewound.events.last?.kind == "rewind")
+        #expect(rewound.events.last?.position == prompt.count + 12)
+        while try rewound.step() != nil {}
+        #expect(rewound.records.map(\.token) == straight.records.map(\.token))
+        #expect(rewound.output == straight.output)
+        #expect(rewound.records.map(\.entropy) == straight.records.map(\.entropy))
+        // back to the very first generated position, and past a finished run
+        try rewound.rewind(toPosition: prompt.count)
+        #expect(rewound.records.isEmpty && !rewound.isDone)
+        while try rewound.step() != nil {}
+        #expect(rewound.records.map(\.token) == straight.records.map(\.token))
+        #expect(throws: ThinktopError.self) { try rewound.rewind(toPosition: 3) }
+    }
+
+    @Test("commands from another thread: pause holds, step advances exactly one, stop ends")
+    func commandQueue() throws {
+        let (s, _) = try session(script: Array(repeating: 5, count: 100), maxTokens: 100)
+        s.send(.pause)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread { s.run(stayAfterDone: true); done.signal() }
+        thread.start()
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(s.records.count == 0)
+        s.send(.step)
+        s.send(.step)
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(s.records.count == 2)
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(s.records.count == 2)
+        s.send(.rewind(toPosition: prompt.count + 1))
+        Thread.sleep(forTimeInterval: 0.1)
+        #expect(s.records.count == 1)
+        s.send(.resume)
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(s.isDone && s.records.count == 100)
+        s.send(.stop)
+        #expect(done.wait(timeout: .now() + 2) == .success)
+        #expect(s.events.map(\.kind) == ["pause", "step", "step", "rewind", "resume", "stop"])
+        #expect(s.events[1].step == 0 && s.events[2].step == 0)
+    }
+
+    @Test("the trace: every token line has the documented fields; read back equals written")
+    func traceRoundTrip() throws {
+        let (s, _) = try session(script: [4, 8, 9, 2, 6, 0])
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("thinktop-trace-\(UUID()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try TraceWriter(path: path)
+        let facts = ModelFacts(file: "m.gguf", sha256: "ab", architecture: "scripted", description: "d", layers: 1,
+                               embeddingSize: 4, heads: 1, kvHeads: 1, slidingWindow: 0, vocabularySize: V,
+                               trainedContext: 64, parameters: 1, sizeBytes: 2, thinkOpenToken: 1, thinkCloseToken: 2,
+                               hasChatTemplate: false)
+        let settings = RunSettings(sampling: .greedy, maxTokens: 50, contextSize: 64, threads: 1, stops: [],
+                                   chatTemplate: false, topAlternatives: 10, thinkOpen: "<think>", thinkClose: "</think>",
+                                   strategies: [])
+        let header = TraceHeader(tool: "test", created: "now", model: facts, prompt: "p", promptTokens: 7, settings: settings)
+        try writer.write(.header(header))
+        var written: [StepRecord] = []
+        s.onStep = { try? writer.write(.token($0)); written.append($0) }
+        s.onEvent = { try? writer.write(.event($0)) }
+        while try s.step() != nil {}
+        try s.rewind(toPosition: 10)
+        while try s.step() != nil {}
+        try writer.write(.summary(s.summary()))
+
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        let fields: Set<String> = ["type", "i", "pos", "id", "text", "phase", "input", "logprob", "p", "H", "varH",
+                                   "top1", "margin", "topk", "H_win", "H_trend", "rstep", "H_rstep", "effects", "ms"]
+        var tokenLines = 0
+        for line in lines {
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            guard obj["type"] as? String == "token" else { continue }
+            tokenLines += 1
+            #expect(Set(obj.keys) == fields)
+            let top = try #require(obj["topk"] as? [[String: Any]])
+            #expect(top.count == 10 && Set(top[0].keys) == ["id", "p", "text"])
+        }
+        #expect(tokenLines == 9)   // 6, then 3 again after the rewind to the 4th position
+
+        let read = try TraceReader(path: path)
+        #expect(!read.truncated)
+        #expect(read.header == header)
+        #expect(read.events.map(\.kind) == ["rewind"])
+        #expect(read.summary == s.summary())
+        #expect(read.tokens == written)
+        // replaying the lines in order, rewinds included, ends at the session's final text
+        #expect(read.finalTokens == s.records)
+    }
+
+    @Test("a trace cut off mid-line reads up to its last whole line; other files are refused")
+    func traceTruncated() throws {
+        let (s, _) = try session(script: [4, 8, 0])
+        let dir = FileManager.default.temporaryDirectory
+        let path = dir.appendingPathComponent("thinktop-cut-\(UUID()).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let writer = try TraceWriter(path: path)
+        let settings = RunSettings(sampling: .greedy, maxTokens: 5, contextSize: 64, threads: 1, stops: [],
+                                   chatTemplate: false, topAlternatives: 10, thinkOpen: "<think>", thinkClose: "</think>", strategies: [])
+        let facts = ModelFacts(file: "m", sha256: nil, architecture: "a", description: "", layers: 1, embeddingSize: 4,
+                               heads: 1, kvHeads: 1, slidingWindow: 0, vocabularySize: V, trainedContext: 1, parameters: 0,
+                               sizeBytes: 0, thinkOpenToken: nil, thinkCloseToken: nil, hasChatTemplate: false)
+        try writer.write(.header(TraceHeader(tool: "t", created: "c", model: facts, prompt: "p", promptTokens: 7, settings: settings)))
+        s.onStep = { try? writer.write(.token($0)) }
+        while try s.step() != nil {}
+        var data = try #require(FileManager.default.contents(atPath: path))
+        data.removeLast(40)
+        let cut = try TraceReader(data: data)
+        #expect(cut.truncated)
+        #expect(cut.tokens.count == 2)
+        #expect(throws: ThinktopError.self) { try TraceReader(data: Data("hello\nworld\n".utf8)) }
+        #expect(throws: ThinktopError.self) { try TraceReader(data: Data("{\"type\":\"token\"}\n".utf8)) }
+        #expect(throws: ThinktopError.self) { try TraceWriter(path: "/nonexistent-dir-\(UUID())/t.jsonl") }
+    }
+}
