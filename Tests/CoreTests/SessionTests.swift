@@ -119,7 +119,7 @@ struct SessionTests {
 
     @Test("commands from another thread: pause holds, step advances exactly one, stop ends")
     func commandQueue() throws {
-        let (s, _) = try session(script: Array(repeating: 5, count: 100), maxTokens: 100)
+        let (s, _) = try session(script: Array(repeating: 5, count: 100), maxTokens: 100, context: 256)
         s.send(.pause)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread { s.run(stayAfterDone: true); done.signal() }
