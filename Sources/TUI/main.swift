@@ -20,6 +20,10 @@ do {
     }
     let message = Thinktop.message(for: error)
         .split(separator: "\n").first.map(String.init) ?? "\(error)"
-    FileHandle.standardError.write(Data("thinktop: \(message.replacingOccurrences(of: "Error: ", with: ""))\n".utf8))
+    var line = message.replacingOccurrences(of: "Error: ", with: "")
+    if line.hasPrefix("Unknown option") || line.hasPrefix("Missing value") || line.hasPrefix("Unexpected argument") {
+        line += " (see `thinktop help`)"
+    }
+    FileHandle.standardError.write(Data("thinktop: \(line)\n".utf8))
     exit(code.rawValue == 0 ? 1 : code.rawValue)
 }

@@ -1,0 +1,187 @@
+import Core
+import Foundation
+import Testing
+
+/// Runs the built `thinktop` binary as a user would. `make test` builds it in release mode
+/// and passes its path in THINKTOP_BIN.
+enum Binary {
+    static let path: String = {
+        if let p = ProcessInfo.processInfo.environment["THINKTOP_BIN"], !p.isEmpty { return p }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return root.appendingPathComponent(".build/release/thinktop").path
+    }()
+    static let model: String = {
+        if let p = ProcessInfo.processInfo.environment["THINKTOP_MODEL"], !p.isEmpty { return p }
+        return NSHomeDirectory() + "/.cache/thinktop/models/gemma-3-270m-q4_k_m.gguf"
+    }()
+
+    struct Result {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var stderrLines: [Substring] { stderr.split(separator: "\n") }
+    }
+
+    static func run(_ args: [String], timeout: TimeInterval = 120) throws -> Result {
+        let p = try start(args)
+        let out = p.out.fileHandleForReading.readDataToEndOfFile()
+        let err = p.err.fileHandleForReading.readDataToEndOfFile()
+        p.process.waitUntilExit()
+        return Result(status: p.process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
+                      stderr: String(decoding: err, as: UTF8.self))
+    }
+
+    static func start(_ args: [String]) throws -> (process: Process, out: Pipe, err: Pipe) {
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            fatalError("thinktop is not built at \(path): run the tests with `make test`")
+        }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        env["THINKTOP_MODEL"] = model
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        return (p, out, err)
+    }
+}
+
+func temporaryDirectory() throws -> URL {
+    let d = FileManager.default.temporaryDirectory.appendingPathComponent("thinktop-e2e-\(UUID())")
+    try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
+    return d
+}
+
+@Suite("thinktop on the command line", .serialized)
+struct CommandLineTests {
+    @Test("run --max-tokens 64 --trace: text on stdout, a trace with every documented field")
+    func headlessRun() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("t.jsonl").path
+        let r = try Binary.run(["run", "--max-tokens", "64", "--trace", trace])
+        #expect(r.status == 0)
+        #expect(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines).count > 20)
+        #expect(r.stderr.contains("tok/s"))
+        let read = try TraceReader(path: trace)
+        let header = try #require(read.header)
+        #expect(header.format == TraceFormat.version)
+        #expect(header.model.sha256 == "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818")
+        #expect(header.model.architecture == "gemma3")
+        #expect(header.prompt == DemoProblem.prompt)
+        #expect(header.settings.stops == ["\nProblem:"])
+        #expect(header.seed == 7)
+        let tokens = read.tokens
+        #expect(tokens.count >= 1 && tokens.count <= 64)
+        #expect(tokens.map(\.index) == Array(0..<tokens.count))
+        #expect(tokens.map(\.position) == Array(header.promptTokens..<(header.promptTokens + tokens.count)))
+        #expect(tokens.first?.phase == .thinking)
+        for t in tokens {
+            #expect(t.top.count >= 10)
+            #expect(t.entropy >= 0 && t.varentropy >= 0)
+            #expect(t.prob > 0 && t.prob <= 1 && abs(log(t.prob) - t.logprob) < 1e-9)
+            #expect(t.top1 >= t.prob && t.margin >= 0 && t.margin <= t.top1)
+            #expect(zip(t.top, t.top.dropFirst()).allSatisfy { $0.p >= $1.p })
+        }
+        let summary = try #require(read.summary)
+        #expect(summary.tokens == tokens.count)
+        #expect(summary.thinkingTokens + summary.answerTokens == tokens.count)
+        // the text printed is the trace's text, less a stop string
+        #expect(r.stdout.hasPrefix(summary.output))
+        // every token line carries the documented fields by name
+        let raw = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+        let documented: Set<String> = ["type", "i", "pos", "id", "text", "phase", "input", "logprob", "p", "H",
+                                       "varH", "top1", "margin", "topk", "H_win", "H_trend", "rstep", "H_rstep", "effects", "ms"]
+        for line in raw.dropFirst() where line.contains("\"type\":\"token\"") {
+            let obj = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(Set(obj.keys) == documented)
+        }
+    }
+
+    @Test("Ctrl-C stops generation cleanly: the trace ends with its summary")
+    func interrupt() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("t.jsonl").path
+        let p = try Binary.start(["run", "--max-tokens", "3000", "--stop", "NEVER-SEEN", "--trace", trace])
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            if let s = try? String(contentsOfFile: trace, encoding: .utf8), s.components(separatedBy: "\"type\":\"token\"").count > 10 { break }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        kill(p.process.processIdentifier, SIGINT)
+        _ = p.out.fileHandleForReading.readDataToEndOfFile()
+        p.process.waitUntilExit()
+        #expect(p.process.terminationStatus == 0)
+        let read = try TraceReader(path: trace)
+        let summary = try #require(read.summary)
+        #expect(summary.stopReason == "stopped")
+        #expect(summary.tokens >= 10 && summary.tokens < 3000)
+        #expect(read.events.last?.kind == "stop")
+    }
+
+    @Test("inspect prints the model's facts")
+    func inspect() throws {
+        let r = try Binary.run(["inspect", Binary.model])
+        #expect(r.status == 0)
+        for expected in ["architecture            gemma3", "layers                  18", "n_embd                  640",
+                         "sliding window          512", "vocabulary              262144", "KV bytes per token      18432 (f16)",
+                         "embedding input scale   sqrt(n_embd)", "think tokens"] {
+            #expect(r.stdout.contains(expected), "missing: \(expected)")
+        }
+    }
+
+    @Test("bench prints both loops and their ratio")
+    func bench() throws {
+        let r = try Binary.run(["bench", "--tokens", "16", "--reps", "1", "--threads", "2", "--json"])
+        #expect(r.status == 0)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let ratio = try #require(obj["ratio_vs_plain"] as? Double)
+        #expect(ratio > 0.3 && ratio < 1.5)
+        #expect((obj["analysis_tok_s"] as? Double ?? 0) > 0)
+    }
+
+    @Test("each subcommand has --help", arguments: ["run", "inspect", "bench"])
+    func help(_ sub: String) throws {
+        let r = try Binary.run([sub, "--help"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("USAGE: thinktop \(sub)"))
+    }
+
+    /// A user's mistake: one line on stderr naming it, a non-zero exit, nothing decoded.
+    func expectOneLineError(_ args: [String], mentions: String) throws {
+        let r = try Binary.run(args.first == "run" ? args + ["--max-tokens", "4"] : args)
+        #expect(r.status != 0, "\(args) exited 0")
+        #expect(r.stdout.isEmpty, "\(args) printed \(r.stdout)")
+        #expect(r.stderrLines.count == 1, "\(args): \(r.stderr)")
+        #expect(r.stderr.hasPrefix("thinktop: "))
+        #expect(r.stderr.contains(mentions), "\(args): \(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Backtrace"))
+    }
+
+    @Test("bad inputs: one clear line on stderr, a non-zero exit, before any decoding")
+    func badInputs() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let notGGUF = dir.appendingPathComponent("notes.gguf").path
+        try "plain text".write(toFile: notGGUF, atomically: true, encoding: .utf8)
+        let truncated = dir.appendingPathComponent("cut.gguf").path
+        let model = try Data(contentsOf: URL(fileURLWithPath: Binary.model), options: .alwaysMapped)
+        FileManager.default.createFile(atPath: truncated, contents: model.prefix(model.count / 2))
+        try expectOneLineError(["run", "--model", dir.appendingPathComponent("missing.gguf").path], mentions: "model file not found")
+        try expectOneLineError(["run", "--model", notGGUF], mentions: "not a GGUF model file")
+        try expectOneLineError(["run", "--model", truncated], mentions: "truncated")
+        try expectOneLineError(["run", "--ctx", "64"], mentions: "the prompt is")
+        try expectOneLineError(["run", "--prompt", String(repeating: "word ", count: 300), "--raw", "--ctx", "128"], mentions: "raise --ctx")
+        try expectOneLineError(["run", "--ctx", "0"], mentions: "--ctx")
+        let missingDir = dir.appendingPathComponent("no/such/dir/t.jsonl").path
+        try expectOneLineError(["run", "--trace", missingDir], mentions: "does not exist")
+        #expect(!FileManager.default.fileExists(atPath: missingDir))
+        try expectOneLineError(["inspect", notGGUF], mentions: "not a GGUF")
+        try expectOneLineError(["run", "--top-p", "2"], mentions: "--top-p")
+    }
+}
