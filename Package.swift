@@ -35,6 +35,7 @@ let package = Package(
             path: "Sources/TUI"),
         .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Core"], path: "Tests/EngineTests"),
+        .testTarget(name: "ViewsTests", dependencies: ["Views"], path: "Tests/ViewsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Core"], path: "Tests/EndToEndTests"),
     ],
     // The decode loop is a thread with a lock-protected command queue, not actors; Swift 5
