@@ -183,5 +183,7 @@ struct CommandLineTests {
         #expect(!FileManager.default.fileExists(atPath: missingDir))
         try expectOneLineError(["inspect", notGGUF], mentions: "not a GGUF")
         try expectOneLineError(["run", "--top-p", "2"], mentions: "--top-p")
+        // Gemma 3 270M (base) ships no chat template
+        try expectOneLineError(["run", "--chat", "--prompt", "hi"], mentions: "no chat template")
     }
 }
