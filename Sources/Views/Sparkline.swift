@@ -7,7 +7,7 @@ public struct Sparkline: Sendable {
     public var maximum: Double?
     public var style: Style
 
-    public init(values: [Double], maximum: Double? = nil, style: Style = Style("sparkline")) {
+    public init(values: [Double], maximum: Double? = nil, style: Style = Style(Role.sparkEntropy)) {
         self.values = values; self.maximum = maximum; self.style = style
     }
 

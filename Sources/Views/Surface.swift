@@ -15,9 +15,11 @@ public struct Style: Equatable, Hashable, Sendable {
     public var role: String
     public var bold: Bool
     public var reverse: Bool
+    public var underline: Bool
+    public var dim: Bool
 
-    public init(_ role: String = "text", bold: Bool = false, reverse: Bool = false) {
-        self.role = role; self.bold = bold; self.reverse = reverse
+    public init(_ role: String = Role.text, bold: Bool = false, reverse: Bool = false, underline: Bool = false, dim: Bool = false) {
+        self.role = role; self.bold = bold; self.reverse = reverse; self.underline = underline; self.dim = dim
     }
 
     public static let plain = Style()

@@ -1,0 +1,66 @@
+import Core
+
+/// Everything the panes draw, copied from the session between steps (or built from a
+/// trace in replay). Panes are pure functions of (snapshot, rectangle, glyphs) → cells.
+public struct WorkbenchSnapshot: Sendable {
+    public enum Status: Equatable, Sendable {
+        case loading(String)
+        case running
+        case paused
+        case done(String)          // the stop reason
+        case replay(playing: Bool, speed: Double)
+    }
+
+    /// A strategy's row in the panel. `available == false` rows are shown as unavailable.
+    public struct StrategyRow: Equatable, Sendable {
+        public var key: Character
+        public var name: String
+        public var enabled: Bool
+        public var available: Bool
+        /// key parameters or live state, e.g. "δ 0.90  C 0.93 p 0.30"
+        public var detail: String
+        public init(key: Character, name: String, enabled: Bool, available: Bool, detail: String) {
+            self.key = key; self.name = name; self.enabled = enabled; self.available = available; self.detail = detail
+        }
+    }
+
+    public var modelName: String
+    /// e.g. "Q4_K_M" or the model description
+    public var modelDetail: String
+    public var status: Status
+    public var records: [StepRecord]
+    public var promptTokens: Int
+    public var contextSize: Int
+    public var tokensPerSecond: Double
+    /// the index into `records` the cursor is on; nil follows the tail
+    public var cursor: Int?
+    /// thinking-token budget, nil when none is set
+    public var thinkingBudget: Int?
+    /// step index at which thinking was force-ended, if it was
+    public var forcedEndAt: Int?
+    public var strategies: [StrategyRow]
+    /// KV-cache facts for the map
+    public var kvBytesPerToken: Int
+    /// sliding window of the model's SWA layers (0: none)
+    public var slidingWindow: Int
+    /// positions removed from the cache (evictions), shown as evicted
+    public var evicted: Set<Int>
+    /// a transient line for the status bar (errors, "rewound to 812", …)
+    public var notice: String?
+    public var showHelp: Bool
+
+    public init(modelName: String, modelDetail: String = "", status: Status, records: [StepRecord] = [],
+                promptTokens: Int, contextSize: Int, tokensPerSecond: Double = 0, cursor: Int? = nil,
+                thinkingBudget: Int? = nil, forcedEndAt: Int? = nil, strategies: [StrategyRow] = [],
+                kvBytesPerToken: Int = 0, slidingWindow: Int = 0, evicted: Set<Int> = [], notice: String? = nil,
+                showHelp: Bool = false) {
+        self.modelName = modelName; self.modelDetail = modelDetail; self.status = status; self.records = records
+        self.promptTokens = promptTokens; self.contextSize = contextSize; self.tokensPerSecond = tokensPerSecond
+        self.cursor = cursor; self.thinkingBudget = thinkingBudget; self.forcedEndAt = forcedEndAt
+        self.strategies = strategies; self.kvBytesPerToken = kvBytesPerToken; self.slidingWindow = slidingWindow
+        self.evicted = evicted; self.notice = notice; self.showHelp = showHelp
+    }
+
+    /// The record the inspector and sparklines centre on: the cursor's, else the newest.
+    public var focusIndex: Int? { cursor ?? (records.isEmpty ? nil : records.count - 1) }
+}
