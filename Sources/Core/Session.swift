@@ -8,6 +8,9 @@ public enum SessionCommand: Sendable, Equatable {
     case step
     /// drop every generated position ≥ the given one and continue from there
     case rewind(toPosition: Int)
+    /// end thinking now: feed the think-close marker (after a newline if the text does not
+    /// end with one), as budget forcing does at its budget
+    case endThinking
     case stop
 }
 
@@ -67,6 +70,8 @@ public final class DecodingSession: @unchecked Sendable {
     public var onEvent: ((TraceEvent) -> Void)?
     /// text safe to show as it is produced (stop strings held back)
     public var onText: ((String) -> Void)?
+    /// called on the session's thread when generation finishes (also after a later rewind and rerun)
+    public var onFinish: ((StopReason) -> Void)?
 
     public var isDone: Bool { stopReason != nil }
     public var phase: Phase { isDone ? .done : tracker.phase }
@@ -90,6 +95,8 @@ public final class DecodingSession: @unchecked Sendable {
         var outputBytes: Int
     }
     private var checkpoints: [Checkpoint] = []
+    /// tokens to feed instead of sampled ones, in order
+    private var forced: [Int32] = []
     private var prefilled = false
 
     private let commandLock = NSCondition()
@@ -144,7 +151,15 @@ public final class DecodingSession: @unchecked Sendable {
                                       blocks: blocks, outputBytes: output.utf8.count))
         let logits = backend.logits()
         let summary = analyzer.analyze(logits)
-        let token = sampler.sample(summary: summary, logits: logits, rng: &rng)
+        let sampled = sampler.sample(summary: summary, logits: logits, rng: &rng)
+        var token = sampled
+        var input = InputKind.explicit
+        var effects: [String] = []
+        if !forced.isEmpty {
+            token = forced.removeFirst()
+            input = .forced
+            effects.append("forced instead of sampled \(sampled)")
+        }
         let chosenLogit = logits[Int(token)]
         let text = utf8.append(backend.piece(token))
         let tokenPhase = tracker.observe(token: token, text: text)
@@ -170,11 +185,11 @@ public final class DecodingSession: @unchecked Sendable {
         generationSeconds += elapsed
         let record = StepRecord(
             index: records.count, position: position, token: token, text: text, phase: tokenPhase,
-            input: .explicit, logprob: summary.logProbability(ofLogit: chosenLogit),
+            input: input, logprob: summary.logProbability(ofLogit: chosenLogit),
             prob: summary.probability(ofLogit: chosenLogit), entropy: summary.entropy,
             varentropy: summary.varentropy, top1: summary.top1, margin: summary.margin, top: alternatives,
             windowMean: blocks.windowMean, trend: blocks.trend, reasoningStep: blocks.reasoningStep,
-            stepMean: blocks.stepMean, effects: [], ms: elapsed * 1000)
+            stepMean: blocks.stepMean, effects: effects, ms: elapsed * 1000)
         records.append(record)
         onStep?(record)
         if let reason = willFinish { finish(reason) }
@@ -192,6 +207,8 @@ public final class DecodingSession: @unchecked Sendable {
     private func finish(_ reason: StopReason) {
         guard stopReason == nil else { return }
         stopReason = reason
+        forced.removeAll()
+        defer { onFinish?(reason) }
         let rest = stopMatcher.flush() + utf8.flush()
         if !rest.isEmpty, reason != .stopString {
             output += rest
@@ -224,10 +241,34 @@ public final class DecodingSession: @unchecked Sendable {
             output = String(decoding: output.utf8.prefix(c.outputBytes), as: UTF8.self)
         }
         let removed = records.count - keep
+        forced.removeAll()
         records.removeLast(removed)
         checkpoints.removeLast(checkpoints.count - keep)
         stopReason = nil
         emit(TraceEvent(step: keep, kind: "rewind", position: position, detail: "removed \(removed) tokens"))
+    }
+
+    /// Queues tokens to be fed in place of the next sampled ones (marked `forced`).
+    public func force(text: String, reason: String) throws {
+        let tokens = try backend.tokenize(text, addSpecial: false)
+        guard !tokens.isEmpty else { return }
+        forced.append(contentsOf: tokens)
+        emit(TraceEvent(step: records.count, kind: "force", detail: "\(reason): \(tokens.count) tokens \(String(reflecting: text))"))
+    }
+
+    /// Ends thinking now: the think-close marker, after a newline when the text does not
+    /// end with one. Does nothing outside thinking.
+    public func endThinking() throws {
+        guard !isDone, tracker.phase == .thinking, forced.isEmpty else { return }
+        var tokens: [Int32] = []
+        if !output.hasSuffix("\n") { tokens += try backend.tokenize("\n", addSpecial: false) }
+        if let close = config.markers.closeToken {
+            tokens.append(close)
+        } else {
+            tokens += try backend.tokenize(config.markers.close + "\n", addSpecial: false)
+        }
+        forced += tokens
+        emit(TraceEvent(step: records.count, kind: "force", detail: "end thinking: \(tokens.count) tokens"))
     }
 
     private func emit(_ event: TraceEvent) {
@@ -297,6 +338,10 @@ public final class DecodingSession: @unchecked Sendable {
         case .rewind(let p):
             do { try rewind(toPosition: p) } catch {
                 emit(TraceEvent(step: records.count, kind: "error", position: p, detail: "\(error)"))
+            }
+        case .endThinking:
+            do { try endThinking() } catch {
+                emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
             }
         case .stop:
             stopRequested = true

@@ -144,6 +144,28 @@ struct SessionTests {
         #expect(s.events[1].step == 0 && s.events[2].step == 0)
     }
 
+    @Test("end thinking now: a newline and the think-close marker are forced, then the answer phase")
+    func endThinkingForcesClose() throws {
+        let (s, _) = try session(script: [4, 8, 9, 9, 9, 9, 6, 0])
+        try s.step()
+        try s.step()
+        s.send(.endThinking)
+        s.send(.stop)
+        s.run()   // applies both commands; stop ends before another step
+        #expect(s.events.map(\.kind) == ["force", "stop"])
+        let (t, _) = try session(script: [4, 8, 9, 9, 9, 9, 6, 0])
+        try t.step()
+        try t.step()
+        try t.endThinking()
+        while try t.step() != nil {}
+        #expect(t.records.map(\.token) == [4, 8, 3, 2, 9, 9, 6, 0])
+        #expect(t.records.map(\.input) == [.explicit, .explicit, .forced, .forced, .explicit, .explicit, .explicit, .explicit])
+        #expect(t.records[2].effects == ["forced instead of sampled 9"])
+        #expect(t.records[3].phase == .thinking && t.records[4].phase == .answer)
+        try t.endThinking()   // outside thinking: nothing
+        #expect(t.events.count == 1)
+    }
+
     @Test("the trace: every token line has the documented fields; read back equals written")
     func traceRoundTrip() throws {
         let (s, _) = try session(script: [4, 8, 9, 2, 6, 0])
