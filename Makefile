@@ -20,7 +20,7 @@ test: deps model
 	swift build -c release -Xlinker -rpath -Xlinker $$prefix/lib && \
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
 	THINKTOP_BIN="$$PWD/.build/release/thinktop" \
-	swift test -Xlinker -rpath -Xlinker $$prefix/lib
+	swift test --no-parallel -Xlinker -rpath -Xlinker $$prefix/lib
 
 build: deps
 	@prefix="$(LLAMA_PREFIX)"; \

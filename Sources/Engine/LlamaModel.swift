@@ -94,13 +94,15 @@ public final class LlamaModel: @unchecked Sendable {
         return String(cString: t)
     }
 
-    public func facts(sha256: String?) -> ModelFacts {
+    public func facts(sha256: String?, cacheType: KVCacheType = .f16) -> ModelFacts {
         ModelFacts(file: (path as NSString).lastPathComponent, sha256: sha256, architecture: architecture,
                    description: modelDescription, layers: layers, embeddingSize: embeddingSize, heads: heads,
                    kvHeads: kvHeads, slidingWindow: slidingWindow, vocabularySize: vocabularySize,
                    trainedContext: trainedContext, parameters: llama_model_n_params(pointer),
                    sizeBytes: llama_model_size(pointer), thinkOpenToken: singleToken("<think>"),
-                   thinkCloseToken: singleToken("</think>"), hasChatTemplate: chatTemplate != nil)
+                   thinkCloseToken: singleToken("</think>"), hasChatTemplate: chatTemplate != nil,
+                   kvBytesPerToken: kvBytesPerToken(keyBytesPerElement: cacheType.bytesPerElement,
+                                                    valueBytesPerElement: cacheType.bytesPerElement))
     }
 
     // MARK: tokens

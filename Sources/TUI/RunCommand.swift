@@ -34,7 +34,7 @@ struct PreparedRun {
                                    topAlternatives: config.topAlternatives, thinkOpen: markers.open,
                                    thinkClose: markers.close, strategies: g.strategy)
         let header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
-                                 model: model.facts(sha256: sha), prompt: promptText, promptTokens: tokens.count,
+                                 model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText, promptTokens: tokens.count,
                                  settings: settings)
         try trace?.write(.header(header))
         if let trace {

@@ -9,12 +9,12 @@ struct Thinktop: ParsableCommand {
         commandName: "thinktop",
         abstract: "Watch and steer how a language model reasons, token by token.",
         discussion: """
-        With no subcommand, thinktop runs the built-in demo problem on the default model \
-        (Gemma 3 270M, set up by `make model`).
+        With no subcommand, thinktop opens the workbench (`tui`) on the default model \
+        (Gemma 3 270M, set up by `make model`) with the built-in demo problem.
         """,
         version: version,
-        subcommands: [Run.self, Inspect.self, Bench.self],
-        defaultSubcommand: Run.self)
+        subcommands: [Tui.self, Run.self, Replay.self, Inspect.self, Bench.self],
+        defaultSubcommand: Tui.self)
 }
 
 /// Where thinktop keeps its caches (llama.cpp build, default model, hashes, logs).

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Core
+import Foundation
+import Views
+
+/// Where the shipped themes are: $THINKTOP_THEMES, or a Themes folder beside the executable
+/// or above it (the source tree's `.build/release/thinktop` finds `Themes/`).
+enum ThemeFiles {
+    static var directories: [String] {
+        var dirs: [String] = []
+        if let d = ProcessInfo.processInfo.environment["THINKTOP_THEMES"], !d.isEmpty { dirs.append(d) }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            dirs.append(url.appendingPathComponent("Themes").path)
+            dirs.append(url.appendingPathComponent("share/thinktop/Themes").path)
+            url.deleteLastPathComponent()
+        }
+        return dirs
+    }
+
+    /// The theme to use: `--theme`, else dark; NO_COLOR turns colours off whatever the theme.
+    static func load(_ name: String?) throws -> (Theme, noColor: Bool) {
+        let noColor = !(ProcessInfo.processInfo.environment["NO_COLOR"] ?? "").isEmpty
+        let theme = try Theme.load(name ?? "dark", directories: directories)
+        return (theme, noColor)
+    }
+}
+
+struct Tui: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tui",
+        abstract: "The workbench: watch the model think live, pause, step, inspect alternatives, rewind.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var generation: GenerationOptions
+
+    @Option(name: .long, help: "Colour theme: dark, light, high-contrast, monochrome, or a .theme file.")
+    var theme: String?
+
+    func validate() throws {
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            throw ValidationError("the workbench needs a terminal (stdin and stdout are not one): use `thinktop run` for headless output")
+        }
+    }
+
+    func run() throws {
+        let (theme, noColor) = try ThemeFiles.load(theme)
+        let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation)
+        let terminal = try CursesTerminal(theme: theme, noColor: noColor)
+        let app = WorkbenchApp(source: .live(prepared), terminal: terminal)
+        app.run()
+        terminal.restore()
+        let s = prepared.session.summary()
+        let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events%@",
+                          s.tokens, s.thinkingTokens, s.answerTokens, s.tokensPerSecond, s.events,
+                          prepared.trace.map { " · trace \($0.path)" } ?? "")
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "The workbench over a recorded trace, no model needed: play, pause, scrub, change speed.")
+
+    @Argument(help: "A trace written with --trace.")
+    var trace: String
+
+    @Option(name: .long, help: "Colour theme: dark, light, high-contrast, monochrome, or a .theme file.")
+    var theme: String?
+
+    func validate() throws {
+        guard FileManager.default.fileExists(atPath: trace) else { throw ValidationError("no such trace: \(trace)") }
+    }
+
+    func run() throws {
+        let reader = try TraceReader(path: trace)
+        let timeline = try ReplayTimeline(reader: reader)
+        guard isatty(0) == 1, isatty(1) == 1 else {
+            throw ThinktopError.invalidArgument("replay needs a terminal (stdin and stdout are not one)")
+        }
+        let (theme, noColor) = try ThemeFiles.load(theme)
+        let terminal = try CursesTerminal(theme: theme, noColor: noColor)
+        let app = WorkbenchApp(source: .replay(timeline), terminal: terminal)
+        app.run()
+        terminal.restore()
+    }
+}

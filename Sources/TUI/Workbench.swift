@@ -1,0 +1,360 @@
+import Core
+import Foundation
+import Views
+
+/// What the decoding thread tells the UI, in order. The session's callbacks push; the UI
+/// drains once per frame, so the two threads share nothing else.
+final class Mailbox: @unchecked Sendable {
+    enum Item {
+        case record(StepRecord)
+        case rewind(position: Int)
+        case paused(Bool)
+        case finished(String)
+        case event(TraceEvent)
+    }
+    private let lock = NSLock()
+    private var items: [Item] = []
+
+    func push(_ item: Item) {
+        lock.lock()
+        items.append(item)
+        lock.unlock()
+    }
+
+    func drain() -> [Item] {
+        lock.lock()
+        defer { lock.unlock() }
+        let out = items
+        items.removeAll(keepingCapacity: true)
+        return out
+    }
+}
+
+/// The strategies the panel lists. They arrive with the strategies work; until then they are
+/// shown as unavailable rather than as toggles that do nothing.
+let plannedStrategies: [WorkbenchSnapshot.StrategyRow] = [
+    .init(key: "s", name: "SwiReasoning", enabled: false, available: false, detail: "not yet"),
+    .init(key: "c", name: "CGRS", enabled: false, available: false, detail: "not yet"),
+    .init(key: "w", name: "NoWait", enabled: false, available: false, detail: "not yet"),
+    .init(key: "b", name: "Budget", enabled: false, available: false, detail: "not yet"),
+    .init(key: "e", name: "Early exit", enabled: false, available: false, detail: "not yet"),
+    .init(key: "k", name: "KV policy", enabled: false, available: false, detail: "not yet"),
+]
+
+/// The interactive workbench: a live session or a recorded trace, drawn by the Views panes,
+/// driven by keys. The decoding runs on its own thread; this loop redraws at most ~30 times
+/// a second from what the mailbox delivered and stays responsive while the model computes.
+final class WorkbenchApp {
+    enum Source {
+        case live(PreparedRun)
+        case replay(ReplayTimeline)
+    }
+
+    private let source: Source
+    private let terminal: CursesTerminal
+    private let mailbox = Mailbox()
+    private var snapshot: WorkbenchSnapshot
+    private var noticeUntil = Date.distantPast
+    private var sessionThread: Thread?
+    private var sessionDone = DispatchSemaphore(value: 0)
+    private var quit = false
+
+    init(source: Source, terminal: CursesTerminal) {
+        self.source = source
+        self.terminal = terminal
+        switch source {
+        case .live(let run):
+            let facts = run.header.model
+            snapshot = WorkbenchSnapshot(
+                modelName: facts.file, modelDetail: facts.description, status: .running,
+                promptTokens: run.header.promptTokens, contextSize: run.header.settings.contextSize,
+                strategies: plannedStrategies, kvBytesPerToken: facts.kvBytesPerToken ?? 0,
+                slidingWindow: facts.slidingWindow)
+        case .replay(let timeline):
+            let h = timeline.header
+            snapshot = WorkbenchSnapshot(
+                modelName: h.model.file, modelDetail: h.model.description, status: .replay(playing: true, speed: 1),
+                promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
+                strategies: plannedStrategies, kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
+                slidingWindow: h.model.slidingWindow)
+            if timeline.truncated {
+                flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
+            }
+        }
+    }
+
+    /// Runs until the user quits or a signal arrives.
+    func run() {
+        if case .live(let run) = source { startSession(run) }
+        var lastFrame = Date.distantPast
+        var dirty = true
+        while !quit {
+            if pendingQuitSignal != 0 { quit = true; break }
+            if let key = terminal.readKey(timeoutMs: 15) {
+                handle(key)
+                dirty = true
+            }
+            if absorbMailbox() { dirty = true }
+            if case .replay(let timeline) = source, timeline.advance(now: Date()) {
+                snapshot.records = timeline.records
+                dirty = true
+            }
+            if snapshot.notice != nil && Date() > noticeUntil { snapshot.notice = nil; dirty = true }
+            let now = Date()
+            if dirty && now.timeIntervalSince(lastFrame) >= 1.0 / 30 {
+                draw()
+                lastFrame = now
+                dirty = false
+            }
+        }
+        stopSession()
+    }
+
+    private func draw() {
+        let (w, h) = terminal.size
+        if case .replay(let timeline) = source {
+            snapshot.status = .replay(playing: timeline.playing, speed: timeline.speed)
+        }
+        snapshot.tokensPerSecond = recentRate()
+        terminal.draw(Workbench.render(snapshot, width: w, height: h, glyphs: terminal.glyphs))
+    }
+
+    private func recentRate() -> Double {
+        let recent = snapshot.records.suffix(32)
+        let ms = recent.reduce(0.0) { $0 + $1.ms }
+        return ms > 0 ? Double(recent.count) * 1000 / ms : 0
+    }
+
+    private func flash(_ text: String, seconds: Double = 3) {
+        snapshot.notice = text
+        noticeUntil = Date().addingTimeInterval(seconds)
+    }
+
+    // MARK: the live session
+
+    private func startSession(_ run: PreparedRun) {
+        let session = run.session
+        let box = mailbox
+        let traceStep = session.onStep
+        let traceEvent = session.onEvent
+        session.onStep = { r in
+            traceStep?(r)
+            box.push(.record(r))
+        }
+        session.onEvent = { e in
+            traceEvent?(e)
+            switch e.kind {
+            case "rewind": box.push(.rewind(position: e.position ?? 0))
+            case "pause", "step": box.push(.paused(true))
+            case "resume": box.push(.paused(false))
+            default: break
+            }
+            box.push(.event(e))
+        }
+        session.onFinish = { reason in box.push(.finished(reason.rawValue)) }
+        let done = sessionDone
+        let thread = Thread {
+            session.run(stayAfterDone: true)
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.name = "thinktop-decode"
+        sessionThread = thread
+        thread.start()
+    }
+
+    private func stopSession() {
+        guard case .live(let run) = source, sessionThread != nil else { return }
+        run.session.send(.stop)
+        sessionDone.wait()
+        sessionThread = nil
+        _ = try? run.finish()
+    }
+
+    /// Applies what the decoding thread sent. Returns whether anything changed.
+    private func absorbMailbox() -> Bool {
+        let items = mailbox.drain()
+        guard !items.isEmpty else { return false }
+        for item in items {
+            switch item {
+            case .record(let r):
+                snapshot.records.append(r)
+            case .rewind(let p):
+                snapshot.records.removeAll { $0.position >= p }
+                if case .done = snapshot.status { snapshot.status = .running }
+                if let c = snapshot.cursor, c >= snapshot.records.count { snapshot.cursor = nil }
+            case .paused(let paused):
+                if case .done = snapshot.status { continue }
+                snapshot.status = paused ? .paused : .running
+            case .finished(let reason):
+                snapshot.status = .done(reason)
+            case .event(let e):
+                if e.kind == "error" { flash(e.detail ?? "error", seconds: 6) }
+            }
+        }
+        return true
+    }
+
+    // MARK: keys
+
+    private func handle(_ key: Key) {
+        switch key {
+        case .resize:
+            terminal.invalidate()
+        case .left, .up:
+            moveCursor(by: -1)
+        case .right, .down:
+            moveCursor(by: 1)
+        case .pageUp:
+            moveCursor(by: -20)
+        case .pageDown:
+            moveCursor(by: 20)
+        case .home:
+            snapshot.cursor = snapshot.records.isEmpty ? nil : 0
+        case .end:
+            snapshot.cursor = nil
+        case .char(let c):
+            handle(character: c)
+        }
+    }
+
+    private func moveCursor(by delta: Int) {
+        let n = snapshot.records.count
+        guard n > 0 else { return }
+        let current = snapshot.cursor ?? (n - 1)
+        let next = current + delta
+        snapshot.cursor = next >= n - 1 && delta > 0 ? nil : max(0, min(n - 1, next))
+    }
+
+    private func handle(character c: Character) {
+        switch c {
+        case "q", "Q":
+            quit = true
+        case "?", "h":
+            snapshot.showHelp.toggle()
+        case "\u{1B}":
+            if snapshot.showHelp { snapshot.showHelp = false }
+        default:
+            switch source {
+            case .live(let run): handleLive(c, run.session)
+            case .replay(let timeline): handleReplay(c, timeline)
+            }
+        }
+    }
+
+    private func handleLive(_ c: Character, _ session: DecodingSession) {
+        switch c {
+        case " ":
+            if case .paused = snapshot.status {
+                session.send(.resume)
+            } else if case .running = snapshot.status {
+                session.send(.pause)
+            } else {
+                flash("generation has finished: move the cursor back and press r to regenerate from there")
+            }
+        case ".":
+            if case .done = snapshot.status {
+                flash("generation has finished")
+            } else {
+                session.send(.step)
+            }
+        case "r":
+            guard let c = snapshot.cursor, c < snapshot.records.count else {
+                flash("move the cursor back (←) to the token to regenerate from, then press r")
+                return
+            }
+            let position = snapshot.records[c].position
+            session.send(.rewind(toPosition: position))
+            session.send(.resume)
+            snapshot.cursor = nil
+            flash("rewound to position \(position)")
+        case "t":
+            session.send(.endThinking)
+            flash("ending thinking: feeding the think-close marker")
+        case "+", "-", "=":
+            flash("the thinking budget arrives with budget forcing (not available yet)")
+        default:
+            if let row = snapshot.strategies.first(where: { $0.key == c }) {
+                flash("\(row.name) is not available yet")
+            }
+        }
+    }
+
+    private func handleReplay(_ c: Character, _ timeline: ReplayTimeline) {
+        switch c {
+        case " ":
+            timeline.playing.toggle()
+        case ".":
+            timeline.playing = false
+            _ = timeline.stepForward()
+            snapshot.records = timeline.records
+        case "+", "=":
+            timeline.speed = min(64, timeline.speed * 2)
+        case "-":
+            timeline.speed = max(1.0 / 16, timeline.speed / 2)
+        case "r", "t":
+            flash("a replay cannot change the run: start one with `thinktop` to steer it")
+        default:
+            if snapshot.strategies.contains(where: { $0.key == c }) {
+                flash("a replay cannot change the run")
+            }
+        }
+    }
+}
+
+/// A recorded trace played back in time: tokens appear at their recorded pace (scaled by
+/// `speed`), rewinds happen where they happened.
+final class ReplayTimeline {
+    let header: TraceHeader
+    let truncated: Bool
+    private let items: [TraceLine]
+    private var next = 0
+    private var due = Date()
+    private(set) var records: [StepRecord] = []
+    var playing = true
+    var speed = 1.0
+
+    init(reader: TraceReader) throws {
+        guard let h = reader.header else { throw ThinktopError.traceUnreadable(path: "trace", reason: "no header") }
+        header = h
+        truncated = reader.truncated
+        items = reader.lines.filter {
+            switch $0 {
+            case .token: return true
+            case .event(let e): return e.kind == "rewind"
+            default: return false
+            }
+        }
+    }
+
+    var finished: Bool { next >= items.count }
+
+    /// Applies the next line. Returns false at the end.
+    func stepForward() -> Bool {
+        guard next < items.count else { return false }
+        switch items[next] {
+        case .token(let t): records.append(t)
+        case .event(let e): if let p = e.position { records.removeAll { $0.position >= p } }
+        default: break
+        }
+        next += 1
+        return true
+    }
+
+    /// Plays lines whose time has come. Returns whether anything changed.
+    func advance(now: Date) -> Bool {
+        guard playing, !finished else { due = now; return false }
+        var changed = false
+        var steps = 0
+        while !finished && now >= due && steps < 64 {
+            let ms: Double
+            if case .token(let t) = items[next] { ms = max(1, t.ms) } else { ms = 1 }
+            _ = stepForward()
+            due = due.addingTimeInterval(ms / 1000 / speed)
+            changed = true
+            steps += 1
+        }
+        if due < now.addingTimeInterval(-1) { due = now }   // don't race to catch up after a pause
+        return changed
+    }
+}

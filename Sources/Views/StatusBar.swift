@@ -1,0 +1,57 @@
+/// The top row: `thinktop ─ gemma-3-270m Q4_K_M ─ ctx 812/4096 ─ 71 tok/s ─ ▶ running`, then
+/// the notice when there is one. When the row is too narrow, the throughput goes first,
+/// then the context use, then the model, then the name; the run state always stays, and
+/// the notice is cut last.
+public struct StatusBar: Pane {
+    public init() {}
+
+    public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {
+        let bar = Style(Role.statusBar)
+        surface.fill(area, style: bar)
+        guard !area.isEmpty else { return }
+
+        let model = [snapshot.modelName, snapshot.modelDetail].filter { !$0.isEmpty }.joined(separator: " ")
+        let held = KVOccupancy(snapshot).held
+        // (span, the order it is dropped in when the row is too narrow; nil: never)
+        var segments: [(span: Span, drop: Int?)] = [
+            (Span("thinktop", Style(Role.statusBar, bold: true)), 3),
+            (Span(model, bar), 2),
+            (Span("ctx \(held)/\(max(0, snapshot.contextSize))", bar), 1),
+            (Span("\(Format.rate(snapshot.tokensPerSecond)) tok/s", bar), 0),
+            (state(snapshot.status, glyphs), nil),
+        ].filter { !$0.0.text.isEmpty }
+        if let notice = snapshot.notice, !notice.isEmpty {
+            segments.append((Span(notice, Style(Role.notice, bold: true)), nil))
+        }
+        let room = area.width - 1
+        func width(_ s: [(span: Span, drop: Int?)]) -> Int {
+            s.reduce(0) { $0 + $1.span.width } + max(0, s.count - 1) * DisplayWidth.of(glyphs.separator)
+        }
+        for rank in 0...3 where width(segments) > room {
+            segments.removeAll { $0.drop == rank }
+        }
+
+        var spans: [Span] = []
+        for (i, segment) in segments.enumerated() {
+            if i > 0 { spans.append(Span(glyphs.separator, bar)) }
+            spans.append(segment.span)
+        }
+        surface.put(spans, x: area.x + 1, y: area.y, limit: room)
+    }
+
+    private func state(_ status: WorkbenchSnapshot.Status, _ glyphs: Glyphs) -> Span {
+        switch status {
+        case .loading(let what):
+            return Span(what.isEmpty ? "loading" + glyphs.ellipsis : what, Style(Role.statusPaused))
+        case .running:
+            return Span(glyphs.running + " running", Style(Role.statusRunning, bold: true))
+        case .paused:
+            return Span(glyphs.paused + " paused", Style(Role.statusPaused, bold: true))
+        case .done(let reason):
+            return Span(glyphs.stopped + " done" + (reason.isEmpty ? "" : ": " + reason), Style(Role.statusDone, bold: true))
+        case .replay(let playing, let speed):
+            return Span("replay " + (playing ? glyphs.running : glyphs.paused) + " " + Format.fixed(speed, 1) + glyphs.times,
+                        Style(playing ? Role.statusRunning : Role.statusPaused, bold: true))
+        }
+    }
+}

@@ -1,0 +1,56 @@
+/// The whole screen: the entry point the terminal layer calls each frame.
+public enum Workbench {
+    /// Draws every pane of `snapshot` into a fresh `width` × `height` surface following
+    /// `WorkbenchLayout`, with the help overlay on top when `showHelp` is set. Below the
+    /// minimum size the surface holds only a centred message saying how big it must be.
+    public static func render(_ s: WorkbenchSnapshot, width: Int, height: Int, glyphs: Glyphs) -> Surface {
+        var surface = Surface(width: width, height: height)
+        guard let layout = WorkbenchLayout(width: width, height: height) else {
+            tooSmall(into: &surface, glyphs: glyphs)
+            return surface
+        }
+        StatusBar().render(s, into: &surface, area: layout.statusBar, glyphs: glyphs)
+        let cursor = s.clampedCursor
+        let boxed: [(pane: any Pane, area: Rect, title: String)] = [
+            (DecodingPane(), layout.decoding,
+             "Decoding" + (cursor.map { glyphs.separator + "cursor \($0 + 1)/\(s.records.count)" } ?? "")),
+            (SignalsPane(), layout.signals, "Signals"),
+            (KVMapPane(), layout.kvMap, "KV cache"),
+            (StrategyPane(), layout.strategies, "Strategies"),
+            (BudgetPane(), layout.budget, "Budget"),
+            (TopKPane(), layout.topK, cursor == nil ? "Top-k" : "Top-k at cursor"),
+        ]
+        for (pane, area, title) in boxed {
+            let inner = Box(title: title).render(into: &surface, area: area, glyphs: glyphs)
+            pane.render(s, into: &surface, area: inner, glyphs: glyphs)
+        }
+        KeyBar().render(s, into: &surface, area: layout.keyBar, glyphs: glyphs)
+        if s.showHelp { HelpOverlay().render(s, into: &surface, area: surface.area, glyphs: glyphs) }
+        return surface
+    }
+
+    /// "thinktop needs at least 60×16 (now 40×10)", word-wrapped and centred.
+    static func tooSmall(into surface: inout Surface, glyphs: Glyphs) {
+        let message = "thinktop needs at least \(WorkbenchLayout.minimumWidth)\(glyphs.times)\(WorkbenchLayout.minimumHeight)"
+            + " (now \(surface.width)\(glyphs.times)\(surface.height))"
+        let lines = wrap(message, width: surface.width)
+        let top = max(0, (surface.height - lines.count) / 2)
+        for (i, line) in lines.enumerated() {
+            let w = DisplayWidth.of(line)
+            surface.put(line, x: max(0, (surface.width - w) / 2), y: top + i, style: Style(Role.notice, bold: true))
+        }
+    }
+
+    /// Greedy word wrap; a word longer than the width is cut.
+    static func wrap(_ text: String, width: Int) -> [String] {
+        guard width > 0 else { return [] }
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ").map(String.init) {
+            if line.isEmpty { line = word }
+            else if DisplayWidth.of(line) + 1 + DisplayWidth.of(word) <= width { line += " " + word }
+            else { lines.append(line); line = word }
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines
+    }
+}

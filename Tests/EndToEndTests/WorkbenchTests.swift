@@ -1,0 +1,208 @@
+import Core
+import Foundation
+import Testing
+
+/// The workbench in a real terminal: tmux runs `thinktop`, `send-keys` types, and
+/// `capture-pane -p` reads the screen as a person would see it.
+final class TmuxSession {
+    let name = "thinktop-test-\(UUID().uuidString.prefix(8))"
+
+    init(_ command: [String], width: Int = 120, height: Int = 40) throws {
+        let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        // the shell prints the exit status and stays, so the screen after quitting can be read
+        let script = "env THINKTOP_MODEL='\(Binary.model)' \(quoted); echo \"EXITED $?\"; sleep 30"
+        try Self.tmux(["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)", "bash", "-c", script])
+    }
+
+    deinit { try? Self.tmux(["kill-session", "-t", name]) }
+
+    /// Runs tmux on the tests' own server (`-L`, no user configuration). Through
+    /// posix_spawn and waitpid, with output to a file: the tmux server the first call starts
+    /// inherits whatever the client had open, so pipes would never see their end.
+    @discardableResult
+    static func tmux(_ args: [String]) throws -> String {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("tmux-\(UUID()).out").path
+        defer { unlink(out) }
+        let quoted = (["tmux", "-L", "thinktop-tests", "-f", "/dev/null"] + args)
+            .map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
+        let script = "TERM=xterm-256color \(quoted) >'\(out)' 2>/dev/null </dev/null"
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sh"), strdup("-c"), strdup(script), nil]
+        defer { argv.forEach { free($0) } }
+        let rc = posix_spawn(&pid, "/bin/sh", nil, nil, argv, environ)
+        guard rc == 0 else { throw ThinktopError.io("cannot start tmux (\(rc))") }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+    }
+
+    var screen: String { (try? Self.tmux(["capture-pane", "-p", "-t", name])) ?? "" }
+
+    func send(_ keys: String...) { _ = try? Self.tmux(["send-keys", "-t", name] + keys) }
+
+    func resize(width: Int, height: Int) {
+        _ = try? Self.tmux(["resize-window", "-t", name, "-x", "\(width)", "-y", "\(height)"])
+    }
+
+    /// Waits until the screen satisfies `condition`; returns the last screen either way.
+    @discardableResult
+    func wait(timeout: TimeInterval = 30, _ condition: (String) -> Bool) -> String {
+        let deadline = Date().addingTimeInterval(timeout)
+        var s = screen
+        while !condition(s) && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.1)
+            s = screen
+        }
+        return s
+    }
+}
+
+/// "ctx 612/4096" in the status bar: positions in use.
+func contextUsed(_ screen: String) -> Int? {
+    guard let r = screen.range(of: #"ctx \d+/\d+"#, options: .regularExpression) else { return nil }
+    let s = screen[r].dropFirst(4)
+    return Int(s.split(separator: "/")[0])
+}
+
+@Suite("The workbench through tmux", .serialized)
+struct WorkbenchTests {
+    /// a live run that will not end by itself during a test
+    func liveSession(trace: String? = nil, extra: [String] = []) throws -> TmuxSession {
+        var cmd = [Binary.path, "tui", "--max-tokens", "3000", "--stop", "NEVER-SEEN-STOP"]
+        if let trace { cmd += ["--trace", trace] }
+        return try TmuxSession(cmd + extra)
+    }
+
+    @Test("it opens on the default model and shows the panes with tokens appearing")
+    func opensAndGenerates() throws {
+        let t = try liveSession()
+        let first = t.wait { (contextUsed($0) ?? 0) > 520 }
+        for pane in ["Decoding", "Entropy", "Confidence", "KV", "Strategies", "Budget"] {
+            #expect(first.contains(pane), "no \(pane) pane:\n\(first)")
+        }
+        #expect(first.contains("gemma-3-270m"))
+        #expect(first.contains("running"))
+        let a = contextUsed(first) ?? 0
+        let later = t.wait { (contextUsed($0) ?? 0) > a + 20 }
+        #expect((contextUsed(later) ?? 0) > a, "no new tokens:\n\(later)")
+        t.send("q")
+        let end = t.wait { $0.contains("EXITED") }
+        #expect(end.contains("EXITED 0"), "\(end)")
+        #expect(end.contains("tokens (thinking"))
+    }
+
+    @Test("space pauses, . advances exactly one token, space resumes")
+    func pauseAndStep() throws {
+        let t = try liveSession()
+        t.wait { (contextUsed($0) ?? 0) > 510 }
+        t.send("Space")
+        let paused = t.wait { $0.contains("paused") }
+        #expect(paused.contains("paused"), "\(paused)")
+        Thread.sleep(forTimeInterval: 0.3)
+        let n0 = contextUsed(t.screen) ?? -1
+        Thread.sleep(forTimeInterval: 1.0)
+        let n1 = contextUsed(t.screen) ?? -2
+        #expect(n0 == n1, "the count moved while paused: \(n0) → \(n1)")
+        t.send(".")
+        let stepped = t.wait(timeout: 5) { contextUsed($0) == n1 + 1 }
+        #expect(contextUsed(stepped) == n1 + 1)
+        Thread.sleep(forTimeInterval: 0.7)
+        #expect(contextUsed(t.screen) == n1 + 1, "a step advanced more than one token")
+        t.send("Space")
+        let resumed = t.wait { (contextUsed($0) ?? 0) > n1 + 5 }
+        #expect((contextUsed(resumed) ?? 0) > n1 + 5)
+        t.send("q")
+        #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+    }
+
+    @Test("r after moving the cursor back shortens the text, then generation resumes")
+    func rewindFromCursor() throws {
+        let t = try liveSession()
+        t.wait { (contextUsed($0) ?? 0) > 540 }
+        t.send("Space")
+        t.wait { $0.contains("paused") }
+        Thread.sleep(forTimeInterval: 0.3)
+        let before = contextUsed(t.screen) ?? 0
+        for _ in 0..<15 { t.send("Left") }
+        Thread.sleep(forTimeInterval: 0.3)
+        t.send("r")
+        let after = t.wait(timeout: 5) { $0.contains("rewound to position") }
+        #expect(after.contains("rewound to position"), "\(after)")
+        // generation resumes from the cursor: the count drops to it, then grows again
+        let rewoundTo = Int(after.range(of: #"rewound to position \d+"#, options: .regularExpression)
+            .map { after[$0].split(separator: " ").last! } ?? "") ?? -1
+        // following the tail the cursor is on the newest token; 15 presses of ← go 15 further back,
+        // and r regenerates from that token on
+        #expect(rewoundTo == before - 16, "rewound to \(rewoundTo), expected \(before - 16)")
+        let grown = t.wait { (contextUsed($0) ?? 0) > before + 5 }
+        #expect((contextUsed(grown) ?? 0) > before + 5)
+        t.send("q")
+        #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+    }
+
+    @Test("a strategy key answers on screen; ? shows the help; a tiny terminal gets a message")
+    func keysHelpAndSize() throws {
+        let t = try liveSession()
+        t.wait { (contextUsed($0) ?? 0) > 510 }
+        t.send("c")
+        #expect(t.wait(timeout: 5) { $0.contains("CGRS is not available yet") }.contains("CGRS is not available yet"))
+        t.send("?")
+        let help = t.wait(timeout: 5) { $0.contains("rewind") && $0.contains("quit") && $0.contains("pause") }
+        #expect(help.contains("step"))
+        t.send("?")
+        t.resize(width: 40, height: 10)
+        let small = t.wait(timeout: 5) { $0.contains("needs at least") }
+        #expect(small.contains("needs at least"), "\(small)")
+        t.resize(width: 120, height: 40)
+        #expect(t.wait(timeout: 5) { $0.contains("Decoding") }.contains("Decoding"))
+        t.send("q")
+        #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+    }
+
+    @Test("replay shows a recorded trace without the model; q exits")
+    func replay() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("rec.jsonl").path
+        let rec = try Binary.run(["run", "--max-tokens", "60", "--stop", "NEVER-SEEN-STOP", "--trace", trace])
+        #expect(rec.status == 0)
+        let t = try TmuxSession([Binary.path, "replay", trace])
+        let s = t.wait { $0.contains("replay") && (contextUsed($0) ?? 0) > 520 }
+        #expect(s.contains("Decoding") && s.contains("replay"), "\(s)")
+        t.send("Space")
+        Thread.sleep(forTimeInterval: 0.5)
+        let a = contextUsed(t.screen)
+        Thread.sleep(forTimeInterval: 0.8)
+        #expect(contextUsed(t.screen) == a)
+        t.send("q")
+        #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+
+        // a trace cut off mid-line replays with a notice
+        var data = try #require(FileManager.default.contents(atPath: trace))
+        data.removeLast(100)
+        let cut = dir.appendingPathComponent("cut.jsonl").path
+        FileManager.default.createFile(atPath: cut, contents: data)
+        let u = try TmuxSession([Binary.path, "replay", cut])
+        #expect(u.wait(timeout: 10) { $0.contains("cut off") }.contains("cut off"))
+        u.send("q")
+        #expect(u.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+    }
+
+    @Test("without a terminal the workbench refuses with a pointer to `thinktop run`; a non-trace is refused")
+    func noTerminal() throws {
+        let r = try Binary.run(["tui"])
+        #expect(r.status != 0)
+        #expect(r.stderrLines.count == 1 && r.stderr.contains("thinktop run"), "\(r.stderr)")
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let notTrace = dir.appendingPathComponent("x.jsonl").path
+        try "hello\n".write(toFile: notTrace, atomically: true, encoding: .utf8)
+        let q = try Binary.run(["replay", notTrace])
+        #expect(q.status != 0 && q.stderrLines.count == 1 && q.stderr.contains("cannot read the trace"), "\(q.stderr)")
+        let bad = dir.appendingPathComponent("bad.theme").path
+        try "text = 252\nkv.free = purple\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let t = try TmuxSession([Binary.path, "tui", "--theme", bad])
+        let s = t.wait { $0.contains("EXITED") }
+        #expect(s.contains("line 2") && s.contains("purple") && s.contains("EXITED 1"), "\(s)")
+    }
+}

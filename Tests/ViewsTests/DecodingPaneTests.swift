@@ -1,0 +1,161 @@
+import Testing
+import Core
+@testable import Views
+
+@Suite("Decoding pane")
+struct DecodingPaneTests {
+    let sheep = steps(["17", " sheep", ",", " all", " but", " 9", " run", " away", ".", " So", " 9", " are", " left", "."])
+
+    @Test("an empty run says it is waiting")
+    func waiting() {
+        let s = render(DecodingPane(), snapshot(), width: 14, height: 4)
+        expectLines(s, ["xxxxxxxxxxxxxx",
+                        "xwaiting for x",
+                        "x            x",
+                        "xxxxxxxxxxxxxx"])
+        #expect(s[1, 1].style == Style(Role.dim, dim: true))
+    }
+
+    @Test("tokens flow and wrap at word boundaries; a word longer than the line is broken")
+    func wraps() {
+        let s = render(DecodingPane(), snapshot(sheep), width: 14, height: 7)
+        expectLines(s, ["xxxxxxxxxxxxxx",
+                        "x17 sheep,   x",
+                        "xall but 9   x",
+                        "xrun away. Sox",     // the space before "9" became the line break
+                        "x9 are left. x",
+                        "x            x",
+                        "xxxxxxxxxxxxxx"])
+        let long = render(DecodingPane(), snapshot(steps(["a", " supercalifragilistic", " b"])), width: 10, height: 6)
+        expectLines(long, ["xxxxxxxxxx",
+                           "xa       x",
+                           "xsupercalx",
+                           "xifragilix",
+                           "xstic b  x",
+                           "xxxxxxxxxx"])
+    }
+
+    @Test("it follows the tail when the text is longer than the pane")
+    func followsTail() {
+        let s = render(DecodingPane(), snapshot(sheep), width: 14, height: 4)
+        expectLines(s, ["xxxxxxxxxxxxxx",
+                        "xrun away. Sox",
+                        "x9 are left. x",
+                        "xxxxxxxxxxxxxx"])
+    }
+
+    @Test("with a cursor above the tail it scrolls to centre the cursor's line")
+    func cursorScrolls() {
+        let many = steps((0..<12).map { "line\($0)\n" })
+        let tail = render(DecodingPane(), snapshot(many, cursor: 10), width: 10, height: 5)
+        expectLines(tail, ["xxxxxxxxxx",
+                           "xline9   x",
+                           "xline10  x",
+                           "xline11  x",
+                           "xxxxxxxxxx"])
+        #expect(tail[1, 2].style.reverse && !tail[1, 1].style.reverse)
+        let early = render(DecodingPane(), snapshot(many, cursor: 3), width: 10, height: 5)
+        expectLines(early, ["xxxxxxxxxx",
+                            "xline2   x",
+                            "xline3   x",
+                            "xline4   x",
+                            "xxxxxxxxxx"])
+        #expect(early[1, 2].style.reverse)
+        let first = render(DecodingPane(), snapshot(many, cursor: 0), width: 10, height: 5)
+        expectLines(first, ["xxxxxxxxxx",
+                            "xline0   x",
+                            "xline1   x",
+                            "xline2   x",
+                            "xxxxxxxxxx"])
+        // out of range: clamped to the last token
+        let beyond = render(DecodingPane(), snapshot(many, cursor: 99), width: 10, height: 5)
+        expectLines(beyond, tail.lines)
+    }
+
+    @Test("newlines break lines, tabs become spaces, control characters show as ·")
+    func controls() {
+        let s = render(DecodingPane(), snapshot(steps(["a\tb", "\n", "c\u{1}d", "\r\n", "\te"])), width: 10, height: 5)
+        expectLines(s, ["xxxxxxxxxx",
+                        "xa   b   x",
+                        "xc·d     x",
+                        "x    e   x",
+                        "xxxxxxxxxx"])
+    }
+
+    @Test("answer tokens are bold and start below a marker line")
+    func answerMarker() {
+        var records = steps(["think", " more"])
+        records += [step(2, "Nine", phase: .answer), step(3, ".", phase: .answer)]
+        let s = render(DecodingPane(), snapshot(records), width: 16, height: 5)
+        expectLines(s, ["xxxxxxxxxxxxxxxx",
+                        "xthink more    x",
+                        "x── answer ────x",
+                        "xNine.         x",
+                        "xxxxxxxxxxxxxxxx"])
+        #expect(s[1, 1].style == Style(Role.entropy(0)))
+        #expect(s[1, 3].style == Style(Role.entropy(0), bold: true))
+        #expect(s[1, 2].style.role == Role.phaseAnswer)
+    }
+
+    @Test("styles: entropy bucket, latent underlined, forced, suppressed, cursor reversed")
+    func tokenStyles() {
+        let records = [
+            step(0, "a", H: 0.2), step(1, "b", H: 1.2), step(2, "c", H: 9),
+            step(3, "d", H: 0.7, input: .latent), step(4, "e", input: .forced),
+            step(5, "f", effects: ["cgrs: suppressed \"Wait\""]), step(6, "g", H: 2.6),
+        ]
+        let s = render(DecodingPane(), snapshot(records, cursor: 6), width: 10, height: 3)
+        expectLines(s, ["xxxxxxxxxx",
+                        "xabcdefg x",
+                        "xxxxxxxxxx"])
+        let row = cellStyles(s, y: 1, x: 1, count: 7)
+        #expect(row[0] == Style(Role.entropy(0)))
+        #expect(row[1] == Style(Role.entropy(2)))
+        #expect(row[2] == Style(Role.entropy(7)))
+        #expect(row[3] == Style(Role.entropy(1), underline: true))
+        #expect(row[4] == Style(Role.tokenForced, bold: true))
+        #expect(row[5] == Style(Role.tokenSuppressed))
+        #expect(row[6] == Style(Role.entropy(5), reverse: true))
+    }
+
+    @Test("wide characters take two columns and wrap whole")
+    func wide() {
+        let s = render(DecodingPane(), snapshot(steps(["東京", "は", "大きい"])), width: 7, height: 5)
+        expectLines(s, ["xxxxxxx",
+                        "x東京 x",
+                        "xは大 x",
+                        "xきい x",
+                        "xxxxxxx"])
+        #expect(s[2, 1].isContinuation && s[1, 1].symbol == "東" && s[5, 1].symbol == " ")
+    }
+
+    @Test("a cursor on an empty or newline token shows a placeholder; ASCII escapes")
+    func cursorPlaceholder() {
+        let records = steps(["ab", "\n", "cd", "", "ef"])
+        let newline = render(DecodingPane(), snapshot(records, cursor: 1), width: 10, height: 4)
+        expectLines(newline, ["xxxxxxxxxx",
+                              "xab⏎     x",
+                              "xcdef    x",
+                              "xxxxxxxxxx"])
+        #expect(newline[3, 1].style == Style(Role.tokenCursor, reverse: true))
+        let ascii = render(DecodingPane(), snapshot(records, cursor: 1), width: 10, height: 4, glyphs: .ascii)
+        expectLines(ascii, ["xxxxxxxxxx",
+                            "xab\\n    x",
+                            "xcdef    x",
+                            "xxxxxxxxxx"])
+        let empty = render(DecodingPane(), snapshot(records, cursor: 3), width: 10, height: 4)
+        expectLines(empty, ["xxxxxxxxxx",
+                            "xab      x",
+                            "xcd ef   x",
+                            "xxxxxxxxxx"])
+        #expect(empty[3, 2].style == Style(Role.tokenCursor, reverse: true))
+    }
+
+    @Test("zero-size areas draw nothing")
+    func zeroSize() {
+        let s = render(DecodingPane(), snapshot(sheep, cursor: 2), width: 4, height: 3, area: Rect(x: 1, y: 1, width: 0, height: 1))
+        expectLines(s, ["xxxx", "xxxx", "xxxx"])
+        let one = render(DecodingPane(), snapshot(steps(["東", "a"])), width: 3, height: 3)
+        expectLines(one, ["xxx", "xax", "xxx"])
+    }
+}
