@@ -11,6 +11,10 @@ public enum SessionCommand: Sendable, Equatable {
     /// end thinking now: feed the think-close marker (after a newline if the text does not
     /// end with one), as budget forcing does at its budget
     case endThinking
+    /// turn a strategy (by id) on or off
+    case enableStrategy(String, Bool)
+    /// set a strategy's parameter (id, name, value)
+    case setParameter(String, String, String)
     case stop
 }
 
@@ -93,10 +97,28 @@ public final class DecodingSession: @unchecked Sendable {
         var stopMatcher: StopMatcher
         var blocks: BlockStatistics
         var outputBytes: Int
+        var strategyRNG: SeededGenerator
+        var strategyStates: [String: Any]
+        var fullText: String
     }
     private var checkpoints: [Checkpoint] = []
     /// tokens to feed instead of sampled ones, in order
     private var forced: [Int32] = []
+    /// every strategy the session knows, in composition order, and which are on
+    public private(set) var strategies: [DecodingStrategy] = []
+    public private(set) var enabled: Set<String> = []
+    private var prepared: Set<String> = []
+    private var strategyRNG: SeededGenerator
+    /// generated text of every token (stop strings included), for strategies
+    public private(set) var fullText = ""
+    /// latent inputs by position, to re-evaluate them on a rewind
+    private var latentInputs: [Int: [Float]] = [:]
+    /// main-sequence logits kept aside while a probe used the context
+    private var savedLogits: UnsafeMutableBufferPointer<Float>?
+    private var logitsSaved = false
+    private let adjustedAnalyzer = DistributionAnalyzer(topCount: 10)
+    private let probeAnalyzer = DistributionAnalyzer(topCount: 1)
+    private lazy var environment = SessionEnvironment(self)
     private var prefilled = false
 
     private let commandLock = NSCondition()
@@ -119,7 +141,30 @@ public final class DecodingSession: @unchecked Sendable {
         tracker = PhaseTracker(markers: config.markers, initial: initialPhase)
         stopMatcher = StopMatcher(stops: config.stops)
         blocks = BlockStatistics(window: config.blockWindow)
+        strategyRNG = SeededGenerator(seed: config.sampling.seed ^ 0x5354_5241_5445_4759)
     }
+
+    deinit { savedLogits?.deallocate() }
+
+    // MARK: strategies
+
+    /// Adds strategies (in the given order; `StrategyRegistry.all` gives every known one),
+    /// turning on those in `enabled`. Call before stepping.
+    public func install(_ list: [DecodingStrategy], enabled on: Set<String>) throws {
+        strategies = list
+        enabled = on
+        for s in list where on.contains(s.id) { try prepareIfNeeded(s) }
+    }
+
+    private func prepareIfNeeded(_ s: DecodingStrategy) throws {
+        guard !prepared.contains(s.id) else { return }
+        try s.prepare(environment)
+        prepared.insert(s.id)
+    }
+
+    private var active: [DecodingStrategy] { strategies.filter { enabled.contains($0.id) } }
+
+    public func strategy(_ id: String) -> DecodingStrategy? { strategies.first { $0.id == id } }
 
     // MARK: stepping
 
@@ -147,22 +192,69 @@ public final class DecodingSession: @unchecked Sendable {
             return nil
         }
         let started = DispatchTime.now().uptimeNanoseconds
+        var states: [String: Any] = [:]
+        for st in strategies where prepared.contains(st.id) { states[st.id] = st.saveState() }
         checkpoints.append(Checkpoint(rng: rng, tracker: tracker, utf8: utf8, stopMatcher: stopMatcher,
-                                      blocks: blocks, outputBytes: output.utf8.count))
-        let logits = backend.logits()
+                                      blocks: blocks, outputBytes: output.utf8.count, strategyRNG: strategyRNG,
+                                      strategyStates: states, fullText: fullText))
+        let logits: UnsafeBufferPointer<Float> = logitsSaved ? UnsafeBufferPointer(savedLogits!) : backend.logits()
+        logitsSaved = false
         let summary = analyzer.analyze(logits)
-        let sampled = sampler.sample(summary: summary, logits: logits, rng: &rng)
+        let thinkingSoFar = thinkingCount
+        let view = StepView(step: records.count, position: position, phase: tracker.phase, thinkingTokens: thinkingSoFar,
+                            summary: summary, logits: logits, text: fullText, markers: config.markers,
+                            sampling: config.sampling, maxTokens: config.maxTokens)
+        var effects: [String] = []
+        let strategiesNow = active
+
+        // 2. strategies decide before sampling
+        var decision = StepDecision()
+        for st in strategiesNow {
+            var d = StepDecision()
+            try st.beforeSampling(view, &d, environment)
+            decision.banned.formUnion(d.banned)
+            for (t, b) in d.bias { decision.bias[t, default: 0] += b }
+            if !d.force.isEmpty {
+                if decision.force.isEmpty { decision.force = d.force; decision.forceBy = st.id }
+                else { effects.append("\(st.id): forcing overridden by \(decision.forceBy!)") }
+            }
+            if let sp = d.sampling {
+                if decision.sampling == nil { decision.sampling = sp; decision.samplingBy = st.id }
+                else { effects.append("\(st.id): sampling overridden by \(decision.samplingBy!)") }
+            }
+            effects += d.effects.map { "\(st.id): \($0)" }
+        }
+        if !decision.force.isEmpty && forced.isEmpty {
+            forced = decision.force
+            emit(TraceEvent(step: records.count, kind: "force", detail: "\(decision.forceBy!): \(decision.force.count) tokens \(String(reflecting: decision.force.map { environment.text(of: $0) }.joined()))"))
+        }
+
+        // 3. sample from the adjusted distribution
+        let sampled = try sampleAdjusted(logits: logits, summary: summary, decision: decision, effects: &effects)
         var token = sampled
         var input = InputKind.explicit
-        var effects: [String] = []
         if !forced.isEmpty {
             token = forced.removeFirst()
             input = .forced
             effects.append("forced instead of sampled \(sampled)")
+        } else {
+            // 4. a strategy may replace the sampled token
+            for st in strategiesNow {
+                if let replacement = try st.review(sampled: sampled, view: view, env: environment), !replacement.isEmpty {
+                    token = replacement[0]
+                    forced = Array(replacement.dropFirst())
+                    input = .forced
+                    effects.append("\(st.id): replaced sampled \(sampled)")
+                    emit(TraceEvent(step: records.count, kind: "replace", detail: "\(st.id): \(String(reflecting: environment.text(of: sampled))) → \(String(reflecting: replacement.map { environment.text(of: $0) }.joined()))"))
+                    break
+                }
+            }
         }
         let chosenLogit = logits[Int(token)]
         let text = utf8.append(backend.piece(token))
         let tokenPhase = tracker.observe(token: token, text: text)
+        fullText += text
+        if tokenPhase == .thinking { thinkingCount += 1 }
         blocks.add(entropy: summary.entropy, text: text)
         let (emit, stop) = stopMatcher.feed(text)
         if !emit.isEmpty {
@@ -178,7 +270,20 @@ public final class DecodingSession: @unchecked Sendable {
             : records.count + 1 >= config.maxTokens ? .maxTokens
             : position + 1 >= backend.contextSize ? .contextFull : nil
         if willFinish == nil {
-            try backend.decode(tokens: [token][...], at: position, sequence: sequence)
+            // 5. explicit token or a strategy's embedding
+            var latent: [Float]?
+            if input != .forced {
+                for st in strategiesNow {
+                    if let e = try st.input(for: token, view: view, env: environment, effects: &effects) { latent = e; break }
+                }
+            }
+            if let latent {
+                try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: position, sequence: sequence) }
+                latentInputs[position] = latent
+                input = .latent
+            } else {
+                try backend.decode(tokens: [token][...], at: position, sequence: sequence)
+            }
             fedPositions = position + 1
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
@@ -190,10 +295,116 @@ public final class DecodingSession: @unchecked Sendable {
             varentropy: summary.varentropy, top1: summary.top1, margin: summary.margin, top: alternatives,
             windowMean: blocks.windowMean, trend: blocks.trend, reasoningStep: blocks.reasoningStep,
             stepMean: blocks.stepMean, effects: effects, ms: elapsed * 1000)
-        records.append(record)
-        onStep?(record)
+        // 6. strategies update state, may probe and stop thinking
+        var final = record
+        if !strategiesNow.isEmpty {
+            var more: [String] = []
+            inAfterToken = willFinish == nil
+            defer { inAfterToken = false }
+            for st in strategiesNow { try st.afterToken(record, view: view, env: environment, effects: &more) }
+            final.effects += more
+        }
+        records.append(final)
+        onStep?(final)
         if let reason = willFinish { finish(reason) }
-        return record
+        return final
+    }
+
+    private var thinkingCount = 0
+    /// true while `afterToken` hooks run after the token was fed: the context's logits are
+    /// then the next step's, and anything else using the context must keep them aside
+    private var inAfterToken = false
+
+    /// Samples with the strategies' bans, biases and sampling override applied; the raw
+    /// summary is left as it was. The adjusted distribution's entropy and confidence go
+    /// into the effects when it differs from the raw one.
+    private func sampleAdjusted(logits: UnsafeBufferPointer<Float>, summary: DistributionSummary,
+                                decision: StepDecision, effects: inout [String]) throws -> Int32 {
+        var params = decision.sampling ?? config.sampling
+        if decision.sampling != nil { params.seed = config.sampling.seed }
+        var stepSampler = decision.sampling == nil ? sampler : Sampler(parameters: params)
+        let needK = params.isGreedy ? 1 : params.topK
+        if decision.banned.isEmpty && decision.bias.isEmpty {
+            if needK <= summary.top.count || needK == 0 {
+                return stepSampler.sample(summary: summary, logits: logits, rng: &rng)
+            }
+            adjustedAnalyzer.setTopCount(needK)
+            return stepSampler.sample(summary: adjustedAnalyzer.analyze(logits), logits: logits, rng: &rng)
+        }
+        // edit the logits in place, sample, put them back
+        let mutable = UnsafeMutablePointer(mutating: logits.baseAddress!)
+        var saved: [(Int, Float)] = []
+        for t in decision.banned where Int(t) < logits.count {
+            saved.append((Int(t), mutable[Int(t)]))
+            mutable[Int(t)] = -.infinity
+        }
+        for (t, b) in decision.bias where Int(t) < logits.count && !decision.banned.contains(t) {
+            saved.append((Int(t), mutable[Int(t)]))
+            mutable[Int(t)] += b
+        }
+        defer { for (i, v) in saved.reversed() { mutable[i] = v } }
+        if adjustedAnalyzer.topCount < max(needK, 10) { adjustedAnalyzer.setTopCount(max(needK, 10)) }
+        let adjusted = adjustedAnalyzer.analyze(logits)
+        effects.append(String(format: "adjusted: H %.3f p1 %.3f", adjusted.entropy, adjusted.top1))
+        return stepSampler.sample(summary: adjusted, logits: logits, rng: &rng)
+    }
+
+    /// A probe on a fork of the main sequence (see `StrategyEnvironment.probe`).
+    func runProbe(appending text: String, maxTokens: Int, stopAt: String?,
+                  first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
+        guard inAfterToken else {
+            throw ThinktopError.invalidArgument("a probe can only run after the token was fed (in afterToken)")
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        keepMainLogits()
+        let fork: Int32 = 1
+        try backend.removeCells(sequence: fork, from: 0, to: nil)
+        backend.copySequence(from: sequence, to: fork, from: 0, to: nil)
+        defer { try? backend.removeCells(sequence: fork, from: 0, to: nil) }
+        var pos = fedPositions
+        let appended = try backend.tokenize(text, addSpecial: false)
+        var start = 0
+        while start < appended.count {
+            let end = min(start + backend.batchSize, appended.count)
+            try backend.decode(tokens: appended[start..<end], at: pos, sequence: fork)
+            pos += end - start
+            start = end
+        }
+        var result = ProbeResult(tokens: [], text: "", entropies: [], probabilities: [], ms: 0)
+        var bytes = UTF8Stream()
+        for i in 0..<maxTokens {
+            let l = backend.logits()
+            let s = probeAnalyzer.analyze(l)
+            if i == 0 { first?(l, s) }
+            let t = s.top[0].id
+            result.tokens.append(t)
+            result.entropies.append(s.entropy)
+            result.probabilities.append(s.top1)
+            let piece = bytes.append(backend.piece(t))
+            result.text += piece
+            if let stop = stopAt, piece.contains(stop) { break }
+            if backend.isEndOfGeneration(t) || i == maxTokens - 1 || pos + 1 >= backend.contextSize { break }
+            try backend.decode(tokens: [t][...], at: pos, sequence: fork)
+            pos += 1
+        }
+        result.text += bytes.flush()
+        result.ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        return result
+    }
+
+    /// Keeps the main sequence's next-token logits aside before anything else uses the
+    /// context (a probe's decodes, the embedding-scale calibration), for the next step.
+    func keepMainLogits() {
+        guard inAfterToken, !logitsSaved, prefilled, fedPositions > 0 else { return }
+        if savedLogits == nil { savedLogits = .allocate(capacity: backend.vocabularySize) }
+        _ = savedLogits!.initialize(from: backend.logits())
+        logitsSaved = true
+    }
+
+    func nextStrategyUniform() -> Double { strategyRNG.nextUnit() }
+
+    func emitStrategyEvent(_ kind: String, _ detail: String) {
+        emit(TraceEvent(step: records.count, kind: kind, detail: detail))
     }
 
     private var pieceCache: [Int32: String] = [:]
@@ -229,7 +440,13 @@ public final class DecodingSession: @unchecked Sendable {
         // the input at position − 1 is re-evaluated to get the logits for `position`
         let previous: Int32 = keep == 0 ? promptTokens[first - 1] : records[keep - 1].token
         try backend.removeCells(sequence: sequence, from: position - 1, to: nil)
-        try backend.decode(tokens: [previous][...], at: position - 1, sequence: sequence)
+        if let latent = latentInputs[position - 1] {
+            try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: position - 1, sequence: sequence) }
+        } else {
+            try backend.decode(tokens: [previous][...], at: position - 1, sequence: sequence)
+        }
+        logitsSaved = false
+        for p in latentInputs.keys where p >= position { latentInputs[p] = nil }
         fedPositions = position
         if keep < checkpoints.count {
             let c = checkpoints[keep]
@@ -239,10 +456,14 @@ public final class DecodingSession: @unchecked Sendable {
             stopMatcher = c.stopMatcher
             blocks = c.blocks
             output = String(decoding: output.utf8.prefix(c.outputBytes), as: UTF8.self)
+            strategyRNG = c.strategyRNG
+            fullText = c.fullText
+            for st in strategies { if let state = c.strategyStates[st.id] { st.restoreState(state) } }
         }
         let removed = records.count - keep
         forced.removeAll()
         records.removeLast(removed)
+        thinkingCount = records.filter { $0.phase == .thinking }.count
         checkpoints.removeLast(checkpoints.count - keep)
         stopReason = nil
         emit(TraceEvent(step: keep, kind: "rewind", position: position, detail: "removed \(removed) tokens"))
@@ -284,6 +505,15 @@ public final class DecodingSession: @unchecked Sendable {
         commands.append(command)
         commandLock.signal()
         commandLock.unlock()
+    }
+
+    /// Applies the queued commands now (for drivers that step the session themselves).
+    public func applyCommands() {
+        commandLock.lock()
+        let pending = commands
+        commands.removeAll()
+        commandLock.unlock()
+        for c in pending { apply(c) }
     }
 
     /// Runs until done (or until `.stop` when `stayAfterDone`, so a rewind can continue a
@@ -343,6 +573,28 @@ public final class DecodingSession: @unchecked Sendable {
             do { try endThinking() } catch {
                 emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
             }
+        case .enableStrategy(let id, let on):
+            guard let st = strategy(id) else {
+                emit(TraceEvent(step: records.count, kind: "error", detail: "no strategy \(id)"))
+                return
+            }
+            do {
+                if on { try prepareIfNeeded(st) }
+                if on { enabled.insert(id) } else { enabled.remove(id) }
+                emit(TraceEvent(step: records.count, kind: on ? "enable" : "disable", detail: st.spec))
+            } catch {
+                emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
+            }
+        case .setParameter(let id, let name, let value):
+            guard let st = strategy(id) else { return }
+            do {
+                try st.set(name, value)
+                prepared.remove(id)
+                if enabled.contains(id) { try prepareIfNeeded(st) }
+                emit(TraceEvent(step: records.count, kind: "parameter", detail: st.spec))
+            } catch {
+                emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
+            }
         case .stop:
             stopRequested = true
             emit(TraceEvent(step: records.count, kind: "stop"))
@@ -358,4 +610,55 @@ public final class DecodingSession: @unchecked Sendable {
                             tokensPerSecond: generationSeconds > 0 ? Double(records.count) / generationSeconds : 0,
                             events: events.count, output: output)
     }
+}
+
+/// The services strategies get, backed by the session.
+final class SessionEnvironment: StrategyEnvironment {
+    unowned let session: DecodingSession
+    init(_ session: DecodingSession) { self.session = session }
+
+    var backend: ModelBackend { session.backend }
+
+    private var textCache: [Int32: String] = [:]
+    func text(of token: Int32) -> String {
+        if let t = textCache[token] { return t }
+        let t = String(decoding: backend.piece(token), as: UTF8.self)
+        textCache[token] = t
+        return t
+    }
+
+    func tokenize(_ text: String) throws -> [Int32] { try backend.tokenize(text, addSpecial: false) }
+
+    func probe(appending: String, maxTokens: Int, stopAt: String?,
+               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
+        try session.runProbe(appending: appending, maxTokens: maxTokens, stopAt: stopAt, first: first)
+    }
+
+    func uniform() -> Double { session.nextStrategyUniform() }
+
+    func event(_ kind: String, _ detail: String) { session.emitStrategyEvent(kind, detail) }
+
+    func embedding(of token: Int32) throws -> [Float] {
+        guard let source = backend as? EmbeddingSource else {
+            throw ThinktopError.embeddingUnavailable("this backend cannot feed embeddings")
+        }
+        session.keepMainLogits()   // the first call calibrates the input scale on the context
+        return try source.inputEmbedding(of: token)
+    }
+
+    func mixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws -> [Float] {
+        guard let source = backend as? EmbeddingSource else {
+            throw ThinktopError.embeddingUnavailable("this backend cannot feed embeddings")
+        }
+        session.keepMainLogits()
+        return try source.inputMixture(ids: ids, weights: weights)
+    }
+}
+
+/// A backend that can give token embeddings in its input scale (for latent thinking).
+public protocol EmbeddingSource: AnyObject {
+    /// E[token]·scale
+    func inputEmbedding(of token: Int32) throws -> [Float]
+    /// Σ weights[i]·E[ids[i]]·scale
+    func inputMixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws -> [Float]
 }

@@ -282,3 +282,29 @@ extension LlamaContext {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 }
+
+extension LlamaContext: EmbeddingSource {
+    public func inputEmbedding(of token: Int32) throws -> [Float] {
+        var row = [Float](repeating: 0, count: embeddingSize)
+        try scaledEmbedding(of: token, into: &row)
+        return row
+    }
+
+    /// Σ weights[i]·E[ids[i]]·scale, dequantising each row once into a scratch row.
+    public func inputMixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws -> [Float] {
+        precondition(ids.count == weights.count)
+        let scale = try calibrateInputScale()
+        let table = try loadEmbeddings()
+        let d = embeddingSize
+        var out = [Float](repeating: 0, count: d)
+        var row = [Float](repeating: 0, count: d)
+        for i in 0..<ids.count {
+            let w = weights[i]
+            if w == 0 { continue }
+            table.row(ids[i], into: &row)
+            let ws = w * scale
+            for j in 0..<d { out[j] += ws * row[j] }
+        }
+        return out
+    }
+}

@@ -28,11 +28,14 @@ struct PreparedRun {
         let config = try SessionConfig(sampling: sampling, maxTokens: g.maxTokens, stops: g.stops, markers: markers)
         let session = try DecodingSession(backend: context, config: config, promptTokens: tokens,
                                           initialPhase: markers.initialPhase(prompt: promptText))
+        let (strategies, enabled) = try StrategyRegistry.configure(g.strategy)
+        try session.install(strategies, enabled: enabled)
         let sha = try? SHA256.cachedHex(ofFile: model.path, cacheDirectory: Paths.cache + "/hashes")
         let settings = RunSettings(sampling: sampling, maxTokens: g.maxTokens, contextSize: context.contextSize,
                                    threads: context.threads, stops: g.stops, chatTemplate: usedChat,
                                    topAlternatives: config.topAlternatives, thinkOpen: markers.open,
-                                   thinkClose: markers.close, strategies: g.strategy)
+                                   thinkClose: markers.close,
+                                   strategies: strategies.filter { enabled.contains($0.id) }.map(\.spec))
         let header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
                                  model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText, promptTokens: tokens.count,
                                  settings: settings)

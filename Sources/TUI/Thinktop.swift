@@ -115,7 +115,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Stop when this text appears (repeatable). The demo stops at a new \"Problem:\".")
     var stop: [String] = []
 
-    @Option(name: .long, help: "Decoding strategy (repeatable). Strategies are not implemented yet; see the README.")
+    @Option(name: .long, help: "Decoding strategy, NAME[=VALUE][:PARAM=VALUE]… (repeatable), e.g. nowait, budget=256:extend=2. See the README's strategy table.")
     var strategy: [String] = []
 
     @Option(name: .long, help: "Write the JSON Lines trace here (flushed every token).")
@@ -135,9 +135,7 @@ struct GenerationOptions: ParsableArguments {
         if let f = promptFile, !FileManager.default.isReadableFile(atPath: f) {
             throw ValidationError("cannot read the prompt file \(f)")
         }
-        if !strategy.isEmpty {
-            throw ValidationError("--strategy: decoding strategies are not available in this version yet")
-        }
+        do { _ = try StrategyRegistry.configure(strategy) } catch { throw ValidationError("\(error)") }
         _ = try sampling()
     }
 

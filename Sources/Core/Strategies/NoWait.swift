@@ -1,0 +1,79 @@
+/// NoWait (Wang et al., arXiv 2506.08343): during thinking, every token whose lower-cased
+/// text contains a reflection keyword gets logit −∞, at every step. Keywords as reproduced
+/// in public implementations; tokens that merely contain a keyword inside an unrelated word
+/// (the false friends: "know", "button", "Ohio", …) are excluded by an explicit list.
+public final class NoWait: DecodingStrategy {
+    public let id = "nowait"
+    public let name = "NoWait"
+    public let key: Character = "w"
+    public let needs = ["logits"]
+
+    public static let defaultKeywords = ["wait", "alternatively", "hmm", "but", "however", "alternative", "another",
+                                         "check", "double-check", "oh", "maybe", "verify", "other", "again", "now",
+                                         "ah", "any"]
+    /// Substrings that mark a token as a false friend: it contains a keyword only inside
+    /// an unrelated word.
+    public static let defaultExclusions = ["ohio", "butane", "button", "butter", "tribute", "know", "snow", "nowhere",
+                                           "many", "company", "germany", "botany", "canyon", "mother", "brother",
+                                           "bother", "smother", "john", "ohm", "yeah", "ahead", "utah", "noah",
+                                           "sarah", "hannah", "shah", "blah", "ahmed", "rebut", "debut", "brahm"]
+
+    public private(set) var keywords = NoWait.defaultKeywords
+    public private(set) var exclusions = NoWait.defaultExclusions
+    /// the masked token ids (built by `prepare` from the vocabulary)
+    public private(set) var masked: [Int32] = []
+    private var maskedSet: Set<Int32> = []
+    private var suppressedCount = 0
+
+    public init() {}
+
+    public var parameters: [(String, String)] {
+        var p: [(String, String)] = []
+        if keywords != Self.defaultKeywords { p.append(("keywords", keywords.joined(separator: ","))) }
+        if exclusions != Self.defaultExclusions { p.append(("exclude", exclusions.joined(separator: ","))) }
+        return p
+    }
+
+    public var liveState: String { "\(masked.count) tokens masked · \(suppressedCount) steps hit" }
+
+    public func set(_ name: String, _ value: String) throws {
+        let list = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        switch name {
+        case "keywords": keywords = list
+        case "exclude": exclusions = list
+        default: throw StrategyParameter.unknown(id, name, known: ["keywords", "exclude"])
+        }
+    }
+
+    /// Whether a token text is masked.
+    public func masks(_ text: String) -> Bool {
+        let t = text.lowercased()
+        guard keywords.contains(where: { t.contains($0) }) else { return false }
+        return !exclusions.contains(where: { t.contains($0) })
+    }
+
+    public func prepare(_ env: StrategyEnvironment) throws {
+        var ids: [Int32] = []
+        for i in 0..<env.backend.vocabularySize {
+            let t = Int32(i)
+            if masks(env.text(of: t)) { ids.append(t) }
+        }
+        masked = ids
+        maskedSet = Set(ids)
+    }
+
+    public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
+        guard view.phase == .thinking else { return }
+        decision.banned.formUnion(maskedSet)
+        // say so when the mask changed what the model wanted most
+        if let top = view.summary.top.first, maskedSet.contains(top.id) {
+            suppressedCount += 1
+            decision.effects.append("suppressed \(String(reflecting: env.text(of: top.id))) (p \(String(format: "%.2f", view.summary.top1)))")
+        }
+    }
+
+    public func saveState() -> Any { suppressedCount }
+    public func restoreState(_ state: Any) { suppressedCount = state as? Int ?? 0 }
+}
+
+import Foundation
