@@ -11,6 +11,7 @@ final class Mailbox: @unchecked Sendable {
         case paused(Bool)
         case finished(String)
         case event(TraceEvent)
+        case strategies([WorkbenchSnapshot.StrategyRow])
     }
     private let lock = NSLock()
     private var items: [Item] = []
@@ -30,16 +31,29 @@ final class Mailbox: @unchecked Sendable {
     }
 }
 
-/// The strategies the panel lists. They arrive with the strategies work; until then they are
-/// shown as unavailable rather than as toggles that do nothing.
-let plannedStrategies: [WorkbenchSnapshot.StrategyRow] = [
-    .init(key: "s", name: "SwiReasoning", enabled: false, available: false, detail: "not yet"),
-    .init(key: "c", name: "CGRS", enabled: false, available: false, detail: "not yet"),
-    .init(key: "w", name: "NoWait", enabled: false, available: false, detail: "not yet"),
-    .init(key: "b", name: "Budget", enabled: false, available: false, detail: "not yet"),
-    .init(key: "e", name: "Early exit", enabled: false, available: false, detail: "not yet"),
+/// Rows the panel shows for what is not implemented on this runtime yet: listed as
+/// unavailable rather than as toggles that do nothing.
+let unavailableRows: [WorkbenchSnapshot.StrategyRow] = [
     .init(key: "k", name: "KV policy", enabled: false, available: false, detail: "not yet"),
 ]
+
+/// The panel's rows for a session's strategies. Call on the session's thread (or before it starts).
+func strategyRows(_ session: DecodingSession) -> [WorkbenchSnapshot.StrategyRow] {
+    session.strategies.map { st in
+        let on = session.enabled.contains(st.id)
+        let params = st.parameters.map { "\($0.0) \($0.1)" }.joined(separator: " ")
+        let detail = on ? (st.liveState.isEmpty ? params : st.liveState) : params
+        return .init(key: st.key, name: st.name, enabled: on, available: true, detail: detail)
+    } + unavailableRows
+}
+
+/// Rows for a replay: the strategies the trace was recorded with, read-only.
+func replayRows(_ header: TraceHeader) -> [WorkbenchSnapshot.StrategyRow] {
+    header.settings.strategies.map { spec in
+        let name = String(spec.split(separator: ":").first ?? "")
+        return .init(key: " ", name: name, enabled: true, available: true, detail: spec)
+    }
+}
 
 /// The interactive workbench: a live session or a recorded trace, drawn by the Views panes,
 /// driven by keys. The decoding runs on its own thread; this loop redraws at most ~30 times
@@ -68,14 +82,14 @@ final class WorkbenchApp {
             snapshot = WorkbenchSnapshot(
                 modelName: facts.file, modelDetail: facts.description, status: .running,
                 promptTokens: run.header.promptTokens, contextSize: run.header.settings.contextSize,
-                strategies: plannedStrategies, kvBytesPerToken: facts.kvBytesPerToken ?? 0,
+                strategies: strategyRows(run.session), kvBytesPerToken: facts.kvBytesPerToken ?? 0,
                 slidingWindow: facts.slidingWindow)
         case .replay(let timeline):
             let h = timeline.header
             snapshot = WorkbenchSnapshot(
                 modelName: h.model.file, modelDetail: h.model.description, status: .replay(playing: true, speed: 1),
                 promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
-                strategies: plannedStrategies, kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
+                strategies: replayRows(h), kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
                 slidingWindow: h.model.slidingWindow)
             if timeline.truncated {
                 flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
@@ -137,13 +151,15 @@ final class WorkbenchApp {
         let box = mailbox
         let traceStep = session.onStep
         let traceEvent = session.onEvent
-        session.onStep = { r in
+        session.onStep = { [unowned session] r in
             traceStep?(r)
             box.push(.record(r))
+            if !session.enabled.isEmpty { box.push(.strategies(strategyRows(session))) }
         }
-        session.onEvent = { e in
+        session.onEvent = { [unowned session] e in
             traceEvent?(e)
             switch e.kind {
+            case "enable", "disable", "parameter": box.push(.strategies(strategyRows(session)))
             case "rewind": box.push(.rewind(position: e.position ?? 0))
             case "pause", "step": box.push(.paused(true))
             case "resume": box.push(.paused(false))
@@ -189,7 +205,20 @@ final class WorkbenchApp {
             case .finished(let reason):
                 snapshot.status = .done(reason)
             case .event(let e):
-                if e.kind == "error" { flash(e.detail ?? "error", seconds: 6) }
+                switch e.kind {
+                case "error": flash(e.detail ?? "error", seconds: 6)
+                case "budget-end": snapshot.forcedEndAt = e.step; flash("budget reached: thinking ended")
+                case "early-exit": flash("early exit: \(e.detail ?? "")")
+                default: break
+                }
+            case .strategies(let rows):
+                snapshot.strategies = rows
+                if let b = rows.first(where: { $0.key == "b" }), b.enabled,
+                   case .live(let run) = source, let budget = budgetValue(run) {
+                    snapshot.thinkingBudget = budget
+                } else {
+                    snapshot.thinkingBudget = nil
+                }
             }
         }
         return true
@@ -272,12 +301,30 @@ final class WorkbenchApp {
             session.send(.endThinking)
             flash("ending thinking: feeding the think-close marker")
         case "+", "-", "=":
-            flash("the thinking budget arrives with budget forcing (not available yet)")
+            guard case .live(let run) = source, let current = budgetValue(run) else { return }
+            let step = max(16, current / 8)
+            let next = max(16, c == "-" ? current - step : current + step)
+            session.send(.setParameter("budget", "budget", "\(next)"))
+            if !snapshot.strategies.contains(where: { $0.key == "b" && $0.enabled }) {
+                session.send(.enableStrategy("budget", true))
+            }
+            flash("thinking budget \(next)")
         default:
             if let row = snapshot.strategies.first(where: { $0.key == c }) {
-                flash("\(row.name) is not available yet")
+                guard row.available, let st = session.strategies.first(where: { $0.key == c }) else {
+                    flash("\(row.name) is not available yet")
+                    return
+                }
+                session.send(.enableStrategy(st.id, !row.enabled))
+                flash("\(row.name) \(row.enabled ? "off" : "on")")
             }
         }
+    }
+
+    /// The budget strategy's current budget (its parameter is only changed through commands,
+    /// so reading it here races at worst with a pending change of our own).
+    private func budgetValue(_ run: PreparedRun) -> Int? {
+        (run.session.strategy("budget") as? BudgetForcing)?.budget
     }
 
     private func handleReplay(_ c: Character, _ timeline: ReplayTimeline) {

@@ -140,12 +140,20 @@ struct WorkbenchTests {
         #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
     }
 
-    @Test("a strategy key answers on screen; ? shows the help; a tiny terminal gets a message")
+    @Test("a strategy key flips its shown state; ? shows the help; a tiny terminal gets a message")
     func keysHelpAndSize() throws {
         let t = try liveSession()
         t.wait { (contextUsed($0) ?? 0) > 510 }
-        t.send("c")
-        #expect(t.wait(timeout: 5) { $0.contains("CGRS is not available yet") }.contains("CGRS is not available yet"))
+        func noWaitRow(_ s: String) -> String { s.split(separator: "\n").first { $0.contains("w NoWait") }.map(String.init) ?? "" }
+        #expect(noWaitRow(t.screen).contains("off"), "\(t.screen)")
+        t.send("w")
+        let on = t.wait(timeout: 5) { noWaitRow($0).contains(" on") }
+        #expect(noWaitRow(on).contains(" on"), "\(on)")
+        t.send("w")
+        let off = t.wait(timeout: 5) { noWaitRow($0).contains("off") }
+        #expect(noWaitRow(off).contains("off"), "\(off)")
+        t.send("k")
+        #expect(t.wait(timeout: 5) { $0.contains("KV policy is not available yet") }.contains("KV policy is not available yet"))
         t.send("?")
         let help = t.wait(timeout: 5) { $0.contains("rewind") && $0.contains("quit") && $0.contains("pause") }
         #expect(help.contains("step"))

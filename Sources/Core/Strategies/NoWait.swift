@@ -52,14 +52,39 @@ public final class NoWait: DecodingStrategy {
         return !exclusions.contains(where: { t.contains($0) })
     }
 
+    /// Scans the whole vocabulary once (262,144 tokens for Gemma 3) on bytes: ASCII-lower-cased
+    /// pieces are searched for the keywords' bytes, and only hits are checked against the
+    /// exclusions with full string rules.
     public func prepare(_ env: StrategyEnvironment) throws {
+        let keys = keywords.map { Array($0.utf8) }
         var ids: [Int32] = []
+        var lower = [UInt8]()
         for i in 0..<env.backend.vocabularySize {
             let t = Int32(i)
-            if masks(env.text(of: t)) { ids.append(t) }
+            let bytes = env.backend.piece(t)
+            if bytes.count < 2 { continue }
+            lower.removeAll(keepingCapacity: true)
+            for b in bytes { lower.append(b >= 65 && b <= 90 ? b + 32 : b) }
+            guard keys.contains(where: { Self.contains(lower, $0) }) else { continue }
+            if masks(String(decoding: bytes, as: UTF8.self)) { ids.append(t) }
         }
         masked = ids
         maskedSet = Set(ids)
+    }
+
+    private static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= hay.count, let first = needle.first else { return false }
+        var i = 0
+        let last = hay.count - needle.count
+        while i <= last {
+            if hay[i] == first {
+                var j = 1
+                while j < needle.count && hay[i + j] == needle[j] { j += 1 }
+                if j == needle.count { return true }
+            }
+            i += 1
+        }
+        return false
     }
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
