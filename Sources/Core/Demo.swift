@@ -6,6 +6,20 @@
 public enum DemoProblem {
     public static let stop = "\nProblem:"
 
+    /// The demo's question (the last problem of `prompt`).
+    public static let question = "A farmer has 17 sheep. All but 9 run away. How many sheep does the farmer have left?"
+
+    /// The worked examples, for asking another question in the same format (`thinktop eval`).
+    public static var fewShot: String {
+        let marker = "Problem: " + question
+        return String(prompt[..<prompt.range(of: marker)!.lowerBound])
+    }
+
+    /// The few-shot prompt with `question` as the open problem.
+    public static func prompt(for question: String) -> String {
+        fewShot + "Problem: " + question + "\n<think>\n"
+    }
+
     public static let prompt = """
     Each problem is solved by thinking step by step inside <think> and </think>, checking the reasoning, and then giving the answer.
 

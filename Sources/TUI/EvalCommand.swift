@@ -1,0 +1,128 @@
+import ArgumentParser
+import Core
+import Engine
+import Foundation
+
+/// Runs a problem set under several strategy sets, headless, and tabulates accuracy and
+/// token counts per set.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a problem set under several strategy sets: accuracy and token counts per set.",
+        discussion: """
+        Strategy sets are separated by ';', strategies within a set by '+': \
+        "none;nowait;budget=128;nowait+budget=128". Each problem is asked in the demo's \
+        few-shot format and the answer after </think> ("Answer: …") is compared with the reference.
+        """)
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: .long, help: "Problems, one JSON object per line: {\"question\": …, \"answer\": …} (default: the shipped set).")
+    var problems: String?
+
+    @Option(name: .long, help: "Strategy sets separated by ';' (strategies in a set joined by '+').")
+    var strategies: String = "none;nowait;cgrs;budget=128;swir;deer"
+
+    @Option(name: .customLong("max-tokens"), help: "Token limit per problem.")
+    var maxTokens: Int = 384
+
+    @Option(name: .long, help: "Only the first N problems.")
+    var limit: Int?
+
+    @Option(name: .long, help: "Seed of the sampler.")
+    var seed: UInt64 = 7
+
+    @Option(name: .long, help: "Temperature; 0 is greedy.")
+    var temp: Double = 0.6
+
+    @Option(name: .customLong("top-k"), help: "Top-k.")
+    var topK: Int = 20
+
+    @Option(name: .customLong("top-p"), help: "Top-p.")
+    var topP: Double = 0.95
+
+    @Option(name: .long, help: "Write PREFIX.csv (every run) and PREFIX.json (table and runs).")
+    var out: String = "thinktop-eval"
+
+    var problemsPath: String {
+        if let p = problems { return p }
+        for dir in ThemeFiles.directories.map({ ($0 as NSString).deletingLastPathComponent + "/problems" }) {
+            let p = dir + "/arithmetic-and-logic.jsonl"
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        return "problems/arithmetic-and-logic.jsonl"
+    }
+
+    var sets: [String] {
+        strategies.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    func specs(_ set: String) -> [String] {
+        set == "none" ? [] : set.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+
+    func validate() throws {
+        guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
+        if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
+        guard !sets.isEmpty else { throw ValidationError("--strategies names no strategy set") }
+        for set in sets {
+            do { _ = try StrategyRegistry.configure(specs(set)) } catch { throw ValidationError("\(error)") }
+        }
+        let dir = (out as NSString).deletingLastPathComponent
+        if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
+            throw ValidationError("--out: directory \(dir) does not exist")
+        }
+    }
+
+    func run() throws {
+        var list = try Problem.load(path: problemsPath)
+        if let l = limit { list = Array(list.prefix(l)) }
+        let sampling = try SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: 0, seed: seed)
+        let model = try modelOptions.loadModel()
+        let context = try LlamaContext(model: model, options: try modelOptions.contextOptions())
+        let markers = ThinkMarkers.resolve(backend: context)
+        let total = sets.count * list.count
+        var runs: [EvalRun] = []
+        var done = 0
+        for set in sets {
+            for (i, problem) in list.enumerated() {
+                progress(done, total, "\(set) · \(problem.id ?? "#\(i + 1)")")
+                context.clearMemory()
+                let prompt = DemoProblem.prompt(for: problem.question)
+                let tokens = try model.tokenize(prompt, addSpecial: true)
+                let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: [DemoProblem.stop], markers: markers)
+                let session = try DecodingSession(backend: context, config: config, promptTokens: tokens,
+                                                  initialPhase: markers.initialPhase(prompt: prompt))
+                let (strategies, enabled) = try StrategyRegistry.configure(specs(set))
+                try session.install(strategies, enabled: enabled)
+                while try session.step() != nil {}
+                let summary = session.summary()
+                let extracted = AnswerExtractor.extract(session.output, close: markers.close)
+                runs.append(EvalRun(set: set, problem: problem.id ?? "#\(i + 1)", reference: problem.answer,
+                                    extracted: extracted, correct: AnswerExtractor.matches(extracted, reference: problem.answer),
+                                    thinkingTokens: summary.thinkingTokens, totalTokens: summary.tokens,
+                                    seconds: summary.seconds, interventions: session.interventionCount,
+                                    stopReason: summary.stopReason))
+                done += 1
+            }
+        }
+        progress(nil, total, "")
+        let rows = EvalRow.rows(runs, sets: sets)
+        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \((model.path as NSString).lastPathComponent) · seed \(seed), temperature \(temp), max \(maxTokens) tokens\n")
+        print(EvalRow.markdown(rows))
+        try EvalRow.csv(runs).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
+        struct Report: Encodable { var rows: [EvalRow]; var runs: [EvalRun] }
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try enc.encode(Report(rows: rows, runs: runs)).write(to: URL(fileURLWithPath: out + ".json"))
+        FileHandle.standardError.write(Data("wrote \(out).csv and \(out).json\n".utf8))
+    }
+
+    private func progress(_ done: Int?, _ total: Int, _ what: String) {
+        guard isatty(2) == 1 else { return }
+        guard let done else { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); return }
+        let width = 30
+        let filled = total > 0 ? done * width / total : 0
+        let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(bar) \(done)/\(total) \(what)".utf8))
+    }
+}
