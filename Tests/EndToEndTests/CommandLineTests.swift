@@ -141,11 +141,32 @@ struct CommandLineTests {
         #expect(r.status == 0)
         let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let ratio = try #require(obj["ratio_vs_plain"] as? Double)
-        #expect(ratio > 0.3 && ratio < 1.5)
+        // a sanity range only: speed targets are checked by `make bench`, not by tests
+        #expect(ratio > 0 && ratio < 3)
         #expect((obj["analysis_tok_s"] as? Double ?? 0) > 0)
     }
 
-    @Test("each subcommand has --help", arguments: ["run", "inspect", "bench"])
+    @Test("eval prints its table and writes CSV and JSON; a malformed problem file names the line")
+    func eval() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let problems = dir.appendingPathComponent("p.jsonl").path
+        try "{\"id\": \"a\", \"question\": \"What is 2 + 3?\", \"answer\": \"5\"}\n{\"id\": \"b\", \"question\": \"What is 4 × 2?\", \"answer\": \"8\"}\n"
+            .write(toFile: problems, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("res").path
+        let r = try Binary.run(["eval", "--problems", problems, "--strategies", "none;budget=16", "--max-tokens", "48", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("| none | 2 |") && r.stdout.contains("| budget=16 | 2 |"), "\(r.stdout)")
+        let csv = try String(contentsOfFile: out + ".csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 1 + 4)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + ".json"))) as? [String: Any])
+        #expect((json["rows"] as? [Any])?.count == 2)
+        try "{\"question\": \"ok\", \"answer\": \"1\"}\nnot json\n".write(toFile: problems, atomically: true, encoding: .utf8)
+        try expectOneLineError(["eval", "--problems", problems, "--strategies", "none"], mentions: "line 2")
+        try expectOneLineError(["eval", "--strategies", "none;bogus"], mentions: "unknown strategy")
+    }
+
+    @Test("each subcommand has --help", arguments: ["tui", "run", "replay", "eval", "inspect", "bench"])
     func help(_ sub: String) throws {
         let r = try Binary.run([sub, "--help"])
         #expect(r.status == 0)

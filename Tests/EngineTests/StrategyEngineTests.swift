@@ -1,0 +1,55 @@
+import Core
+import Engine
+import Foundation
+import Testing
+
+@Suite("Strategies on the default model", .serialized)
+struct StrategyEngineTests {
+    func demoSession(_ ctx: LlamaContext, specs: [String], maxTokens: Int = 300, stops: [String] = []) throws -> DecodingSession {
+        let tokens = try ctx.model.tokenize(DemoProblem.prompt, addSpecial: true)
+        let sampling = try SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, minP: 0, seed: 7)
+        let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: stops, markers: ThinkMarkers.resolve(backend: ctx))
+        let s = try DecodingSession(backend: ctx, config: config, promptTokens: tokens, initialPhase: .thinking)
+        let (list, on) = try StrategyRegistry.configure(specs)
+        try s.install(list, enabled: on)
+        return s
+    }
+
+    @Test("budget forcing ends thinking at the budget")
+    func budgetEndsThinking() throws {
+        let ctx = try DefaultModel.context()
+        let s = try demoSession(ctx, specs: ["budget=24"], maxTokens: 80)
+        while try s.step() != nil {}
+        let thinking = s.records.filter { $0.phase == .thinking }
+        // 24 sampled thinking tokens, then the forced end: newline (if needed) and </think>
+        #expect(thinking.prefix(24).allSatisfy { $0.input == .explicit })
+        #expect(thinking.dropFirst(24).allSatisfy { $0.input == .forced })
+        #expect(thinking.count >= 25 && thinking.count <= 24 + 6)
+        #expect(s.records.contains { $0.phase == .answer })
+        #expect(s.fullText.contains("</think>"))
+        #expect(s.events.first { $0.kind == "budget-end" }?.step == 24)
+    }
+
+    @Test("NoWait switched on mid-run: reflection words before, none after")
+    func noWaitToggle() throws {
+        let ctx = try DefaultModel.context()
+        let s = try demoSession(ctx, specs: [], maxTokens: 600, stops: ["NEVER-SEEN"])
+        let probe = NoWait()
+        var before = 0
+        while let r = try s.step(), s.records.count < 400 {
+            if r.phase == .thinking && probe.masks(r.text) { before += 1 }
+            if before >= 2 { break }
+        }
+        #expect(before >= 2, "the demo run shows no reflection words to suppress")
+        let toggledAt = s.records.count
+        s.send(.enableStrategy("nowait", true))
+        s.applyCommands()
+        let masked = Set((s.strategy("nowait") as! NoWait).masked)
+        #expect(!masked.isEmpty)
+        for _ in 0..<200 { if try s.step() == nil { break } }
+        let after = s.records.dropFirst(toggledAt).filter { $0.phase == .thinking }
+        #expect(!after.isEmpty)
+        #expect(!after.contains { masked.contains($0.token) }, "a masked token appeared after the toggle")
+        #expect(s.events.contains { $0.kind == "enable" && $0.step == toggledAt })
+    }
+}
