@@ -24,9 +24,13 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Option(name: .long, help: "Strategy to run in the measured loop (repeatable); the demo problem is then the prompt, so thinking-phase strategies act. Reports step times by input kind and probe costs.")
+    var strategy: [String] = []
+
     func validate() throws {
         guard tokens >= 8 else { throw ValidationError("--tokens must be at least 8") }
         guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
+        do { _ = try StrategyRegistry.configure(strategy) } catch { throw ValidationError("\(error)") }
         if let p = llamaBench, !FileManager.default.isExecutableFile(atPath: p) {
             throw ValidationError("--llama-bench: \(p) is not an executable file (run `make bench` to build it)")
         }
@@ -45,6 +49,15 @@ struct Bench: ParsableCommand {
         var ratio_vs_llama_bench: Double?
         var vocabulary_pass_ms: Double?
         var trace_line_ms: Double?
+        var strategies: [String]?
+        var explicit_step_ms: Double?
+        var latent_step_ms: Double?
+        var latent_over_explicit: Double?
+        var forced_step_ms: Double?
+        var latent_steps: Int?
+        var probes: Int?
+        var probe_ms: Double?
+        var probe_in_decode_steps: Double?
     }
 
     func run() throws {
@@ -61,10 +74,16 @@ struct Bench: ParsableCommand {
         defer { try? FileManager.default.removeItem(at: traceDir) }
 
         var lastRecord: StepRecord?
+        var lastSession: DecodingSession?
+        let prompt: [Int32] = strategy.isEmpty ? [bos] : try model.tokenize(DemoProblem.prompt, addSpecial: true)
         // one session generation from BOS: the full per-token path, trace lines included
         func analysed() throws -> (Double, [Int32]) {
             context.clearMemory()
-            let session = try DecodingSession(backend: context, config: config, promptTokens: [bos], initialPhase: .answer)
+            let session = try DecodingSession(backend: context, config: config, promptTokens: prompt,
+                                              initialPhase: strategy.isEmpty ? .answer : .thinking)
+            let (list, on) = try StrategyRegistry.configure(strategy)
+            try session.install(list, enabled: on)
+            lastSession = session
             let writer = try TraceWriter(path: traceDir.appendingPathComponent("t.jsonl").path)
             session.onStep = { try? writer.write(.token($0)); lastRecord = $0 }
             try session.prefill()
@@ -76,10 +95,10 @@ struct Bench: ParsableCommand {
         }
         func plain(_ toks: [Int32]) throws -> Double {
             context.clearMemory()
-            try context.decode(tokens: [bos][...], at: 0, sequence: 0)
+            try context.decode(tokens: prompt[...], at: 0, sequence: 0)
             // the session feeds every token but the last; the plain loop feeds the same ones
             let fed = Array(toks.dropLast())
-            let seconds = try context.plainDecode(fed, startingAt: 1)
+            let seconds = try context.plainDecode(fed, startingAt: prompt.count)
             return Double(fed.count) / seconds
         }
 
@@ -122,6 +141,27 @@ struct Bench: ParsableCommand {
             result.trace_line_ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 / Double(n)
         }
         if sink.isNaN { print("") }
+        if !strategy.isEmpty, let s = lastSession {
+            result.strategies = strategy
+            func mean(_ kind: InputKind) -> Double? {
+                let ms = s.records.dropLast().filter { $0.input == kind }.map(\.ms)
+                return ms.isEmpty ? nil : ms.reduce(0, +) / Double(ms.count)
+            }
+            result.explicit_step_ms = mean(.explicit)
+            result.latent_step_ms = mean(.latent)
+            result.forced_step_ms = mean(.forced)
+            result.latent_steps = s.records.filter { $0.input == .latent }.count
+            if let l = result.latent_step_ms, let e = result.explicit_step_ms { result.latent_over_explicit = l / e }
+            let probeMs = s.events.filter { $0.kind == "probe" }.compactMap { e -> Double? in
+                guard let d = e.detail, let r = d.range(of: #"[0-9.]+ ?ms"#, options: .regularExpression) else { return nil }
+                return Double(d[r].filter { "0123456789.".contains($0) })
+            }
+            result.probes = probeMs.count
+            if !probeMs.isEmpty {
+                result.probe_ms = probeMs.reduce(0, +) / Double(probeMs.count)
+                result.probe_in_decode_steps = result.probe_ms! / (1000 / pt)
+            }
+        }
         progress(nil)
         if json {
             let enc = JSONEncoder()
@@ -135,6 +175,17 @@ struct Bench: ParsableCommand {
         print(String(format: "per-token overhead                        %7.3f ms", result.analysis_ms_per_token))
         if let v = result.vocabulary_pass_ms, let t = result.trace_line_ms {
             print(String(format: "  of which: signals over the vocabulary %.3f ms, trace line %.3f ms", v, t))
+        }
+        if let st = result.strategies {
+            print("with \(st.joined(separator: " ")) on the demo problem (thinking):")
+            if let e = result.explicit_step_ms { print(String(format: "  explicit step  %7.2f ms", e)) }
+            if let f = result.forced_step_ms { print(String(format: "  forced step    %7.2f ms", f)) }
+            if let l = result.latent_step_ms, let r = result.latent_over_explicit {
+                print(String(format: "  latent step    %7.2f ms   %.2f × explicit (%d latent steps)", l, r, result.latent_steps ?? 0))
+            }
+            if let p = result.probe_ms, let d = result.probe_in_decode_steps {
+                print(String(format: "  probe          %7.2f ms   = %.1f decode steps (%d probes)", p, d, result.probes ?? 0))
+            }
         }
         if let lb = result.llama_bench_tok_s, let r = result.ratio_vs_llama_bench {
             print(String(format: "llama-bench tg%d                         %7.1f tok/s   ratio %.3f", tokens, lb, r))
