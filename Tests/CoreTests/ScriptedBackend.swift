@@ -1,29 +1,61 @@
 import Foundation
 @testable import Core
 
-/// A model whose next-token logits are a fixed function of the token at the last decoded
-/// position and of that position, with a tiny vocabulary of known pieces. It checks that
-/// decodes happen at positions it already holds the history of, as llama.cpp requires.
+/// A model whose next-token logits are a fixed function of what was last decoded, with a
+/// tiny vocabulary of known pieces. Cells are kept per sequence, as llama.cpp's memory does:
+/// `copySequence` copies, `removeCells` removes only that sequence's cells, and a decode
+/// checks that its own sequence holds the history before the position, as llama.cpp requires.
+/// Probes (sequence 1, forked from 0) can therefore be scripted separately from the main run.
 final class ScriptedBackend: ModelBackend {
     static let pieces: [String] = ["<eos>", "<think>", "</think>", "\n", "Wait", " ok", "Answer: 9", "\nProblem:", " so", " 9"]
-    var vocabularySize: Int { Self.pieces.count + extraBytes.count }
+    /// extra pieces of this instance, with ids after the byte tokens (pieces.count + 5 + i)
+    let extraPieces: [String]
+    var vocabularySize: Int { Self.pieces.count + extraBytes.count + extraPieces.count }
     let embeddingSize = 4
     let contextSize: Int
     let batchSize: Int
     /// tokens that stand for single raw bytes (to split multi-byte characters)
     let extraBytes: [UInt8] = [0xC3, 0xA9, 0xE6, 0x9D, 0xB1]
-    /// position → token held in the "cache"
-    private(set) var cells: [Int: Int32] = [:]
-    private(set) var decodeCalls: [(position: Int, count: Int)] = []
-    private var current: [Float] = []
-    /// the rule: logits at the next position given the last token and its position
-    var rule: (Int32, Int) -> [Float]
 
-    init(contextSize: Int = 64, batchSize: Int = 4, rule: @escaping (Int32, Int) -> [Float]) {
+    /// What a decode fed, as the logits rule sees it.
+    struct Decoded {
+        let sequence: Int32
+        /// position of the last input of the decode call
+        let position: Int
+        /// the last token of the decode call (−1 for an embedding)
+        let token: Int32
+        /// the sequence's inputs at positions 0…position (−1 for embeddings)
+        let history: [Int32]
+    }
+
+    /// sequence → (position → token held in the "cache"; −1 for an embedding)
+    private(set) var sequences: [Int32: [Int: Int32]] = [:]
+    private(set) var decodeCalls: [(position: Int, count: Int)] = []
+    /// every decode call's sequence, in order
+    private(set) var decodeSequences: [Int32] = []
+    private(set) var copyCalls: [(source: Int32, destination: Int32)] = []
+    private var current: [Float] = []
+    /// the rule: logits at the next position given what was decoded
+    let rule: (Decoded) -> [Float]
+
+    /// A rule that sees only the last token and its position, the same on every sequence.
+    convenience init(contextSize: Int = 64, batchSize: Int = 4, extraPieces: [String] = [],
+                     rule: @escaping (Int32, Int) -> [Float]) {
+        self.init(contextSize: contextSize, batchSize: batchSize, extraPieces: extraPieces,
+                  sequenceRule: { rule($0.token, $0.position) })
+    }
+
+    /// A rule that sees the sequence, the position, the token and the sequence's history.
+    init(contextSize: Int = 64, batchSize: Int = 4, extraPieces: [String] = [],
+         sequenceRule: @escaping (Decoded) -> [Float]) {
         self.contextSize = contextSize
         self.batchSize = batchSize
-        self.rule = rule
+        self.extraPieces = extraPieces
+        self.rule = sequenceRule
     }
+
+    /// The cells of one sequence.
+    func cells(_ sequence: Int32) -> [Int: Int32] { sequences[sequence] ?? [:] }
 
     /// logits that make `script[step]` the clear favourite at generation step `step`
     static func following(_ script: [Int32], promptLength: Int, vocabulary: Int) -> (Int32, Int) -> [Float] {
@@ -37,48 +69,99 @@ final class ScriptedBackend: ModelBackend {
         }
     }
 
+    private func checkHistory(before position: Int, sequence: Int32) throws {
+        let held = sequences[sequence] ?? [:]
+        for p in 0..<position where held[p] == nil { throw ThinktopError.decodeFailed(position: p, code: -99) }
+    }
+
+    private func history(through position: Int, sequence: Int32) -> [Int32] {
+        let held = sequences[sequence] ?? [:]
+        return (0...position).map { held[$0] ?? -2 }
+    }
+
     func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws {
         precondition(tokens.count <= batchSize)
-        for p in 0..<position where cells[p] == nil { throw ThinktopError.decodeFailed(position: p, code: -99) }
-        for (i, t) in tokens.enumerated() { cells[position + i] = t }
+        try checkHistory(before: position, sequence: sequence)
+        for (i, t) in tokens.enumerated() { sequences[sequence, default: [:]][position + i] = t }
         decodeCalls.append((position, tokens.count))
+        decodeSequences.append(sequence)
         let lastPos = position + tokens.count - 1
-        current = rule(tokens.last!, lastPos)
+        current = rule(Decoded(sequence: sequence, position: lastPos, token: tokens.last!,
+                               history: history(through: lastPos, sequence: sequence)))
     }
 
     func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws {
-        cells[position] = -1
-        current = rule(-1, position)
+        try checkHistory(before: position, sequence: sequence)
+        sequences[sequence, default: [:]][position] = -1
+        decodeSequences.append(sequence)
+        current = rule(Decoded(sequence: sequence, position: position, token: -1,
+                               history: history(through: position, sequence: sequence)))
     }
 
     func logits() -> UnsafeBufferPointer<Float> {
         current.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: $0.count) }
     }
 
+    /// A negative sequence means every sequence (as in llama.cpp).
     func removeCells(sequence: Int32, from: Int, to: Int?) throws {
-        for p in cells.keys where p >= from && (to == nil || p < to!) { cells[p] = nil }
+        for s in sequences.keys where sequence < 0 || s == sequence {
+            for p in sequences[s]!.keys where p >= from && (to == nil || p < to!) { sequences[s]![p] = nil }
+        }
     }
 
     func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {}
-    func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {}
+
+    func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
+        copyCalls.append((source, destination))
+        for (p, t) in sequences[source] ?? [:] where p >= start && (end == nil || p < end!) {
+            sequences[destination, default: [:]][p] = t
+        }
+    }
 
     func positionRange(sequence: Int32) -> ClosedRange<Int>? {
-        guard let lo = cells.keys.min(), let hi = cells.keys.max() else { return nil }
+        let held = sequences[sequence] ?? [:]
+        guard let lo = held.keys.min(), let hi = held.keys.max() else { return nil }
         return lo...hi
     }
 
+    private var allPieces: [String] { Self.pieces + extraBytes.map { _ in "" } + extraPieces }
+
+    /// A text that is one piece is that token; otherwise the longest known piece is taken at
+    /// each point, and a byte no piece starts with becomes " ok" (token 5).
     func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32] {
-        if let i = Self.pieces.firstIndex(of: text) { return [Int32(i)] }
-        return text.utf8.map { _ in 5 }
+        let pieces = allPieces
+        if let i = pieces.firstIndex(of: text) { return [Int32(i)] }
+        let bytes = Array(text.utf8)
+        var out: [Int32] = []
+        var i = 0
+        while i < bytes.count {
+            var best = -1, bestLength = 0
+            for (id, piece) in pieces.enumerated() where !piece.isEmpty {
+                let p = Array(piece.utf8)
+                if p.count > bestLength, i + p.count <= bytes.count, Array(bytes[i..<(i + p.count)]) == p {
+                    best = id
+                    bestLength = p.count
+                }
+            }
+            if best < 0 {
+                out.append(5)
+                i += 1
+            } else {
+                out.append(Int32(best))
+                i += bestLength
+            }
+        }
+        return out
     }
 
     func piece(_ token: Int32) -> [UInt8] {
         let i = Int(token)
         if i < Self.pieces.count { return Array(Self.pieces[i].utf8) }
-        return [extraBytes[i - Self.pieces.count]]
+        if i < Self.pieces.count + extraBytes.count { return [extraBytes[i - Self.pieces.count]] }
+        return Array(extraPieces[i - Self.pieces.count - extraBytes.count].utf8)
     }
 
     func isEndOfGeneration(_ token: Int32) -> Bool { token == 0 }
 
-    func singleToken(_ text: String) -> Int32? { Self.pieces.firstIndex(of: text).map { Int32($0) } }
+    func singleToken(_ text: String) -> Int32? { allPieces.firstIndex(of: text).map { Int32($0) } }
 }
