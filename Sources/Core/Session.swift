@@ -350,7 +350,7 @@ public final class DecodingSession: @unchecked Sendable {
     }
 
     /// A probe on a fork of the main sequence (see `StrategyEnvironment.probe`).
-    func runProbe(appending text: String, maxTokens: Int, stopAt: String?,
+    func runProbe(appending text: String, maxTokens: Int, stopAt: String?, cutAt: Int? = nil,
                   first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
         guard inAfterToken else {
             throw ThinktopError.invalidArgument("a probe can only run after the token was fed (in afterToken)")
@@ -363,6 +363,16 @@ public final class DecodingSession: @unchecked Sendable {
         defer { try? backend.removeCells(sequence: fork, from: 0, to: nil) }
         var pos = fedPositions
         let appended = try backend.tokenize(text, addSpecial: false)
+        if let cut = cutAt {
+            guard cut > 0, cut <= fedPositions, !appended.isEmpty else {
+                throw ThinktopError.invalidArgument("a probe cut at \(cut) needs a position in 1…\(fedPositions) and text to append")
+            }
+            try backend.removeCells(sequence: fork, from: cut, to: nil)
+            pos = cut
+        }
+        guard !appended.isEmpty else {
+            throw ThinktopError.invalidArgument("a probe needs text to append before it can read a distribution")
+        }
         var start = 0
         while start < appended.count {
             let end = min(start + backend.batchSize, appended.count)
@@ -629,9 +639,14 @@ final class SessionEnvironment: StrategyEnvironment {
 
     func tokenize(_ text: String) throws -> [Int32] { try backend.tokenize(text, addSpecial: false) }
 
+    func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,
+               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
+        try session.runProbe(appending: appending, maxTokens: maxTokens, stopAt: stopAt, cutAt: cutAt, first: first)
+    }
+
     func probe(appending: String, maxTokens: Int, stopAt: String?,
                first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
-        try session.runProbe(appending: appending, maxTokens: maxTokens, stopAt: stopAt, first: first)
+        try session.runProbe(appending: appending, maxTokens: maxTokens, stopAt: stopAt, cutAt: nil, first: first)
     }
 
     func uniform() -> Double { session.nextStrategyUniform() }

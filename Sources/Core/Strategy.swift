@@ -79,9 +79,14 @@ public protocol StrategyEnvironment: AnyObject {
     func text(of token: Int32) -> String
     func tokenize(_ text: String) throws -> [Int32]
     /// Forks the main sequence, feeds `appending`, reads the next-token distribution after it
-    /// (handed to `first`), then greedy-decodes up to `maxTokens` tokens, stopping after a token
-    /// whose text contains `stopAt`. The fork is removed; the main sequence is untouched.
+    /// (handed to `first`), then greedy-decodes up to `maxTokens` tokens, stopping after a
+    /// token whose text contains `stopAt`. The fork is removed; the main sequence and its
+    /// next-token logits are untouched.
     func probe(appending: String, maxTokens: Int, stopAt: String?,
+               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult
+    /// The same on a fork that keeps only the positions below `cutAt`, for rules that probe
+    /// a context the main sequence has already gone past.
+    func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,
                first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult
     /// uniform draw in [0, 1) from the strategies' own seeded generator (restored on rewind)
     func uniform() -> Double
@@ -125,6 +130,15 @@ public protocol DecodingStrategy: AnyObject {
     /// State for exact rewinds.
     func saveState() -> Any
     func restoreState(_ state: Any)
+}
+
+extension StrategyEnvironment {
+    /// Environments without cut probes (test doubles) answer plain probes only.
+    public func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,
+                      first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
+        guard cutAt == nil else { throw ThinktopError.invalidArgument("this environment cannot cut probes") }
+        return try probe(appending: appending, maxTokens: maxTokens, stopAt: stopAt, first: first)
+    }
 }
 
 extension DecodingStrategy {

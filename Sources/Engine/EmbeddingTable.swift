@@ -14,6 +14,8 @@ public final class EmbeddingTable: @unchecked Sendable {
     private let dataOffset: Int
     private let rowBytes: Int
     private let toFloat: ggml_to_float_t
+    /// rows are ggml Q8_0 (mixtures then read them directly, see `mixture`)
+    public let isQ8_0: Bool
 
     public init(path: String, vocabularySize: Int, embeddingSize: Int, tensorName: String = "token_embd.weight") throws {
         let params = gguf_init_params(no_alloc: true, ctx: nil)
@@ -32,6 +34,7 @@ public final class EmbeddingTable: @unchecked Sendable {
             throw ThinktopError.embeddingUnavailable("no dequantiser for tensor type \(type.rawValue)")
         }
         toFloat = f
+        isQ8_0 = type == GGML_TYPE_Q8_0 && embeddingSize % 32 == 0
         typeName = String(cString: traits.pointee.type_name)
         rowBytes = ggml_row_size(type, ne[0])
         dataOffset = gguf_get_data_offset(g) + gguf_get_tensor_offset(g, id)
@@ -53,7 +56,58 @@ public final class EmbeddingTable: @unchecked Sendable {
         base = m
     }
 
-    deinit { munmap(base, mappedLength) }
+    deinit {
+        munmap(base, mappedLength)
+        denseRows?.deallocate()
+    }
+
+    private let denseLock = NSLock()
+    private var denseRows: UnsafeMutableBufferPointer<Float>?
+
+    /// Bytes the dense Float32 copy takes (vocabularySize × embeddingSize × 4).
+    public var denseBytes: Int { vocabularySize * embeddingSize * MemoryLayout<Float>.stride }
+    public var isDense: Bool { denseLock.withLock { denseRows != nil } }
+
+    /// The whole table dequantised to Float32, built on first use (one `to_float` call per
+    /// row, about 1.5 s) and kept for the life of the table: vocabulary × n_embd × 4 bytes,
+    /// for a 262,144 × 640 table 671 MB — acceptable on the 24 GiB machine thinktop is
+    /// developed on. It makes an exact mixture over the whole vocabulary (SwiReasoning's pᵀE,
+    /// every latent step) one streaming pass instead of 262,144 dequantiser calls. Q8_0 tables
+    /// (Gemma 3 270M's) do not need it: `mixture` reads them directly.
+    public func dense() -> UnsafeBufferPointer<Float> {
+        denseLock.lock()
+        defer { denseLock.unlock() }
+        if let d = denseRows { return UnsafeBufferPointer(d) }
+        let d = UnsafeMutableBufferPointer<Float>.allocate(capacity: vocabularySize * embeddingSize)
+        for t in 0..<vocabularySize {
+            toFloat(base + dataOffset + t * rowBytes, d.baseAddress! + t * embeddingSize, Int64(embeddingSize))
+        }
+        denseRows = d
+        return UnsafeBufferPointer(d)
+    }
+
+    /// Σ weights[i]·E[ids[i]] (unscaled), rows with weight 0 skipped, vectorised and split over
+    /// `threads` for long lists. Q8_0 rows (Gemma 3 270M's table) are read where they are
+    /// mapped and dequantised on the fly, 34 bytes per 32 values (`MixtureKernel.accumulateQ8_0`);
+    /// other types use the dense Float32 copy (`dense()`, built on first use).
+    public func mixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>, threads: Int = 1) -> [Float] {
+        precondition(ids.count == weights.count)
+        for t in ids { precondition(t >= 0 && Int(t) < vocabularySize, "token \(t) outside the table") }
+        if isQ8_0 {
+            return MixtureKernel.mixtureQ8_0(rows: UnsafeRawPointer(base + dataOffset), rowBytes: rowBytes,
+                                             rowLength: embeddingSize, ids: ids, weights: weights, threads: threads)
+        }
+        let table = dense()
+        return MixtureKernel.mixture(table: table.baseAddress!, rowLength: embeddingSize, ids: ids, weights: weights,
+                                     threads: threads)
+    }
+
+    /// The same mixture from the dense Float32 copy, whatever the type (for comparisons).
+    public func denseMixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>, threads: Int = 1) -> [Float] {
+        let table = dense()
+        return MixtureKernel.mixture(table: table.baseAddress!, rowLength: embeddingSize, ids: ids, weights: weights,
+                                     threads: threads)
+    }
 
     /// Writes the dequantised row of `token` into `out` (embeddingSize floats).
     public func row(_ token: Int32, into out: UnsafeMutableBufferPointer<Float>) {

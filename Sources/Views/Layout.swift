@@ -35,7 +35,9 @@ public struct WorkbenchLayout: Equatable, Sendable {
     public var keyBar: Rect
 
     /// nil when the terminal is smaller than `minimumWidth` × `minimumHeight`.
-    public init?(width: Int, height: Int) {
+    /// `strategyRows`: how many rows the strategy panel would like; it grows up to that
+    /// when the top-k inspector keeps at least 7 rows.
+    public init?(width: Int, height: Int, strategyRows: Int? = nil) {
         guard width >= Self.minimumWidth, height >= Self.minimumHeight else { return nil }
         let body = height - 2
         let right = width >= 100 ? min(44, max(32, width * 3 / 10)) : max(20, width / 4 + 4)
@@ -53,7 +55,8 @@ public struct WorkbenchLayout: Equatable, Sendable {
         kvMap = Rect(x: 0, y: signals.maxY, width: left, height: kvHeight)
 
         let budgetHeight = tall ? 6 : 4
-        let strategiesHeight = min(10, max(3, (body - budgetHeight) / 2))
+        let fixed = min(10, max(3, (body - budgetHeight) / 2))
+        let strategiesHeight = strategyRows.map { max(fixed, min($0 + 2, body - budgetHeight - 7)) } ?? fixed
         strategies = Rect(x: left, y: 1, width: right, height: strategiesHeight)
         budget = Rect(x: left, y: strategies.maxY, width: right, height: budgetHeight)
         topK = Rect(x: left, y: budget.maxY, width: right, height: body - strategiesHeight - budgetHeight)

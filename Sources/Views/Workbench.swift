@@ -5,7 +5,7 @@ public enum Workbench {
     /// minimum size the surface holds only a centred message saying how big it must be.
     public static func render(_ s: WorkbenchSnapshot, width: Int, height: Int, glyphs: Glyphs) -> Surface {
         var surface = Surface(width: width, height: height)
-        guard let layout = WorkbenchLayout(width: width, height: height) else {
+        guard let layout = WorkbenchLayout(width: width, height: height, strategyRows: s.strategies.count) else {
             tooSmall(into: &surface, glyphs: glyphs)
             return surface
         }

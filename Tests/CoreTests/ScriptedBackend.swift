@@ -98,12 +98,15 @@ final class ScriptedBackend: ModelBackend {
                                history: history(through: position, sequence: sequence)))
     }
 
+    /// Like the engine: reading logits after a KV edit and before the next decode is a bug.
     func logits() -> UnsafeBufferPointer<Float> {
-        current.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: $0.count) }
+        precondition(!current.isEmpty, "logits read before any decode (or after a KV edit)")
+        return current.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: $0.count) }
     }
 
     /// A negative sequence means every sequence (as in llama.cpp).
     func removeCells(sequence: Int32, from: Int, to: Int?) throws {
+        current = []
         for s in sequences.keys where sequence < 0 || s == sequence {
             for p in sequences[s]!.keys where p >= from && (to == nil || p < to!) { sequences[s]![p] = nil }
         }
@@ -129,6 +132,7 @@ final class ScriptedBackend: ModelBackend {
     /// A text that is one piece is that token; otherwise the longest known piece is taken at
     /// each point, and a byte no piece starts with becomes " ok" (token 5).
     func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32] {
+        guard !text.isEmpty else { return [] }
         let pieces = allPieces
         if let i = pieces.firstIndex(of: text) { return [Int32(i)] }
         let bytes = Array(text.utf8)
@@ -163,5 +167,7 @@ final class ScriptedBackend: ModelBackend {
 
     func isEndOfGeneration(_ token: Int32) -> Bool { token == 0 }
 
-    func singleToken(_ text: String) -> Int32? { allPieces.firstIndex(of: text).map { Int32($0) } }
+    func singleToken(_ text: String) -> Int32? {
+        text.isEmpty ? nil : allPieces.firstIndex(of: text).map { Int32($0) }
+    }
 }

@@ -10,7 +10,7 @@ final class TmuxSession {
     init(_ command: [String], width: Int = 120, height: Int = 40) throws {
         let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         // the shell prints the exit status and stays, so the screen after quitting can be read
-        let script = "env THINKTOP_MODEL='\(Binary.model)' \(quoted); echo \"EXITED $?\"; sleep 30"
+        let script = "env -u NO_COLOR THINKTOP_MODEL='\(Binary.model)' \(quoted); echo \"EXITED $?\"; sleep 30"
         try Self.tmux(["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)", "bash", "-c", script])
     }
 
@@ -37,6 +37,8 @@ final class TmuxSession {
     }
 
     var screen: String { (try? Self.tmux(["capture-pane", "-p", "-t", name])) ?? "" }
+    /// the screen with its colour and attribute escapes
+    var styledScreen: String { (try? Self.tmux(["capture-pane", "-p", "-e", "-t", name])) ?? "" }
 
     func send(_ keys: String...) { _ = try? Self.tmux(["send-keys", "-t", name] + keys) }
 
@@ -165,6 +167,36 @@ struct WorkbenchTests {
         #expect(t.wait(timeout: 5) { $0.contains("Decoding") }.contains("Decoding"))
         t.send("q")
         #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+    }
+
+    @Test("t ends thinking now; Ctrl-C quits cleanly with the terminal restored")
+    func endThinkingAndInterrupt() throws {
+        let t = try liveSession()
+        t.wait { (contextUsed($0) ?? 0) > 505 }
+        t.send("Space")
+        t.wait { $0.contains("paused") }
+        t.send("t")
+        t.send("Space")
+        let ended = t.wait(timeout: 10) { $0.contains("── answer") || $0.contains("-- answer") }
+        #expect(ended.contains("</think>"), "\(ended)")
+        t.send("C-c")
+        let end = t.wait { $0.contains("EXITED") }
+        #expect(end.contains("EXITED 0") && end.contains("tokens (thinking"), "\(end)")
+        #expect(!end.contains("Decoding"), "the workbench is still on screen after Ctrl-C")
+    }
+
+    @Test("colours come from the theme; NO_COLOR drops them")
+    func colours() throws {
+        let coloured = try TmuxSession([Binary.path, "tui", "--max-tokens", "40"])
+        let a = coloured.wait { (contextUsed($0) ?? 0) > 505 }
+        #expect(a.contains("Decoding"))
+        #expect(coloured.styledScreen.contains("38;5;"), "no 256-colour escapes with the dark theme")
+        coloured.send("q")
+        let plain = try TmuxSession(["env", "NO_COLOR=1", Binary.path, "tui", "--max-tokens", "40"])
+        plain.wait { (contextUsed($0) ?? 0) > 505 }
+        let styled = plain.styledScreen
+        #expect(!styled.contains("38;5;") && !styled.contains("48;5;"), "colour escapes despite NO_COLOR")
+        plain.send("q")
     }
 
     @Test("replay shows a recorded trace without the model; q exits")

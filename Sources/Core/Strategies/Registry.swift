@@ -16,7 +16,14 @@ public enum StrategyRegistry {
     /// samplers, then the input choice.
     static let entries: [Entry] = [
         Entry(id: "budget", primary: "budget", make: { BudgetForcing() }),
+        Entry(id: "deer", primary: "threshold", make: { DEER() }),
+        Entry(id: "thinkbrake", primary: "threshold", make: { ThinkBrake() }),
+        Entry(id: "answerstop", primary: "k", make: { AnswerStop() }),
+        Entry(id: "stoppressure", primary: "tau", make: { StopPressure() }),
+        Entry(id: "cgrs", primary: "delta", make: { CGRS() }),
         Entry(id: "nowait", primary: nil, make: { NoWait() }),
+        Entry(id: "entropix", primary: nil, make: { Entropix() }),
+        Entry(id: "swir", primary: "cap", make: { SwiReasoning() }),
     ]
 
     public static var ids: [String] { entries.map(\.id) }

@@ -1,0 +1,207 @@
+import Foundation
+
+/// CGRS, certainty-guided reflection suppression (Huang et al., arXiv 2508.05337; no
+/// official code). Every blank line of thinking is a checkpoint: a probe appends the answer
+/// cue `"**Final Answer**\n\\boxed{"` and greedy-decodes up to 10 tokens until the closing
+/// brace; the certainty is C = 1 − mean(H_i) / ln|V| over the probe tokens' full-vocabulary
+/// entropies, and the suppression probability p = max(0, (C − δ) / (1 − δ)), δ = 0.9. Until
+/// the next checkpoint, each thinking step draws Bernoulli(p) from the strategies' seeded
+/// generator (`per=step`; `per=segment` draws once per checkpoint), and when it fires every
+/// vocabulary variant of the trigger words (Wait, But, Alternatively, Alternative, Hmm) is
+/// banned for that step.
+///
+/// A token is a variant of a trigger when its text, with leading spaces and punctuation
+/// removed, equals the word in any case or starts with it followed by a non-letter
+/// (" wait", "But", ",Hmm", "Wait," are variants; "Waiter", "button", "Butter", "Hmmm" are not:
+/// they are other words, and the list can name them if wanted).
+public final class CGRS: DecodingStrategy {
+    public let id = "cgrs"
+    public let name = "CGRS"
+    public let key: Character = "c"
+    public let needs = ["logits", "fork"]
+
+    public static let defaultCue = "**Final Answer**\n\\boxed{"
+    public static let defaultTriggers = ["Wait", "But", "Alternatively", "Alternative", "Hmm"]
+
+    /// When the Bernoulli(p) draw is made.
+    public enum Per: String, Sendable {
+        /// at every thinking step (the reading of the paper's summary)
+        case step
+        /// once per checkpoint, for the whole segment up to the next one
+        case segment
+    }
+
+    /// the certainty threshold δ
+    public private(set) var delta = 0.9
+    public private(set) var cue = CGRS.defaultCue
+    /// greedy probe tokens at most
+    public private(set) var probeTokens = 10
+    public private(set) var per = Per.step
+    public private(set) var triggers = CGRS.defaultTriggers
+    /// the banned token ids (built by `prepare` from the vocabulary)
+    public private(set) var triggerIds: Set<Int32> = []
+
+    private struct State {
+        var certainty: Double?
+        var p = 0.0
+        /// per=segment: the draw made at the last checkpoint
+        var segmentFires = false
+        var probes = 0
+        var suppressedSteps = 0
+    }
+    private var state = State()
+
+    public init() {}
+
+    public var parameters: [(String, String)] {
+        var p = [("delta", DEER.format(delta))]
+        if cue != Self.defaultCue { p.append(("cue", DEER.escape(cue))) }
+        if probeTokens != 10 { p.append(("probe", "\(probeTokens)")) }
+        if per != .step { p.append(("per", per.rawValue)) }
+        if triggers != Self.defaultTriggers { p.append(("triggers", triggers.joined(separator: ","))) }
+        return p
+    }
+
+    public var liveState: String {
+        let c = state.certainty.map { String(format: "%.2f", $0) } ?? "–"
+        return "C \(c) p \(String(format: "%.2f", state.p))"
+    }
+
+    /// certainty of the last probe
+    public var certainty: Double? { state.certainty }
+    /// the suppression probability in force until the next checkpoint
+    public var probability: Double { state.p }
+    public var probesRun: Int { state.probes }
+    public var suppressedSteps: Int { state.suppressedSteps }
+
+    public func set(_ name: String, _ value: String) throws {
+        switch name {
+        case "delta": delta = try StrategyParameter.double(id, name, value, in: 0...1)
+        case "cue": cue = StrategyParameter.text(value)
+        case "probe": probeTokens = try StrategyParameter.int(id, name, value, in: 1...256)
+        case "per":
+            guard let p = Per(rawValue: value.lowercased()) else {
+                throw ThinktopError.invalidArgument("strategy cgrs: per must be step or segment, got \"\(value)\"")
+            }
+            per = p
+        case "triggers":
+            let list = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !list.isEmpty else {
+                throw ThinktopError.invalidArgument("strategy cgrs: triggers must name at least one word, got \"\(value)\"")
+            }
+            triggers = list
+        default: throw StrategyParameter.unknown(id, name, known: ["delta", "cue", "probe", "per", "triggers"])
+        }
+    }
+
+    /// C = 1 − mean(H_i) / ln|V|, clamped to [0, 1] against rounding.
+    public static func certainty(entropies: [Double], vocabularySize: Int) -> Double {
+        guard !entropies.isEmpty, vocabularySize > 1 else { return 0 }
+        let meanH = entropies.reduce(0, +) / Double(entropies.count)
+        return min(1, max(0, 1 - meanH / log(Double(vocabularySize))))
+    }
+
+    /// p = max(0, (C − δ) / (1 − δ)); 0 when δ = 1 (C cannot exceed 1).
+    public static func suppressionProbability(certainty c: Double, delta: Double) -> Double {
+        guard c > delta, delta < 1 else { return 0 }
+        return min(1, (c - delta) / (1 - delta))
+    }
+
+    /// Whether a token text is a variant of one of `triggers` (see the type's description).
+    public static func isVariant(_ text: String, of triggers: [String]) -> Bool {
+        matches(Array(text.utf8), triggers.map { Array($0.lowercased().utf8) })
+    }
+
+    /// Byte-level rule behind `isVariant`: skip leading ASCII whitespace and punctuation,
+    /// compare ASCII-lower-cased, then require that no letter, digit or non-ASCII byte follows.
+    static func matches(_ bytes: [UInt8], _ words: [[UInt8]]) -> Bool {
+        var i = 0
+        while i < bytes.count, isSpaceOrPunctuation(bytes[i]) { i += 1 }
+        guard i < bytes.count else { return false }
+        for w in words where !w.isEmpty && i + w.count <= bytes.count {
+            var j = 0
+            while j < w.count {
+                let b = bytes[i + j]
+                if (b >= 65 && b <= 90 ? b + 32 : b) != w[j] { break }
+                j += 1
+            }
+            guard j == w.count else { continue }
+            let next = i + w.count
+            if next == bytes.count || !isWordByte(bytes[next]) { return true }
+        }
+        return false
+    }
+
+    private static func isSpaceOrPunctuation(_ b: UInt8) -> Bool {
+        b == 32 || b == 9 || b == 10 || b == 13 || (b >= 33 && b <= 47) || (b >= 58 && b <= 64)
+            || (b >= 91 && b <= 96) || (b >= 123 && b <= 126)
+    }
+
+    private static func isWordByte(_ b: UInt8) -> Bool {
+        (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b >= 128
+    }
+
+    /// Scans the whole vocabulary once for the trigger variants.
+    public func prepare(_ env: StrategyEnvironment) throws {
+        let words = triggers.map { Array($0.lowercased().utf8) }
+        let shortest = words.map(\.count).min() ?? 1
+        var ids = Set<Int32>()
+        for i in 0..<env.backend.vocabularySize {
+            let t = Int32(i)
+            let bytes = env.backend.piece(t)
+            if bytes.count < shortest { continue }
+            if Self.matches(bytes, words) { ids.insert(t) }
+        }
+        triggerIds = ids
+    }
+
+    public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
+        guard view.phase == .thinking, state.p > 0, !triggerIds.isEmpty else { return }
+        let fires: Bool
+        switch per {
+        case .step: fires = env.uniform() < state.p
+        case .segment: fires = state.segmentFires
+        }
+        guard fires else { return }
+        decision.banned.formUnion(triggerIds)
+        state.suppressedSteps += 1
+        var line = "suppressed \(triggerIds.count) trigger tokens (p \(String(format: "%.2f", state.p)))"
+        if let top = view.summary.top.first, triggerIds.contains(top.id) {
+            line += ": the favourite \(String(reflecting: env.text(of: top.id))) (p \(String(format: "%.2f", view.summary.top1)))"
+        }
+        decision.effects.append(line)
+    }
+
+    public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {
+        guard record.phase == .thinking, record.token != view.markers.closeToken,
+              ProbeSupport.endsWith(view.text, record.text, "\n\n") else { return }
+        guard ProbeSupport.fed(record, view: view, env: env) else { return }
+        let appended = try env.tokenize(cue)
+        guard record.position + 1 + appended.count + probeTokens < env.backend.contextSize else {
+            effects.append("cgrs: probe skipped: it would not fit in the context")
+            return
+        }
+        let result: ProbeResult
+        do {
+            result = try env.probe(appending: cue, maxTokens: probeTokens, stopAt: "}", first: nil)
+        } catch {
+            env.event("probe-error", "cgrs: \(error)")
+            effects.append("cgrs: probe failed: \(error)")
+            return
+        }
+        let c = Self.certainty(entropies: result.entropies, vocabularySize: env.backend.vocabularySize)
+        let p = Self.suppressionProbability(certainty: c, delta: delta)
+        state.certainty = c
+        state.p = p
+        state.probes += 1
+        if per == .segment { state.segmentFires = p > 0 && env.uniform() < p }
+        let c4 = String(format: "%.4f", c), p4 = String(format: "%.4f", p)
+        env.event("probe", "cgrs: C \(c4) p \(p4) from \(result.entropies.count) tokens \(String(reflecting: result.text)) "
+                  + String(format: "%.1f ms", result.ms)
+                  + (per == .segment ? (state.segmentFires ? " · segment suppressed" : " · segment free") : ""))
+        effects.append("cgrs: checkpoint C \(String(format: "%.3f", c)) p \(String(format: "%.3f", p))")
+    }
+
+    public func saveState() -> Any { state }
+    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
+}

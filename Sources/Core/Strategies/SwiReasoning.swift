@@ -1,0 +1,709 @@
+import Foundation
+
+/// SwiReasoning (Shi et al., arXiv 2510.05069; rule read from sdc17/SwiReasoning,
+/// `generation_utils.py::generate_swir`): thinking alternates between explicit steps (the
+/// sampled token is fed back) and latent steps (the model is fed pᵀE, the probability-weighted
+/// sum of every token's input embedding), switching on the raw entropy.
+///
+/// Per thinking step t, with p = softmax(raw logits) and H_t = −Σ p ln p (nats, untouched by
+/// temperature or filters; the sampled token still comes from the run's sampler):
+/// - the first thinking step the strategy sees is t = 0: `ref` = H_0, mode latent;
+/// - otherwise `steps` += 1, then latent → explicit when H_t < ref (no minimum stay), or
+///   explicit → latent when H_t > ref, `steps` ≥ `window` and not `locked`; a switch flips
+///   the mode and sets steps = 0, ref = H_t; latent → explicit switches are counted;
+/// - `locked` is set once the sampled token is the think-close marker;
+/// - the input fed after the step:
+///     on a latent → explicit switch: β·pᵀE + (1−β)·E[think-close], β = β0 + (1−β0)·t/max_new_tokens
+///       (a blend, not the sampled token; recorded `latent`);
+///     explicit mode, locked, or a math token: the sampled token;
+///     latent mode: pᵀE, except 0.9·pᵀE + 0.1·E[marker] at t = 0 and
+///       α·pᵀE + (1−α)·E[think-open], α = α0 + (1−α0)·t/max_new_tokens, on an explicit → latent switch;
+/// - switch cap (`cap`, off by default): on a latent → explicit switch with cap ≤ count ≤ 2·cap
+///   the convergence text is queued (forced from the next step); with count > 2·cap the
+///   termination text is queued and the answer gets `answer` (32) more tokens.
+///
+/// Choices where the reference cannot be followed literally (each documented at its place):
+/// - t in the α/β formulas is the run's generation step and max_new_tokens the run's
+///   `--max-tokens`, as in the reference; "t = 0" (ref and the marker blend) is the first
+///   thinking step this strategy sees (the first step of the run when the prompt opens
+///   thinking, or the step after it is switched on mid-run).
+/// - the newline marker: the reference looks up the vocabulary entry "\n" written as two
+///   characters (backslash, n); here that two-character text is tokenized and its first
+///   token taken (parameter `marker`).
+/// - a think marker that is text over several tokens (models without think tokens, such as
+///   Gemma 3 270M): its embedding is the mean of its tokens' embeddings (a stand-in; the
+///   reference has single marker tokens), and `locked` is set on the token that completes it.
+/// - the strategy acts only during thinking. The reference has no phases and keeps switching
+///   (and may inject its texts again) after an injected think-close; here the convergence
+///   text ends thinking and with it the switching, so the termination text is reached only
+///   when thinking goes on (the model reopens it, or another strategy's forcing won).
+/// - forced tokens (the cap's queue, other strategies, the user) are always fed as tokens;
+///   the reference feeds an injected token as pᵀE when its mode is latent.
+/// - "32 more tokens": the reference stops a sequence when the allowance, set at the switch
+///   step, runs out (its last token is the one of step t + 31); here an end-of-generation
+///   token is forced at step t + `answer`, which ends the run after the same 32 tokens.
+/// - the exact mixture over the whole vocabulary is the default; `mix=top` feeds the
+///   smallest top set reaching probability `mass` (and/or the `topk` most likely tokens),
+///   renormalised; each latent step's effects say which one was fed.
+/// The authors sample with temperature 0.6, top-p 0.95, top-k 20; the strategy leaves the
+/// run's sampling settings as they are.
+///
+/// Cost on Gemma 3 270M (Q8_0 embedding table, 2 threads, release build, 200 steps): an
+/// explicit step 10.8 ms; a latent step with the exact mixture 17.7 ms (1.65×: 0.3 ms for the
+/// softmax, 7 ms for pᵀE over 262,144 rows); with `mix=top` (mass 0.999, a median of 807
+/// tokens) 11.7 ms (1.08×); with `mix=top:topk=64` 11.4 ms. The first latent step also
+/// calibrates the input scale (about 60 ms, once per context).
+public final class SwiReasoning: DecodingStrategy {
+    public let id = "swir"
+    public let name = "SwiReasoning"
+    public let key: Character = "s"
+    public let needs = ["logits", "embeddings"]
+
+    public enum Mixture: String, Sendable { case exact, top }
+
+    public static let defaultWindow = 512
+    public static let defaultAlpha = 1.0
+    public static let defaultBeta = 0.7
+    public static let defaultMass = 0.999
+    public static let defaultAnswerTokens = 32
+    public static let defaultMarker = "\\n"
+    public static let finalAnswerCue = "\n\nThe final answer is"
+
+    /// steps an explicit stretch lasts at least before it may switch back to latent
+    public private(set) var window = SwiReasoning.defaultWindow
+    /// α0 of the blend with think-open on switching to latent (1: pure pᵀE)
+    public private(set) var alpha0 = SwiReasoning.defaultAlpha
+    /// β0 of the blend with think-close on switching to explicit
+    public private(set) var beta0 = SwiReasoning.defaultBeta
+    /// switch cap (nil: none)
+    public private(set) var cap: Int?
+    public private(set) var mix = Mixture.exact
+    /// `mix=top`: smallest top set reaching this probability
+    public private(set) var mass = SwiReasoning.defaultMass
+    /// `mix=top`: at most this many tokens (0: no limit)
+    public private(set) var topK = 0
+    /// queued at cap ≤ count ≤ 2·cap; nil: "\n\n" + close + "\n\n"
+    public private(set) var converge: String?
+    /// queued at count > 2·cap; nil: close + "\n\nThe final answer is"
+    public private(set) var terminate: String?
+    /// tokens the answer gets after the termination switch
+    public private(set) var answerTokens = SwiReasoning.defaultAnswerTokens
+    /// the text whose first token is blended in at t = 0 (two characters: backslash, n)
+    public private(set) var marker = SwiReasoning.defaultMarker
+    /// math tokens are always fed explicitly
+    public private(set) var keepMath = true
+
+    /// The plan of the current step, made before sampling and carried out by `input`.
+    struct Plan {
+        var step: Int
+        var first = false
+        var toExplicit = false
+        var toLatent = false
+        /// mode, steps and ref before a switch (a switch to latent is undone when the sampled
+        /// token turns out to be the think-close: `locked` blocks it in the reference)
+        var before: (latent: Bool, steps: Int, ref: Double)?
+    }
+
+    struct State {
+        var started = false
+        var latent = true
+        var steps = 0
+        var ref = 0.0
+        var locked = false
+        var switches = 0
+        var entropy = 0.0
+        /// tokens to force from the next step (the cap's texts)
+        var queue: [Int32] = []
+        var queueLabel = ""
+        /// generation step at which the answer allowance is used up
+        var endAt: Int?
+        var ended = false
+        var latentInputs = 0
+        var plan: Plan?
+    }
+    private var state = State()
+
+    /// token ids fed explicitly whatever the mode (built by `prepare`)
+    public private(set) var mathTokens: Set<Int32> = []
+    /// the marker's first token (built by `prepare`)
+    public private(set) var markerToken: Int32?
+
+    // scratch for the per-step distribution and the mixture
+    private var probs: [Float] = []
+    private var allIds: [Int32] = []
+    private var selectIds: [Int32] = []
+    private var selectWeights: [Float] = []
+    private var binMass: [Double] = []
+    private var topAnalyzer: DistributionAnalyzer?
+    private var embeddingCache: [String: [Float]] = [:]
+    private var endToken: Int32?
+
+    public init() {}
+
+    public var fidelity: String { mix == .exact ? "faithful" : "faithful (truncated mixture)" }
+
+    public var parameters: [(String, String)] {
+        var p = [("window", "\(window)"), ("alpha", Self.format(alpha0)), ("beta", Self.format(beta0))]
+        if let cap { p.append(("cap", "\(cap)")) }
+        if mix != .exact { p.append(("mix", mix.rawValue)) }
+        if mass != Self.defaultMass { p.append(("mass", Self.format(mass))) }
+        if topK != 0 { p.append(("topk", "\(topK)")) }
+        if let converge { p.append(("converge", Self.escape(converge))) }
+        if let terminate { p.append(("terminate", Self.escape(terminate))) }
+        if answerTokens != Self.defaultAnswerTokens { p.append(("answer", "\(answerTokens)")) }
+        if marker != Self.defaultMarker { p.append(("marker", Self.escape(marker))) }
+        if !keepMath { p.append(("math", "off")) }
+        return p
+    }
+
+    public var liveState: String {
+        var s = "\(state.latent ? "latent" : "explicit") · ref \(String(format: "%.2f", state.ref)) · switches \(state.switches)"
+        if let cap { s += "/\(cap)" }
+        if state.locked { s += " · locked" }
+        if state.endAt != nil { s += " · answer allowance" }
+        return s
+    }
+
+    public var isLatent: Bool { state.latent }
+    public var switches: Int { state.switches }
+    public var referenceEntropy: Double { state.ref }
+    public var locked: Bool { state.locked }
+
+    public func set(_ name: String, _ value: String) throws {
+        switch name {
+        case "window": window = try StrategyParameter.int(id, name, value, in: 0...10_000_000)
+        case "alpha": alpha0 = try StrategyParameter.double(id, name, value, in: 0...1)
+        case "beta": beta0 = try StrategyParameter.double(id, name, value, in: 0...1)
+        case "cap":
+            if ["off", "none", "0"].contains(value.lowercased()) { cap = nil } else {
+                cap = try StrategyParameter.int(id, name, value, in: 1...1_000_000)
+            }
+        case "mix":
+            guard let m = Mixture(rawValue: value.lowercased()) else {
+                throw ThinktopError.invalidArgument("strategy swir: mix must be exact or top, got \"\(value)\"")
+            }
+            mix = m
+        case "mass":
+            let m = try StrategyParameter.double(id, name, value, in: 0...1)
+            guard m > 0 else { throw ThinktopError.invalidArgument("strategy swir: mass must be in (0, 1], got \"\(value)\"") }
+            mass = m
+        case "topk": topK = try StrategyParameter.int(id, name, value, in: 0...10_000_000)
+        case "converge": converge = StrategyParameter.text(value)
+        case "terminate": terminate = StrategyParameter.text(value)
+        case "answer": answerTokens = try StrategyParameter.int(id, name, value, in: 0...1_000_000)
+        case "marker":
+            let m = StrategyParameter.text(value)
+            guard !m.isEmpty else { throw ThinktopError.invalidArgument("strategy swir: marker must not be empty") }
+            marker = m
+        case "math": keepMath = try StrategyParameter.bool(id, name, value)
+        default:
+            throw StrategyParameter.unknown(id, name, known: ["window", "alpha", "beta", "cap", "mix", "mass", "topk",
+                                                              "converge", "terminate", "answer", "marker", "math"])
+        }
+    }
+
+    /// The reference's math symbols: operators, brackets, digits, letters, and the LaTeX
+    /// commands it lists. Every token of each symbol's tokenization counts as a math token.
+    public static let mathSymbols: [String] = {
+        var s = ["+", "-", "*", "/", "^", "=", "<", ">", "(", ")", "[", "]", "{", "}", "_", "|"]
+        s += ["\\leq", "\\geq", "\\neq", "\\approx", "\\sim", "\\equiv", "\\to", "\\implies", "\\iff",
+              "\\left(", "\\right)", "\\left[", "\\right]", "\\left\\{", "\\right\\}", "\\begin{pmatrix}", "\\end{pmatrix}",
+              "\\frac", "\\dfrac", "\\sqrt", "\\sqrt[]", "\\in", "\\notin", "\\subset", "\\supset", "\\subseteq",
+              "\\supseteq", "\\cup", "\\cap", "\\emptyset", "\\varnothing", "\\pi", "\\theta", "\\alpha", "\\beta",
+              "\\gamma", "\\delta", "\\epsilon", "\\zeta", "\\lambda", "\\mu", "\\nu", "\\sin", "\\cos", "\\tan",
+              "\\arcsin", "\\arccos", "\\arctan", "\\log", "\\ln", "\\exp", "\\binom", "\\choose", "\\cdot",
+              "\\dots", "\\ldots", "\\cdots", "\\vdots", "\\ddots", "\\mathbb", "\\mathbf", "\\mathrm", "\\text",
+              "\\mbox", "\\infty", "\\circ", "\\prime", "\\ast", "\\star", "\\triangle", "\\triangleleft",
+              "\\triangleright", "\\perp", "\\parallel", "\\angle", "\\boxed", "\\overline", "\\underline",
+              "\\lceil", "\\rceil", "\\lfloor", "\\rfloor", "\\left", "\\right", "\\mid", "\\vert", "\\Vert",
+              "\\because", "\\therefore", "\\forall", "\\exists", "\\wedge", "\\vee", "\\neg", "\\sum", "\\prod",
+              "\\int", "\\lim", "\\min", "\\max", "\\arg", "\\deg", "\\gcd", "\\operatorname", "\\cot", "\\cotg",
+              "\\sec", "\\csc"]
+        for c in UInt8(ascii: "0")...UInt8(ascii: "9") { s.append(String(UnicodeScalar(c))) }
+        for c in UInt8(ascii: "a")...UInt8(ascii: "z") { s.append(String(UnicodeScalar(c))) }
+        for c in UInt8(ascii: "A")...UInt8(ascii: "Z") { s.append(String(UnicodeScalar(c))) }
+        return s
+    }()
+
+    public func prepare(_ env: StrategyEnvironment) throws {
+        guard env.backend is EmbeddingSource else {
+            throw ThinktopError.embeddingUnavailable("SwiReasoning feeds embeddings, and this backend cannot")
+        }
+        var ids = Set<Int32>()
+        if keepMath { for s in Self.mathSymbols { ids.formUnion(try env.tokenize(s)) } }
+        mathTokens = ids
+        markerToken = try env.tokenize(marker).first
+        embeddingCache = [:]
+        endToken = nil
+    }
+
+    // MARK: before sampling: entropy, switches, queued texts
+
+    public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
+        state.plan = nil
+        if let end = state.endAt, view.step >= end {
+            state.endAt = nil
+            state.ended = true
+            decision.force = [try endOfGeneration(env)]
+            decision.effects.append("answer allowance of \(answerTokens) tokens used: ending generation")
+            env.event("swir-end", "the answer had \(answerTokens) tokens after the termination switch")
+            return
+        }
+        if !state.queue.isEmpty {
+            decision.force = state.queue
+            decision.effects.append("queued \(state.queueLabel) text: \(state.queue.count) tokens")
+            state.queue = []
+        }
+        guard view.phase == .thinking else { return }
+        let h = view.summary.entropy
+        state.entropy = h
+        var plan = Plan(step: view.step)
+        if !state.started {
+            state.started = true
+            state.ref = h
+            state.steps = 0
+            plan.first = true
+            decision.effects.append(String(format: "t = 0: ref %.3f, %@", h, state.latent ? "latent" : "explicit"))
+        } else {
+            state.steps += 1
+            if state.latent && h < state.ref {
+                plan.before = (state.latent, state.steps, state.ref)
+                plan.toExplicit = true
+                decision.effects.append(String(format: "latent → explicit: H %.3f < ref %.3f", h, state.ref))
+                env.event("swir-switch", String(format: "latent → explicit (H %.3f < ref %.3f), switch %d", h, state.ref, state.switches + 1))
+                state.latent = false
+                state.steps = 0
+                state.ref = h
+                state.switches += 1
+                try applyCap(view, decision: &decision, env)
+            } else if !state.latent && h > state.ref && state.steps >= window && !state.locked {
+                plan.before = (state.latent, state.steps, state.ref)
+                plan.toLatent = true
+                decision.effects.append(String(format: "explicit → latent: H %.3f > ref %.3f after %d steps", h, state.ref, state.steps))
+                env.event("swir-switch", String(format: "explicit → latent (H %.3f > ref %.3f after %d steps)", h, state.ref, state.steps))
+                state.latent = true
+                state.steps = 0
+                state.ref = h
+            }
+        }
+        state.plan = plan
+    }
+
+    /// The switch cap, on a latent → explicit switch (the count already includes it).
+    private func applyCap(_ view: StepView, decision: inout StepDecision, _ env: StrategyEnvironment) throws {
+        guard let cap else { return }
+        let count = state.switches
+        if count >= cap && count <= 2 * cap {
+            let text = converge ?? "\n\n" + view.markers.close + "\n\n"
+            state.queue = try tokens(of: text, view.markers, env)
+            state.queueLabel = "convergence"
+            decision.effects.append("switch \(count) of cap \(cap): convergence text \(String(reflecting: text)) from the next step")
+            env.event("swir-cap", "switch \(count) (cap \(cap)): convergence \(String(reflecting: text))")
+        } else if count > 2 * cap {
+            let text = terminate ?? view.markers.close + Self.finalAnswerCue
+            state.queue = try tokens(of: text, view.markers, env)
+            state.queueLabel = "termination"
+            state.endAt = view.step + answerTokens
+            decision.effects.append("switch \(count) > 2·cap \(cap): termination text \(String(reflecting: text)), \(answerTokens) answer tokens")
+            env.event("swir-cap", "switch \(count) (cap \(cap)): termination \(String(reflecting: text)), generation ends at step \(view.step + answerTokens)")
+        }
+    }
+
+    /// Tokens of a text, with the think-close marker as its own token where the model has one.
+    private func tokens(of text: String, _ markers: ThinkMarkers, _ env: StrategyEnvironment) throws -> [Int32] {
+        guard let close = markers.closeToken, !markers.close.isEmpty else { return try env.tokenize(text) }
+        var out: [Int32] = []
+        var parts = text.components(separatedBy: markers.close)
+        let last = parts.removeLast()
+        for part in parts {
+            if !part.isEmpty { out += try env.tokenize(part) }
+            out.append(close)
+        }
+        if !last.isEmpty { out += try env.tokenize(last) }
+        return out
+    }
+
+    private func endOfGeneration(_ env: StrategyEnvironment) throws -> Int32 {
+        if let t = endToken { return t }
+        for i in 0..<env.backend.vocabularySize where env.backend.isEndOfGeneration(Int32(i)) {
+            endToken = Int32(i)
+            return Int32(i)
+        }
+        throw ThinktopError.invalidArgument("strategy swir: the model has no end-of-generation token to end the answer with")
+    }
+
+    // MARK: the input
+
+    public func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws -> [Float]? {
+        guard var plan = state.plan, plan.step == view.step, view.phase == .thinking else { return nil }
+        if isClose(token, view, env) {
+            state.locked = true
+            if plan.toLatent, let b = plan.before {
+                (state.latent, state.steps, state.ref) = b
+                plan.toLatent = false
+                effects.append("swir: think-close sampled: locked, the switch to latent is void")
+            }
+            state.plan = plan
+        }
+        let t = Double(view.step) / Double(max(1, view.maxTokens))
+        if plan.toExplicit {
+            let beta = Float(beta0 + (1 - beta0) * t)
+            let soft = try latentMixture(view, env, &effects)
+            let close = try markerEmbedding(view.markers.close, token: view.markers.closeToken, env)
+            effects.append(String(format: "swir: input β·pᵀE + (1−β)·E[think-close], β %.4f", beta))
+            state.latentInputs += 1
+            return Self.blend(soft, beta, close)
+        }
+        if !state.latent || state.locked { return nil }
+        if keepMath && mathTokens.contains(token) {
+            effects.append("swir: math token \(String(reflecting: env.text(of: token))) fed explicitly")
+            return nil
+        }
+        let soft = try latentMixture(view, env, &effects)
+        state.latentInputs += 1
+        if plan.first {
+            guard let m = markerToken else { return soft }
+            effects.append("swir: input 0.9·pᵀE + 0.1·E[\(String(reflecting: env.text(of: m)))]")
+            return Self.blend(soft, 0.9, try env.embedding(of: m))
+        }
+        if plan.toLatent {
+            let alpha = Float(alpha0 + (1 - alpha0) * t)
+            effects.append(String(format: "swir: input α·pᵀE + (1−α)·E[think-open], α %.4f", alpha))
+            if alpha >= 1 { return soft }
+            return Self.blend(soft, alpha, try markerEmbedding(view.markers.open, token: view.markers.openToken, env))
+        }
+        return soft
+    }
+
+    /// Whether `token` is (or completes) the think-close marker.
+    private func isClose(_ token: Int32, _ view: StepView, _ env: StrategyEnvironment) -> Bool {
+        if let c = view.markers.closeToken { return token == c }
+        let close = view.markers.close
+        guard !close.isEmpty else { return false }
+        let tail = String(view.text.suffix(close.count))
+        return !tail.contains(close) && (tail + env.text(of: token)).contains(close)
+    }
+
+    /// E of a marker: its token's embedding, or the mean of its tokens' embeddings when it is
+    /// text over several tokens (a stand-in for models without think tokens).
+    private func markerEmbedding(_ text: String, token: Int32?, _ env: StrategyEnvironment) throws -> [Float] {
+        if let e = embeddingCache[text] { return e }
+        let ids = try token.map { [$0] } ?? env.tokenize(text)
+        guard !ids.isEmpty else { throw ThinktopError.invalidArgument("strategy swir: marker \(String(reflecting: text)) has no tokens") }
+        let e: [Float]
+        if ids.count == 1 {
+            e = try env.embedding(of: ids[0])
+        } else {
+            let w = [Float](repeating: 1 / Float(ids.count), count: ids.count)
+            e = try ids.withUnsafeBufferPointer { i in try w.withUnsafeBufferPointer { try env.mixture(ids: i, weights: $0) } }
+        }
+        embeddingCache[text] = e
+        return e
+    }
+
+    static func blend(_ a: [Float], _ wa: Float, _ b: [Float]) -> [Float] {
+        precondition(a.count == b.count)
+        let wb = 1 - wa
+        var out = a
+        for i in out.indices { out[i] = wa * a[i] + wb * b[i] }
+        return out
+    }
+
+    // MARK: the mixture
+
+    /// pᵀE for this step's raw distribution: exact over the whole vocabulary, or the
+    /// truncated mixture of `mix=top`.
+    private func latentMixture(_ view: StepView, _ env: StrategyEnvironment, _ effects: inout [String]) throws -> [Float] {
+        let n = view.logits.count
+        if probs.count != n {
+            probs = [Float](repeating: 0, count: n)
+            allIds = (0..<n).map { Int32($0) }
+        }
+        probs.withUnsafeMutableBufferPointer { Self.softmax(view.logits, max: view.summary.maxLogit, into: $0) }
+        switch mix {
+        case .exact:
+            effects.append("swir: latent pᵀE over all \(n) tokens")
+            return try allIds.withUnsafeBufferPointer { i in try probs.withUnsafeBufferPointer { try env.mixture(ids: i, weights: $0) } }
+        case .top:
+            let kept = selectTop(view.logits)
+            effects.append(String(format: "swir: latent pᵀE over the top %d tokens (mass %.4f, renormalised)", selectIds.count, kept))
+            return try selectIds.withUnsafeBufferPointer { i in try selectWeights.withUnsafeBufferPointer { try env.mixture(ids: i, weights: $0) } }
+        }
+    }
+
+    /// Fills `selectIds`/`selectWeights` with the smallest top set whose probability reaches
+    /// `mass` (at most `topK` tokens when set), renormalised; returns the mass kept.
+    private func selectTop(_ logits: UnsafeBufferPointer<Float>) -> Double {
+        selectIds.removeAll(keepingCapacity: true)
+        selectWeights.removeAll(keepingCapacity: true)
+        if topK > 0 {
+            // the top-k by logit is the top-k by probability, in order
+            let k = min(topK, logits.count)
+            if topAnalyzer?.topCount != k { topAnalyzer = DistributionAnalyzer(topCount: k) }
+            for c in topAnalyzer!.analyze(logits).top { selectIds.append(c.id) }
+        } else {
+            return selectByMass()
+        }
+        var cum = 0.0
+        var count = 0
+        for id in selectIds {
+            cum += Double(probs[Int(id)])
+            count += 1
+            if cum >= mass { break }
+        }
+        selectIds.removeLast(selectIds.count - count)
+        let inv = Float(1 / cum)
+        for id in selectIds { selectWeights.append(probs[Int(id)] * inv) }
+        return cum
+    }
+
+    /// The smallest top set reaching `mass` without sorting the vocabulary: a histogram of
+    /// probability mass over 2,048 bins of the Float bit pattern (exponent and 3 mantissa bits,
+    /// monotone in p) finds the bin where the cumulative mass from the top crosses `mass`;
+    /// the bins above are taken whole, and only the crossing bin is sorted (by p, then id).
+    private func selectByMass() -> Double {
+        if binMass.isEmpty { binMass = [Double](repeating: 0, count: 2048) }
+        for b in binMass.indices { binMass[b] = 0 }
+        let shift: UInt32 = 20
+        probs.withUnsafeBufferPointer { p in
+            binMass.withUnsafeMutableBufferPointer { bins in
+                for x in p where x > 0 { bins[Int(x.bitPattern >> shift)] += Double(x) }
+            }
+        }
+        var above = 0.0
+        var cross = -1
+        for b in stride(from: binMass.count - 1, through: 1, by: -1) where binMass[b] > 0 {
+            if above + binMass[b] >= mass { cross = b; break }
+            above += binMass[b]
+        }
+        var side: [Int32] = []
+        probs.withUnsafeBufferPointer { p in
+            for i in 0..<p.count where p[i] > 0 {
+                let b = Int(p[i].bitPattern >> shift)
+                if b > cross { selectIds.append(Int32(i)) } else if b == cross { side.append(Int32(i)) }
+            }
+        }
+        var cum = above
+        if cross >= 0 {
+            side.sort { probs[Int($0)] > probs[Int($1)] || (probs[Int($0)] == probs[Int($1)] && $0 < $1) }
+            for id in side {
+                selectIds.append(id)
+                cum += Double(probs[Int(id)])
+                if cum >= mass { break }
+            }
+        }
+        let inv = Float(1 / cum)
+        for id in selectIds { selectWeights.append(probs[Int(id)] * inv) }
+        return cum
+    }
+
+    /// softmax of raw logits into `out`, vectorised (e^(l − max), then normalised).
+    public static func softmax(_ logits: UnsafeBufferPointer<Float>, max m: Float, into out: UnsafeMutableBufferPointer<Float>) {
+        let n = logits.count
+        precondition(out.count >= n)
+        let src = UnsafeRawPointer(logits.baseAddress!)
+        let dst = UnsafeMutableRawPointer(out.baseAddress!)
+        let mv = SIMD16<Float>(repeating: m)
+        var total = 0.0
+        var i = 0
+        while i + 16 <= n {
+            let e = FastMath.exp(src.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self) - mv)
+            dst.storeBytes(of: e, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+            total += Double(e.sum())
+            i += 16
+        }
+        while i < n {
+            let d = logits[i] - m
+            let e = d.isFinite ? Float(Foundation.exp(Double(d))) : 0
+            out[i] = e
+            total += Double(e)
+            i += 1
+        }
+        let inv = Float(1 / total)
+        let iv = SIMD16<Float>(repeating: inv)
+        i = 0
+        while i + 16 <= n {
+            let v = dst.loadUnaligned(fromByteOffset: i &* 4, as: SIMD16<Float>.self) * iv
+            dst.storeBytes(of: v, toByteOffset: i &* 4, as: SIMD16<Float>.self)
+            i += 16
+        }
+        while i < n { out[i] *= inv; i += 1 }
+    }
+
+    // MARK: state
+
+    public func saveState() -> Any { state }
+    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
+
+    static func format(_ x: Double) -> String {
+        x == x.rounded() ? String(format: "%.1f", x) : String(x)
+    }
+
+    static func escape(_ s: String) -> String {
+        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
+            .replacingOccurrences(of: "\t", with: "\\t")
+    }
+}
+
+/// The accumulation kernels of a token-embedding mixture, Σ weights[i]·row(ids[i]), over a
+/// dense Float32 table or over ggml Q8_0 rows read in place. They live in Core, which is
+/// compiled with the host's vector units and optimised in every configuration, so the
+/// Engine's exact pᵀE (262,144 rows per latent step for Gemma 3) runs at memory speed in
+/// debug test builds as well. Measured on Gemma 3 270M's Q8_0 table (this machine, release):
+/// 6.7 ms for all rows on one core (7 ms between two decodes), against 21 ms for the dense
+/// Float32 copy and 43 ms for the former row-by-row dequantisation.
+public enum MixtureKernel {
+    /// acc[0..<d] += Σ_{i in range} weights[i]·table[ids[i]·d ..< ids[i]·d + d]; zero weights skipped.
+    public static func accumulate(table: UnsafePointer<Float>, rowLength d: Int, ids: UnsafeBufferPointer<Int32>,
+                                  weights: UnsafeBufferPointer<Float>, range: Range<Int>,
+                                  into acc: UnsafeMutablePointer<Float>) {
+        let chunks = d / 16
+        let accRaw = UnsafeMutableRawPointer(acc)
+        // rows are gathered four at a time: one read-modify-write of the accumulator per four rows
+        var r0 = 0, r1 = 0, r2 = 0
+        var w0: Float = 0, w1: Float = 0, w2: Float = 0
+        var held = 0
+        for i in range {
+            let w = weights[i]
+            if w == 0 { continue }
+            let r = Int(ids[i])
+            switch held {
+            case 0: r0 = r; w0 = w; held = 1
+            case 1: r1 = r; w1 = w; held = 2
+            case 2: r2 = r; w2 = w; held = 3
+            default:
+                let p0 = UnsafeRawPointer(table + r0 &* d), p1 = UnsafeRawPointer(table + r1 &* d)
+                let p2 = UnsafeRawPointer(table + r2 &* d), p3 = UnsafeRawPointer(table + r &* d)
+                let v0 = SIMD16<Float>(repeating: w0), v1 = SIMD16<Float>(repeating: w1)
+                let v2 = SIMD16<Float>(repeating: w2), v3 = SIMD16<Float>(repeating: w)
+                var c = 0
+                while c < chunks {
+                    let o = c &* 64
+                    var a = accRaw.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+                    a += v0 * p0.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+                    a += v1 * p1.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+                    a += v2 * p2.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+                    a += v3 * p3.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+                    accRaw.storeBytes(of: a, toByteOffset: o, as: SIMD16<Float>.self)
+                    c += 1
+                }
+                var j = chunks &* 16
+                while j < d {
+                    acc[j] += w0 * table[r0 &* d &+ j] + w1 * table[r1 &* d &+ j]
+                        + w2 * table[r2 &* d &+ j] + w * table[r &* d &+ j]
+                    j += 1
+                }
+                held = 0
+            }
+        }
+        if held > 0 { addRow(table, d, r0, w0, acc) }
+        if held > 1 { addRow(table, d, r1, w1, acc) }
+        if held > 2 { addRow(table, d, r2, w2, acc) }
+    }
+
+    @inline(__always)
+    static func addRow(_ table: UnsafePointer<Float>, _ d: Int, _ row: Int, _ w: Float, _ acc: UnsafeMutablePointer<Float>) {
+        let chunks = d / 16
+        let accRaw = UnsafeMutableRawPointer(acc)
+        let p = UnsafeRawPointer(table + row &* d)
+        let v = SIMD16<Float>(repeating: w)
+        for c in 0..<chunks {
+            let o = c &* 64
+            let a = accRaw.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self) + v * p.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self)
+            accRaw.storeBytes(of: a, toByteOffset: o, as: SIMD16<Float>.self)
+        }
+        for j in (chunks * 16)..<d { acc[j] += w * table[row &* d &+ j] }
+    }
+
+    /// Bytes of one Q8_0 block: an f16 scale and 32 signed bytes.
+    public static let q8_0BlockBytes = 34
+
+    /// acc[0..<d] += Σ_{i in range} weights[i]·dequant(row ids[i]) for rows stored as ggml's
+    /// Q8_0 (blocks of 32 values: f16 scale d, 32 int8 q; value = d·q), dequantised on the fly:
+    /// (w·d)·q per block, so a pass over the whole vocabulary reads 34/32 bytes per value
+    /// instead of the 4 of a Float32 copy. The same linear combination as dequantising first
+    /// (rounding differs in the last bits); zero weights skipped.
+    public static func accumulateQ8_0(rows base: UnsafeRawPointer, rowBytes: Int, rowLength d: Int,
+                                      ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>,
+                                      range: Range<Int>, into acc: UnsafeMutablePointer<Float>) {
+        precondition(d % 32 == 0, "Q8_0 rows hold whole blocks")
+        let blocks = d / 32
+        let accRaw = UnsafeMutableRawPointer(acc)
+        let bb = q8_0BlockBytes
+        @inline(__always) func scale(_ blk: UnsafeRawPointer, _ w: Float) -> SIMD16<Float> {
+            SIMD16<Float>(repeating: Float(Float16(bitPattern: blk.loadUnaligned(as: UInt16.self))) * w)
+        }
+        @inline(__always) func values(_ blk: UnsafeRawPointer, _ offset: Int) -> SIMD16<Float> {
+            MixtureKernel.float(blk.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self))
+        }
+        // one row at a time: the accumulator (d floats) stays in L1, the rows stream through
+        // (gathering rows four at a time measured 4× slower here)
+        for i in range {
+            let w = weights[i]
+            if w == 0 { continue }
+            let row = base + Int(ids[i]) &* rowBytes
+            var b = 0
+            while b < blocks {
+                let k = row + b &* bb
+                let sc = scale(k, w)
+                let o = b &* 128
+                let a0 = accRaw.loadUnaligned(fromByteOffset: o, as: SIMD16<Float>.self) + sc * values(k, 2)
+                let a1 = accRaw.loadUnaligned(fromByteOffset: o &+ 64, as: SIMD16<Float>.self) + sc * values(k, 18)
+                accRaw.storeBytes(of: a0, toByteOffset: o, as: SIMD16<Float>.self)
+                accRaw.storeBytes(of: a1, toByteOffset: o &+ 64, as: SIMD16<Float>.self)
+                b += 1
+            }
+        }
+    }
+
+    /// Int8 lanes to Float lanes. Written lane by lane on purpose: the generic
+    /// `SIMD16<Float>(SIMD16<Int8>)` is an out-of-line call per vector (about 6× slower here),
+    /// while this form compiles to one sign-extension and one conversion instruction.
+    @inline(__always)
+    static func float(_ v: SIMD16<Int8>) -> SIMD16<Float> {
+        SIMD16<Float>(Float(v[0]), Float(v[1]), Float(v[2]), Float(v[3]), Float(v[4]), Float(v[5]), Float(v[6]), Float(v[7]),
+                      Float(v[8]), Float(v[9]), Float(v[10]), Float(v[11]), Float(v[12]), Float(v[13]), Float(v[14]), Float(v[15]))
+    }
+
+    /// Σ weights[i]·dequant(row ids[i]) over Q8_0 rows (see `accumulateQ8_0`), split over
+    /// `threads` workers for long lists.
+    public static func mixtureQ8_0(rows base: UnsafeRawPointer, rowBytes: Int, rowLength d: Int,
+                                   ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>,
+                                   threads: Int) -> [Float] {
+        split(d: d, count: ids.count, threads: threads) { range, acc in
+            accumulateQ8_0(rows: base, rowBytes: rowBytes, rowLength: d, ids: ids, weights: weights, range: range, into: acc)
+        }
+    }
+
+    /// Runs `body` over [0, count) in `threads` parts (one for short lists), each into its own
+    /// d-float accumulator, and sums the parts.
+    static func split(d: Int, count n: Int, threads: Int,
+                      _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) -> [Float] {
+        let parts = n >= 16_384 ? max(1, threads) : 1
+        var partial = [Float](repeating: 0, count: d * parts)
+        partial.withUnsafeMutableBufferPointer { buf in
+            let base = buf.baseAddress!
+            if parts == 1 {
+                body(0..<n, base)
+            } else {
+                DispatchQueue.concurrentPerform(iterations: parts) { k in
+                    body((n * k / parts)..<(n * (k + 1) / parts), base + k * d)
+                }
+            }
+        }
+        if parts == 1 { return partial }
+        var out = [Float](partial[0..<d])
+        for k in 1..<parts { for j in 0..<d { out[j] += partial[k * d + j] } }
+        return out
+    }
+
+    /// Σ weights[i]·row(ids[i]) over the whole list, split over `threads` workers for long
+    /// lists (each with its own accumulator, summed at the end).
+    public static func mixture(table: UnsafePointer<Float>, rowLength d: Int, ids: UnsafeBufferPointer<Int32>,
+                               weights: UnsafeBufferPointer<Float>, threads: Int) -> [Float] {
+        precondition(ids.count == weights.count)
+        return split(d: d, count: ids.count, threads: threads) { range, acc in
+            accumulate(table: table, rowLength: d, ids: ids, weights: weights, range: range, into: acc)
+        }
+    }
+}
