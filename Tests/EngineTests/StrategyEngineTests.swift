@@ -52,4 +52,39 @@ struct StrategyEngineTests {
         #expect(!after.contains { masked.contains($0.token) }, "a masked token appeared after the toggle")
         #expect(s.events.contains { $0.kind == "enable" && $0.step == toggledAt })
     }
+
+    @Test("SwiReasoning feeds latent steps as embedding mixtures, marked latent in the trace")
+    func swirLatent() throws {
+        let ctx = try DefaultModel.context()
+        let s = try demoSession(ctx, specs: ["swir:window=4"], maxTokens: 60, stops: ["NEVER-SEEN"])
+        while try s.step() != nil {}
+        let latent = s.records.filter { $0.input == .latent }
+        #expect(!latent.isEmpty, "no latent step in 60 tokens with window 4")
+        #expect(latent.allSatisfy { $0.phase == .thinking })
+        // the KV cache holds every fed position, latent ones included
+        #expect(ctx.positionRange(sequence: 0) == 0...(s.promptTokens.count + s.records.count - 2))
+        // a rewind over latent steps re-feeds their embeddings and reproduces the run
+        let expected = s.records.map(\.token)
+        let keep = max(1, (latent.first?.index ?? 1) - 1)
+        try s.rewind(toPosition: s.promptTokens.count + keep)
+        while try s.step() != nil {}
+        #expect(s.records.map(\.token) == expected)
+    }
+
+    @Test("a probe leaves the main sequence's KV and output untouched")
+    func probeIsInvisible() throws {
+        let ctx = try DefaultModel.context()
+        let plain = try demoSession(ctx, specs: [], maxTokens: 120, stops: ["NEVER-SEEN"])
+        while try plain.step() != nil {}
+        ctx.clearMemory()
+        // δ = 1: CGRS probes at every blank line but never suppresses
+        let probed = try demoSession(ctx, specs: ["cgrs=1.0"], maxTokens: 120, stops: ["NEVER-SEEN"])
+        while try probed.step() != nil {}
+        #expect(probed.events.contains { $0.kind == "probe" }, "no probe ran")
+        #expect(probed.records.map(\.token) == plain.records.map(\.token))
+        #expect(probed.records.map(\.entropy) == plain.records.map(\.entropy))
+        #expect(probed.output == plain.output)
+        #expect(ctx.positionRange(sequence: 0) == 0...(probed.promptTokens.count + probed.records.count - 2))
+        #expect(ctx.positionRange(sequence: 1) == nil)
+    }
 }
