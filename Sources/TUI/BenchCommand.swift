@@ -65,7 +65,10 @@ struct Bench: ParsableCommand {
         let context = try LlamaContext(model: model, options: try modelOptions.contextOptions())
         let bos = model.bosToken
         let config: SessionConfig = try {
-            var c = try SessionConfig(sampling: .greedy, maxTokens: tokens)
+            // with strategies, the demo's own sampling (seeded, so repetitions stay identical)
+            let sampling = strategy.isEmpty ? SamplingParameters.greedy
+                : try SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, minP: 0, seed: 7)
+            var c = try SessionConfig(sampling: sampling, maxTokens: tokens)
             c.ignoreEndOfGeneration = true
             return c
         }()
