@@ -43,8 +43,10 @@ struct LedgerTests {
         try backend.shiftCells(sequence: 0, from: 12, to: nil, delta: -8)
         #expect(ledger.disagreement(with: ctx) == nil)
         #expect(ledger.range(sequence: 0) == 0...(last - 8))
-        // Found with this ledger, left for the KV-cache work: on Gemma 3 (sliding-window
-        // layers, swa_full) the first decode after such a shift makes llama.cpp report
-        // position 0 gone from sequence 0 (pos_min 1). StreamingLLM's sinks must account for it.
+        // Found with this ledger, left for the KV-cache work: on Gemma 3 the first decode
+        // after such a shift lets llama.cpp reuse the sliding-window cache's cell of position
+        // 0 (masked for those layers once 512 positions behind), so pos_min, which is the SWA
+        // cache's, becomes 1 while the global layers still hold position 0. The ledger must
+        // model the SWA band separately before StreamingLLM can rely on pos_min.
     }
 }
