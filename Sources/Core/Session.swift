@@ -69,6 +69,8 @@ public final class DecodingSession: @unchecked Sendable {
     public private(set) var lastError: Error?
     public private(set) var isPaused = false
     public private(set) var generationSeconds = 0.0
+    /// every step taken, also those a rewind later removed (the work `generationSeconds` timed)
+    public private(set) var stepsGenerated = 0
 
     public var onStep: ((StepRecord) -> Void)?
     public var onEvent: ((TraceEvent) -> Void)?
@@ -288,6 +290,7 @@ public final class DecodingSession: @unchecked Sendable {
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         generationSeconds += elapsed
+        stepsGenerated += 1
         let record = StepRecord(
             index: records.count, position: position, token: token, text: text, phase: tokenPhase,
             input: input, logprob: summary.logProbability(ofLogit: chosenLogit),
@@ -617,7 +620,7 @@ public final class DecodingSession: @unchecked Sendable {
         let answer = records.filter { $0.phase == .answer }.count
         return TraceSummary(tokens: records.count, thinkingTokens: thinking, answerTokens: answer,
                             stopReason: stopReason?.rawValue ?? "running", seconds: generationSeconds,
-                            tokensPerSecond: generationSeconds > 0 ? Double(records.count) / generationSeconds : 0,
+                            tokensPerSecond: generationSeconds > 0 ? Double(stepsGenerated) / generationSeconds : 0,
                             events: events.count, output: output)
     }
 }

@@ -13,7 +13,7 @@ public enum Workbench {
         let cursor = s.clampedCursor
         let boxed: [(pane: any Pane, area: Rect, title: String)] = [
             (DecodingPane(), layout.decoding,
-             "Decoding" + (cursor.map { glyphs.separator + "cursor \($0 + 1)/\(s.records.count)" } ?? "")),
+             "Decoding" + (cursor.map { glyphs.separator + "cursor #\($0) of \(s.records.count)" } ?? "")),
             (SignalsPane(), layout.signals, "Signals"),
             (KVMapPane(), layout.kvMap, "KV cache"),
             (StrategyPane(), layout.strategies, "Strategies"),

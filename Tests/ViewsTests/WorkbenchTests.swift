@@ -192,7 +192,7 @@ struct WorkbenchTests {
         snap.thinkingBudget = 32
         let s = Workbench.render(snap, width: 60, height: 16, glyphs: .ascii)
         expectLines(s, [" thinktop - gemma-3-270m Q4_K_M - ctx 30/4096 - > running   ",
-                        "+ Decoding - cursor 5/20 --------------++ Strategies ------+",
+                        "+ Decoding - cursor #4 of 20 ----------++ Strategies ------+",
                         "|<think> 17 sheep, all but 9 run away. ||s SwiReasoning on |",
                         "|Wait, let me check.</think>           ||c CGRS         on |",
                         "|-- answer ----------------------------||+3 more           |",
