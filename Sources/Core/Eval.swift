@@ -150,11 +150,11 @@ public struct EvalRow: Codable, Sendable {
 }
 
 extension DecodingSession {
-    /// Interventions so far: strategy events (forcing, replacing, probes, early exits …)
-    /// plus steps where a strategy suppressed tokens.
+    /// Interventions so far: strategy events (forcing, replacing, suppressions, probes,
+    /// early exits …); latent steps and the user's own commands are not counted.
     public var interventionCount: Int {
-        let control: Set<String> = ["pause", "resume", "step", "stop", "enable", "disable", "parameter", "error", "rewind"]
-        return events.filter { !control.contains($0.kind) }.count
-            + records.filter { $0.effects.contains { $0.contains("suppress") } }.count
+        let notInterventions: Set<String> = ["pause", "resume", "step", "stop", "enable", "disable", "parameter",
+                                             "error", "rewind", "latent"]
+        return events.filter { !notInterventions.contains($0.kind) }.count
     }
 }

@@ -309,6 +309,15 @@ public final class DecodingSession: @unchecked Sendable {
         }
         records.append(final)
         onStep?(final)
+        // interventions that live on the token line also get an event line, with their step
+        let suppressions = final.effects.filter { $0.localizedCaseInsensitiveContains("suppress") }
+        if !suppressions.isEmpty {
+            self.emit(TraceEvent(step: final.index, kind: "suppress", position: final.position, detail: suppressions.joined(separator: "; ")))
+        }
+        if final.input == .latent {
+            self.emit(TraceEvent(step: final.index, kind: "latent", position: final.position,
+                            detail: "fed an embedding mixture instead of \(String(reflecting: final.text))"))
+        }
         if let reason = willFinish { finish(reason) }
         return final
     }

@@ -92,12 +92,14 @@ struct StrategyTests {
         while try s.step() != nil {}
         #expect(s.records.prefix(2).allSatisfy { $0.token == 4 })
         #expect(s.records.dropFirst(2).allSatisfy { $0.token != 4 })
-        #expect(s.events.map(\.kind) == ["enable"])
+        // the toggle, then one event per suppression, each at its step
+        #expect(s.events.map(\.kind) == ["enable", "suppress", "suppress", "suppress", "suppress"])
         #expect(s.events[0].step == 2 && s.events[0].detail == "nowait")
+        #expect(s.events.dropFirst().map(\.step) == [2, 3, 4, 5])
         s.send(.setParameter("budget", "budget", "9"))
         s.send(.setParameter("budget", "budget", "zero"))
         s.applyCommands()
-        #expect(s.events.map(\.kind) == ["enable", "parameter", "error"])
+        #expect(s.events.map(\.kind).suffix(2) == ["parameter", "error"])
         #expect((s.strategy("budget") as? BudgetForcing)?.budget == 9)
     }
 }

@@ -61,6 +61,8 @@ struct StrategyEngineTests {
         let latent = s.records.filter { $0.input == .latent }
         #expect(!latent.isEmpty, "no latent step in 60 tokens with window 4")
         #expect(latent.allSatisfy { $0.phase == .thinking })
+        // each latent step is also an event line at its step
+        #expect(s.events.filter { $0.kind == "latent" }.map(\.step) == latent.map(\.index))
         // the KV cache holds every fed position, latent ones included
         #expect(ctx.positionRange(sequence: 0) == 0...(s.promptTokens.count + s.records.count - 2))
         // a rewind over latent steps re-feeds their embeddings and reproduces the run
