@@ -199,6 +199,18 @@ struct WorkbenchTests {
         plain.send("q")
     }
 
+    @Test("a non-UTF-8 locale gets ASCII glyphs; SIGTERM restores the terminal")
+    func asciiAndTerm() throws {
+        let t = try TmuxSession(["env", "LC_ALL=C", "LANG=C", Binary.path, "tui", "--max-tokens", "3000", "--stop", "NEVER-SEEN-STOP"])
+        let s = t.wait { (contextUsed($0) ?? 0) > 505 }
+        #expect(s.contains("+ Decoding -"), "\(s)")
+        #expect(!s.contains("┌") && !s.contains("█"), "box or block glyphs under LC_ALL=C:\n\(s)")
+        // stop the workbench with SIGTERM, as a process manager would
+        _ = try TmuxSession.tmux(["run-shell", "pkill -TERM -f 'thinktop tui --max-tokens 3000 --stop NEVER-SEEN-STOP'"])
+        let end = t.wait { $0.contains("EXITED") }
+        #expect(end.contains("EXITED 0") && !end.contains("+ Decoding -"), "\(end)")
+    }
+
     @Test("replay shows a recorded trace without the model; q exits")
     func replay() throws {
         let dir = try temporaryDirectory()
