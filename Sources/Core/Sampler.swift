@@ -65,41 +65,49 @@ public struct Sampler {
 
     /// Sampling over a list sorted by descending logit.
     public mutating func sample(candidates: ArraySlice<Candidate>, rng: inout SeededGenerator) -> Int32 {
-        let p = parameters
+        let keep = Self.keptWeights(candidates, parameters, into: &weights)
+        let sum = weights.prefix(keep).reduce(0, +)
+        var r = rng.nextUnit() * sum
+        let first = candidates.startIndex
+        for i in 0..<keep {
+            r -= weights[i]
+            if r < 0 { return candidates[first + i].id }
+        }
+        return candidates[first + keep - 1].id
+    }
+
+    /// The filters in order — top-p, then min-p, both on the untempered softmax of the
+    /// candidates (sorted by descending logit) — then temperature. Leaves the tempered,
+    /// unnormalised weights of the kept candidates in `w[0..<keep]` and returns `keep`.
+    public static func keptWeights(_ candidates: ArraySlice<Candidate>, _ p: SamplingParameters,
+                                   into w: inout [Double]) -> Int {
         let first = candidates.startIndex
         let x0 = Double(candidates[first].logit)
-        weights.removeAll(keepingCapacity: true)
+        w.removeAll(keepingCapacity: true)
         var total = 0.0
         for c in candidates {
-            let w = Foundation.exp(Double(c.logit) - x0)
-            weights.append(w)
-            total += w
+            let x = Foundation.exp(Double(c.logit) - x0)
+            w.append(x)
+            total += x
         }
-        var keep = weights.count
+        var keep = w.count
         if p.topP < 1 {
             var cum = 0.0
-            for (i, w) in weights.enumerated() {
-                cum += w / total
+            for (i, x) in w.enumerated() {
+                cum += x / total
                 if cum >= p.topP { keep = i + 1; break }
             }
         }
         if p.minP > 0 {
             // p_i / p_0 = w_i since w_0 = 1
             var k = 1
-            while k < keep && weights[k] >= p.minP { k += 1 }
+            while k < keep && w[k] >= p.minP { k += 1 }
             keep = k
         }
-        var sum = 0.0
         for i in 0..<keep {
-            weights[i] = Foundation.exp((Double(candidates[first + i].logit) - x0) / p.temperature)
-            sum += weights[i]
+            w[i] = Foundation.exp((Double(candidates[first + i].logit) - x0) / p.temperature)
         }
-        var r = rng.nextUnit() * sum
-        for i in 0..<keep {
-            r -= weights[i]
-            if r < 0 { return candidates[first + i].id }
-        }
-        return candidates[first + keep - 1].id
+        return keep
     }
 
     /// Temperature sampling over every token, vectorised: one pass for the total weight,

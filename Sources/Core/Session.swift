@@ -101,7 +101,7 @@ public final class DecodingSession: @unchecked Sendable {
         var outputBytes: Int
         var strategyRNG: SeededGenerator
         var strategyStates: [String: Any]
-        var fullText: String
+        var fullTextBytes: Int
     }
     private var checkpoints: [Checkpoint] = []
     /// tokens to feed instead of sampled ones, in order
@@ -198,7 +198,7 @@ public final class DecodingSession: @unchecked Sendable {
         for st in strategies where prepared.contains(st.id) { states[st.id] = st.saveState() }
         checkpoints.append(Checkpoint(rng: rng, tracker: tracker, utf8: utf8, stopMatcher: stopMatcher,
                                       blocks: blocks, outputBytes: output.utf8.count, strategyRNG: strategyRNG,
-                                      strategyStates: states, fullText: fullText))
+                                      strategyStates: states, fullTextBytes: fullText.utf8.count))
         let logits: UnsafeBufferPointer<Float> = logitsSaved ? UnsafeBufferPointer(savedLogits!) : backend.logits()
         logitsSaved = false
         let summary = analyzer.analyze(logits)
@@ -323,6 +323,7 @@ public final class DecodingSession: @unchecked Sendable {
     }
 
     private var thinkingCount = 0
+    var probesAllowed: Bool { inAfterToken }
     /// true while `afterToken` hooks run after the token was fed: the context's logits are
     /// then the next step's, and anything else using the context must keep them aside
     private var inAfterToken = false
@@ -430,7 +431,8 @@ public final class DecodingSession: @unchecked Sendable {
     }
 
     private var pieceCache: [Int32: String] = [:]
-    private func pieceText(_ id: Int32) -> String {
+    /// A token's text, cached (alternatives and strategies ask for the same few often).
+    func pieceText(_ id: Int32) -> String {
         if let s = pieceCache[id] { return s }
         let s = String(decoding: backend.piece(id), as: UTF8.self)
         pieceCache[id] = s
@@ -479,7 +481,7 @@ public final class DecodingSession: @unchecked Sendable {
             blocks = c.blocks
             output = String(decoding: output.utf8.prefix(c.outputBytes), as: UTF8.self)
             strategyRNG = c.strategyRNG
-            fullText = c.fullText
+            fullText = String(decoding: fullText.utf8.prefix(c.fullTextBytes), as: UTF8.self)
             for st in strategies { if let state = c.strategyStates[st.id] { st.restoreState(state) } }
         }
         let removed = records.count - keep
@@ -641,13 +643,9 @@ final class SessionEnvironment: StrategyEnvironment {
 
     var backend: ModelBackend { session.backend }
 
-    private var textCache: [Int32: String] = [:]
-    func text(of token: Int32) -> String {
-        if let t = textCache[token] { return t }
-        let t = String(decoding: backend.piece(token), as: UTF8.self)
-        textCache[token] = t
-        return t
-    }
+    func text(of token: Int32) -> String { session.pieceText(token) }
+
+    var canProbe: Bool { session.probesAllowed }
 
     func tokenize(_ text: String) throws -> [Int32] { try backend.tokenize(text, addSpecial: false) }
 

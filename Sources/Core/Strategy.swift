@@ -88,6 +88,9 @@ public protocol StrategyEnvironment: AnyObject {
     /// a context the main sequence has already gone past.
     func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,
                first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult
+    /// Whether a probe may run now: inside `afterToken`, once the token was fed (not when the
+    /// run ends at this token).
+    var canProbe: Bool { get }
     /// uniform draw in [0, 1) from the strategies' own seeded generator (restored on rewind)
     func uniform() -> Double
     /// writes a trace event at the current step
@@ -133,6 +136,9 @@ public protocol DecodingStrategy: AnyObject {
 }
 
 extension StrategyEnvironment {
+    /// Test doubles that answer probes whenever asked.
+    public var canProbe: Bool { true }
+
     /// Environments without cut probes (test doubles) answer plain probes only.
     public func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,
                       first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {

@@ -28,17 +28,7 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Only the first N problems.")
     var limit: Int?
 
-    @Option(name: .long, help: "Seed of the sampler.")
-    var seed: UInt64 = 7
-
-    @Option(name: .long, help: "Temperature; 0 is greedy.")
-    var temp: Double = 0.6
-
-    @Option(name: .customLong("top-k"), help: "Top-k.")
-    var topK: Int = 20
-
-    @Option(name: .customLong("top-p"), help: "Top-p.")
-    var topP: Double = 0.95
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(name: .long, help: "Write PREFIX.csv (every run) and PREFIX.json (table and runs).")
     var out: String = "thinktop-eval"
@@ -76,7 +66,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         var list = try Problem.load(path: problemsPath)
         if let l = limit { list = Array(list.prefix(l)) }
-        let sampling = try SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: 0, seed: seed)
+        let sampling = try self.sampling.parameters()
         let model = try modelOptions.loadModel()
         let context = try LlamaContext(model: model, options: try modelOptions.contextOptions())
         let markers = ThinkMarkers.resolve(backend: context)
@@ -107,7 +97,7 @@ struct Eval: ParsableCommand {
         }
         progress(nil, total, "")
         let rows = EvalRow.rows(runs, sets: sets)
-        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \((model.path as NSString).lastPathComponent) · seed \(seed), temperature \(temp), max \(maxTokens) tokens\n")
+        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \((model.path as NSString).lastPathComponent) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
         print(EvalRow.markdown(rows))
         try EvalRow.csv(runs).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
         struct Report: Encodable { var rows: [EvalRow]; var runs: [EvalRun] }

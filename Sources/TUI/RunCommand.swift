@@ -13,7 +13,7 @@ struct PreparedRun {
     let header: TraceHeader
 
     static func prepare(model modelOptions: ModelOptions, generation g: GenerationOptions, quietLoad: Bool = false) throws -> PreparedRun {
-        let sampling = try g.sampling()
+        let sampling = try g.sampling.parameters()
         let contextOptions = try modelOptions.contextOptions()
         // the trace file is created first, so a bad path fails before any model work
         let trace = try g.trace.map { try TraceWriter(path: $0) }

@@ -81,6 +81,30 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// How tokens are drawn; shared by the commands that generate.
+struct SamplingOptions: ParsableArguments {
+    @Option(name: .long, help: "Seed of the sampler's random generator.")
+    var seed: UInt64 = 7
+
+    @Option(name: .long, help: "Temperature; 0 is greedy.")
+    var temp: Double = 0.6
+
+    @Option(name: .customLong("top-k"), help: "Sample among the k most likely tokens; 0 = whole vocabulary.")
+    var topK: Int = 20
+
+    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold; 1 = off.")
+    var topP: Double = 0.95
+
+    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p × p(top-1); 0 = off.")
+    var minP: Double = 0
+
+    func validate() throws { _ = try parameters() }
+
+    func parameters() throws -> SamplingParameters {
+        try SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP, seed: seed)
+    }
+}
+
 struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "The problem to think about (default: the built-in demo problem).")
     var prompt: String?
@@ -97,20 +121,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .customLong("max-tokens"), help: "Stop after this many generated tokens.")
     var maxTokens: Int = 512
 
-    @Option(name: .long, help: "Seed of the sampler's random generator.")
-    var seed: UInt64 = 7
-
-    @Option(name: .long, help: "Temperature; 0 is greedy.")
-    var temp: Double = 0.6
-
-    @Option(name: .customLong("top-k"), help: "Sample among the k most likely tokens; 0 = whole vocabulary.")
-    var topK: Int = 20
-
-    @Option(name: .customLong("top-p"), help: "Nucleus sampling threshold; 1 = off.")
-    var topP: Double = 0.95
-
-    @Option(name: .customLong("min-p"), help: "Drop tokens below min-p × p(top-1); 0 = off.")
-    var minP: Double = 0
+    @OptionGroup var sampling: SamplingOptions
 
     @Option(name: .long, help: "Stop when this text appears (repeatable). The demo stops at a new \"Problem:\".")
     var stop: [String] = []
@@ -136,11 +147,6 @@ struct GenerationOptions: ParsableArguments {
             throw ValidationError("cannot read the prompt file \(f)")
         }
         do { _ = try StrategyRegistry.configure(strategy) } catch { throw ValidationError("\(error)") }
-        _ = try sampling()
-    }
-
-    func sampling() throws -> SamplingParameters {
-        try SamplingParameters(temperature: temp, topK: topK, topP: topP, minP: minP, seed: seed)
     }
 
     var isDemo: Bool { prompt == nil && promptFile == nil }

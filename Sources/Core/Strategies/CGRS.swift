@@ -175,7 +175,7 @@ public final class CGRS: DecodingStrategy {
     public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {
         guard record.phase == .thinking, record.token != view.markers.closeToken,
               ProbeSupport.endsWith(view.text, record.text, "\n\n") else { return }
-        guard ProbeSupport.fed(record, view: view, env: env) else { return }
+        guard env.canProbe else { return }
         let appended = try env.tokenize(cue)
         guard record.position + 1 + appended.count + probeTokens < env.backend.contextSize else {
             effects.append("cgrs: probe skipped: it would not fit in the context")

@@ -146,7 +146,7 @@ public final class DEER: DecodingStrategy {
         guard record.phase == .thinking, !state.exited, state.pendingExit == nil else { return }
         guard record.token != view.markers.closeToken, isTrigger(record.text) else { return }
         guard state.probes < maxProbes else { return }   // the reference stops looking for transitions
-        guard ProbeSupport.fed(record, view: view, env: env) else { return }
+        guard env.canProbe else { return }
         let thinking = view.thinkingTokens + 1
         if limit > 0 && thinking >= limit {
             state.pendingExit = "thinking reached the limit of \(limit) tokens"
@@ -162,7 +162,7 @@ public final class DEER: DecodingStrategy {
         let result: ProbeResult
         do {
             result = context == .before
-                ? try ProbeSupport.probe(env, cut: cut, appending: cue, maxTokens: probeTokens, stopAt: stop)
+                ? try env.probe(appending: cue, maxTokens: probeTokens, stopAt: stop, cutAt: cut, first: nil)
                 : try env.probe(appending: cue, maxTokens: probeTokens, stopAt: stop, first: nil)
         } catch {
             env.event("probe-error", "deer: \(error)")
@@ -221,26 +221,6 @@ public final class DEER: DecodingStrategy {
 
 /// What the probing strategies (DEER, ThinkBrake, CGRS) share.
 enum ProbeSupport {
-    /// The sequence the session forks probes onto (`DecodingSession.runProbe`).
-    static let forkSequence: Int32 = 1
-
-    /// Whether the step's token was fed to the context, so a probe may run: not when the
-    /// run ends at this token (end of generation, max tokens, full context). A stop string
-    /// ending the run is not visible here; the probe then fails and the caller logs it.
-    static func fed(_ record: StepRecord, view: StepView, env: StrategyEnvironment) -> Bool {
-        !env.backend.isEndOfGeneration(record.token) && record.index + 1 < view.maxTokens
-            && record.position + 1 < env.backend.contextSize
-    }
-
-    /// A probe on a fork that keeps only the main sequence's positions below `cut`, for rules
-    /// whose reference implementation probes a context the main sequence has already gone
-    /// past (DEER: the thinking before the "Wait" just fed; ThinkBrake: the sentence ending
-    /// ".\n" where the model wrote ".\n\n").
-    static func probe(_ env: StrategyEnvironment, cut: Int, appending: String, maxTokens: Int, stopAt: String?,
-                      first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)? = nil) throws -> ProbeResult {
-        try env.probe(appending: appending, maxTokens: maxTokens, stopAt: stopAt, cutAt: cut, first: first)
-    }
-
     /// Whether the generated text ends with `suffix` once `text` is appended to `before`,
     /// without copying the whole text.
     static func endsWith(_ before: String, _ text: String, _ suffix: String) -> Bool {

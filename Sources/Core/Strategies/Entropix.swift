@@ -222,24 +222,10 @@ public final class Entropix: DecodingStrategy {
     static func bestOf(_ n: Int, candidates: [Candidate], parameters p: SamplingParameters) -> [(Candidate, Double)] {
         guard !candidates.isEmpty else { return [] }
         let list = Array(candidates.prefix(max(1, p.topK)))
-        let x0 = Double(list[0].logit)
-        // the session sampler's filters: top-p, then min-p, on untempered probabilities
-        let w = list.map { Foundation.exp(Double($0.logit) - x0) }
-        let total = w.reduce(0, +)
-        var keep = w.count
-        if p.topP < 1 {
-            var cum = 0.0
-            for (i, x) in w.enumerated() {
-                cum += x / total
-                if cum >= p.topP { keep = i + 1; break }
-            }
-        }
-        if p.minP > 0 {
-            var k = 1
-            while k < keep && w[k] >= p.minP { k += 1 }
-            keep = k
-        }
-        var q = (0..<keep).map { Foundation.exp((Double(list[$0].logit) - x0) / p.temperature) }
+        // the session sampler's own filters and temperature
+        var q: [Double] = []
+        let keep = Sampler.keptWeights(list[...], p, into: &q)
+        q.removeLast(q.count - keep)
         let z = q.reduce(0, +)
         q = q.map { $0 / z }
         // tail masses T_i = Σ_{j ≥ i} q_j

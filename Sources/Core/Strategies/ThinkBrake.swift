@@ -62,7 +62,7 @@ public final class ThinkBrake: DecodingStrategy {
         if state.recent.count > 4 { state.recent.removeFirst() }
         guard record.phase == .thinking, !state.closed, record.token != view.markers.closeToken,
               ProbeSupport.endsWith(view.text, record.text, ".\n\n") else { return }
-        guard ProbeSupport.fed(record, view: view, env: env) else { return }
+        guard env.canProbe else { return }
         guard let (cut, head) = boundaryStart() else {
             effects.append("thinkbrake: boundary spread over too many tokens: not measured")
             return
@@ -75,7 +75,7 @@ public final class ThinkBrake: DecodingStrategy {
         }
         var close: Double?
         do {
-            let r = try ProbeSupport.probe(env, cut: cut, appending: appending, maxTokens: 1, stopAt: nil) { logits, s in
+            let r = try env.probe(appending: appending, maxTokens: 1, stopAt: nil, cutAt: cut) { logits, s in
                 close = Double(logits[Int(closeId)]) - s.logSumExp
             }
             env.event("probe", "thinkbrake: log p(close | …\(String(reflecting: appending))) "
