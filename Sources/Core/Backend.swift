@@ -36,3 +36,47 @@ public protocol ModelBackend: AnyObject {
     /// The single token that `text` tokenizes to with special tokens parsed, if there is one.
     func singleToken(_ text: String) -> Int32?
 }
+
+/// A backend that can report the attention its decodes paid to each cached position (the
+/// attention tap: softmax probabilities read out of the model's graph, so flash attention
+/// must be off). H2O and SnapKV evict by it; the KV map shades positions by it.
+public protocol AttentionSource: AnyObject {
+    /// whether attention is captured at all (fixed when the context is made)
+    var capturesAttention: Bool { get }
+    /// The query rows that count in the next decodes: nil counts only the last input of each
+    /// decode (a generated token); a range counts every input whose position lies in it
+    /// (SnapKV's observation window, H2O's prompt rows).
+    var attentionQueries: Range<Int>? { get set }
+    /// After a decode: the attention the counted query rows paid to each position of the
+    /// decoded sequence, summed over heads, layers and rows, indexed by KV position (a
+    /// position the sequence does not hold reads 0). Valid until the next decode or KV edit.
+    func lastAttention() -> UnsafeBufferPointer<Float>
+}
+
+/// How the model's KV cache is laid out, for the ledger and the map.
+public struct KVShape: Sendable, Equatable {
+    /// one group of layers sharing a cache: all layers of a plain model; on models with
+    /// sliding-window attention (Gemma 2/3, …) the full-attention and the sliding-window layers
+    public struct Band: Sendable, Equatable {
+        public var layers: Int
+        /// nil: the layers attend to every position; n: only to the last n
+        public var window: Int?
+        /// bytes one position takes in these layers (K and V)
+        public var bytesPerCell: Int
+        public init(layers: Int, window: Int?, bytesPerCell: Int) {
+            self.layers = layers; self.window = window; self.bytesPerCell = bytesPerCell
+        }
+    }
+    public var bands: [Band]
+    public init(bands: [Band]) { self.bands = bands }
+
+    public var bytesPerCell: Int { bands.reduce(0) { $0 + $1.bytesPerCell } }
+    /// the sliding window, when some layers have one
+    public var slidingWindow: Int? { bands.compactMap(\.window).min() }
+    public static let unknown = KVShape(bands: [])
+}
+
+/// Backends that know their cache's shape.
+public protocol KVShapeSource: AnyObject {
+    var kvShape: KVShape { get }
+}

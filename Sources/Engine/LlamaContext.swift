@@ -52,8 +52,10 @@ public struct ContextOptions: Sendable {
 
 /// A llama.cpp context over a model: the `ModelBackend` the decoding session steps.
 /// Owns the `llama_context` and its batches; keeps the model alive.
-public final class LlamaContext: ModelBackend, @unchecked Sendable {
+public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendable {
     public let model: LlamaModel
+    /// the cache's bands (full-attention and sliding-window layers), from llama.cpp's report
+    public let kvShape: KVShape
     public let options: ContextOptions
     let pointer: OpaquePointer
     private var tokenBatch: llama_batch
@@ -85,11 +87,16 @@ public final class LlamaContext: ModelBackend, @unchecked Sendable {
         if let fa = options.flashAttention {
             p.flash_attn_type = fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED
         }
+        let mark = LlamaRuntime.logMark()
         guard let ctx = llama_init_from_model(model.pointer, p) else {
             throw ThinktopError.contextCreationFailed(LlamaRuntime.lastErrorLine() ?? "llama_init_from_model failed (is --ctx too large for memory?)")
         }
         pointer = ctx
         tokenBatch = llama_batch_init(Int32(options.batchSize), 0, 1)
+        let perLayer = Double(model.kvBytesPerToken(keyBytesPerElement: options.cacheType.bytesPerElement,
+                                                    valueBytesPerElement: options.cacheType.bytesPerElement)) / Double(max(1, model.layers))
+        kvShape = KVShape.parse(log: LlamaRuntime.log(since: mark), slidingWindow: model.slidingWindow,
+                                layers: model.layers, bytesPerLayer: perLayer)
     }
 
     deinit {

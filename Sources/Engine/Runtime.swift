@@ -9,6 +9,8 @@ public enum LlamaRuntime {
     nonisolated(unsafe) private static var initialized = false
     nonisolated(unsafe) private static var recent: [String] = []
     nonisolated(unsafe) private static var partial = ""
+    /// lines recorded so far (a mark for `log(since:)`)
+    nonisolated(unsafe) private static var lineCount = 0
     nonisolated(unsafe) private static var logHandle: FileHandle?
     /// also echo llama.cpp's log to stderr (for debugging; never while the TUI is up)
     nonisolated(unsafe) public static var echoToStderr = false
@@ -46,6 +48,7 @@ public enum LlamaRuntime {
             partial = String(partial[partial.index(after: nl)...])
             if level == GGML_LOG_LEVEL_DEBUG { continue }
             recent.append(line)
+            lineCount += 1
             if recent.count > 200 { recent.removeFirst(recent.count - 200) }
         }
     }
@@ -55,6 +58,20 @@ public enum LlamaRuntime {
         lock.lock()
         defer { lock.unlock() }
         return Array(recent.suffix(n))
+    }
+
+    /// A mark for `log(since:)`.
+    public static func logMark() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return lineCount
+    }
+
+    /// The lines logged after `mark` (at most the last 200).
+    public static func log(since mark: Int) -> [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return Array(recent.suffix(min(recent.count, max(0, lineCount - mark))))
     }
 
     /// The most telling recent error line from llama.cpp, for one-line error messages.
