@@ -1,51 +1,86 @@
 /// What the KV cache holds, mirrored from every decode, removal, shift and sequence copy,
-/// because llama.cpp no longer exposes a per-cell view. Per sequence and position: the
-/// token (or a latent input) that was evaluated there. Removed positions that a policy
-/// evicted (rather than a rewind) are remembered as evicted.
+/// because llama.cpp no longer exposes a per-cell view. Per sequence and KV position: the
+/// input evaluated there (a token or a latent embedding), its index in the sequence (the
+/// position it was fed at before any shift moved it), and the attention it has received when
+/// the attention tap is on. Positions a policy evicted (rather than a rewind) are remembered
+/// as evicted, by index.
+///
+/// Sliding-window layers (Gemma 2/3) keep their own cache. With `swa_full` it holds every
+/// position too, but llama.cpp may hand a cell that the window already masks to a new
+/// position, so those layers can hold less than the full-attention layers: the ledger states
+/// what they can still attend to (the last `window` positions) and treats llama.cpp's
+/// `seq_pos_min`, which reports the sliding-window cache's minimum, as agreeing anywhere in
+/// [its minimum, newest − window + 1].
 public final class KVLedger {
     public struct Entry: Equatable, Sendable {
         /// the token evaluated at this position; -1 for an embedding (latent) input
         public var token: Int32
+        /// the entry's index in its sequence: the position it was fed at (0-based, prompt first)
+        public var index: Int
+        /// attention received so far, summed over heads, layers and queries (0 without the tap)
+        public var score: Float = 0
         public var latent: Bool { token < 0 }
     }
 
     /// sequence → position → entry
     public private(set) var cells: [Int32: [Int: Entry]] = [:]
-    /// sequence → positions evicted by a policy
+    /// sequence → indices evicted by a policy
     public private(set) var evicted: [Int32: Set<Int>] = [:]
+    public let shape: KVShape
     /// bytes one position takes over all layers (0 when unknown)
-    public let bytesPerCell: Int
+    public var bytesPerCell: Int { shape.bytesPerCell }
+    /// The index the next main-sequence input gets (the session sets it before each decode;
+    /// other sequences index their entries by position).
+    public var nextIndex: Int?
+    /// Attention the main sequence's decodes paid, one vector per decode by index, in the
+    /// order they happened: the scores are their running sum, and recomputing that sum in the
+    /// same order after a rewind gives the very same floats.
+    public private(set) var contributions: [[Float]] = []
+    /// the attention of the last main decode, by index (empty without the tap)
+    public var lastContribution: [Float] { contributions.last ?? [] }
 
-    public init(bytesPerCell: Int = 0) { self.bytesPerCell = bytesPerCell }
+    public init(shape: KVShape = .unknown) { self.shape = shape }
 
     public func decoded(sequence: Int32, at position: Int, tokens: ArraySlice<Int32>) {
+        let first = sequence == 0 ? (nextIndex ?? position) : position
         for (i, t) in tokens.enumerated() {
-            cells[sequence, default: [:]][position + i] = Entry(token: t)
-            evicted[sequence]?.remove(position + i)
+            cells[sequence, default: [:]][position + i] = Entry(token: t, index: first + i)
+            evicted[sequence]?.remove(first + i)
         }
+        if sequence == 0 { nextIndex = nil }
     }
 
     public func decodedEmbedding(sequence: Int32, at position: Int) {
-        cells[sequence, default: [:]][position] = Entry(token: -1)
-        evicted[sequence]?.remove(position)
+        decoded(sequence: sequence, at: position, tokens: [Int32(-1)][...])
     }
 
-    /// Positions in [from, to) leave `sequence`; `eviction` marks them evicted, not rewound.
-    public func removed(sequence: Int32, from: Int, to: Int?, eviction: Bool = false) {
-        let seqs = sequence < 0 ? Array(cells.keys) : [sequence]
+    /// Positions in [from, to) leave `sequence` (every sequence when negative); `eviction`
+    /// marks their indices evicted, not rewound. Returns the indices removed (of the lowest
+    /// sequence touched), in position order.
+    @discardableResult
+    public func removed(sequence: Int32, from: Int, to: Int?, eviction: Bool = false) -> [Int] {
+        var out: [Int] = []
+        let seqs = sequence < 0 ? cells.keys.sorted() : [sequence]
         for s in seqs {
             guard let held = cells[s] else { continue }
-            let gone = held.keys.filter { $0 >= max(0, from) && (to == nil || $0 < to!) }
+            let gone = held.keys.filter { $0 >= max(0, from) && (to == nil || $0 < to!) }.sorted()
+            let indices = gone.map { held[$0]!.index }
             for p in gone { cells[s]![p] = nil }
-            if eviction { evicted[s, default: []].formUnion(gone) }
+            if eviction { evicted[s, default: []].formUnion(indices) }
+            if out.isEmpty { out = indices }
         }
+        return out
     }
 
     public func shifted(sequence: Int32, from: Int, to: Int?, delta: Int) {
         guard let held = cells[sequence] else { return }
         var next: [Int: Entry] = [:]
         for (p, e) in held {
-            if p >= from && (to == nil || p < to!) { next[p + delta] = e } else { next[p] = e }
+            if p >= from && (to == nil || p < to!) {
+                if p + delta >= 0 { next[p + delta] = e }     // llama.cpp frees a cell shifted below 0
+            } else {
+                next[p] = e
+            }
         }
         cells[sequence] = next
     }
@@ -60,7 +95,45 @@ public final class KVLedger {
     public func cleared() {
         cells.removeAll()
         evicted.removeAll()
+        contributions.removeAll()
+        nextIndex = nil
     }
+
+    // MARK: attention
+
+    /// Adds one main decode's attention (by KV position, as the tap reports it) to the
+    /// scores of the entries holding those positions, and keeps it by index.
+    func attended(_ byPosition: UnsafeBufferPointer<Float>) {
+        guard let held = cells[0] else { return }
+        var byIndex = [Float](repeating: 0, count: (held.values.map(\.index).max() ?? -1) + 1)
+        for (p, e) in held where p < byPosition.count {
+            byIndex[e.index] = byPosition[p]
+        }
+        contributions.append(byIndex)
+        for (p, e) in held where e.index < byIndex.count {
+            cells[0]![p]!.score = e.score + byIndex[e.index]
+        }
+    }
+
+    /// Keeps the first `count` contributions and recomputes every main entry's score from them
+    /// in their original order (after a rewind).
+    func keepContributions(_ count: Int) {
+        if contributions.count > count { contributions.removeLast(contributions.count - count) }
+        guard var held = cells[0] else { return }
+        for (p, e) in held {
+            var s: Float = 0
+            for c in contributions where e.index < c.count { s += c[e.index] }
+            held[p]!.score = s
+        }
+        cells[0] = held
+    }
+
+    /// The main sequence's evicted indices after a rewind (those of the evictions that stand).
+    func setEvicted(_ indices: Set<Int>) {
+        evicted[0] = indices
+    }
+
+    // MARK: queries
 
     /// Smallest and largest position held for `sequence`.
     public func range(sequence: Int32) -> ClosedRange<Int>? {
@@ -70,32 +143,75 @@ public final class KVLedger {
 
     public func count(sequence: Int32) -> Int { cells[sequence]?.count ?? 0 }
 
+    /// Cells in use over all sequences (forks share their source's cells).
+    public var cellsInUse: Int {
+        var positions = Set<Int>()
+        var separate = 0
+        for (s, held) in cells {
+            if s == 0 { positions.formUnion(held.keys) } else {
+                let main = cells[0] ?? [:]
+                separate += held.filter { main[$0.key] != $0.value }.count
+            }
+        }
+        return positions.count + separate
+    }
+
+    /// The main sequence's live entries in position order.
+    public func entries(sequence: Int32 = 0) -> [(position: Int, entry: Entry)] {
+        (cells[sequence] ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    }
+
+    /// The position that holds `index` in `sequence`, if it is still held.
+    public func position(ofIndex index: Int, sequence: Int32 = 0) -> Int? {
+        cells[sequence]?.first { $0.value.index == index }?.key
+    }
+
+    /// Indices the sliding-window layers can still attend to from the next position: those
+    /// whose position is within `window` of the newest (nil when the model has no such layers).
+    public func slidingWindowIndices(sequence: Int32 = 0) -> ClosedRange<Int>? {
+        guard let w = shape.slidingWindow, let r = range(sequence: sequence) else { return nil }
+        let inWindow = (cells[sequence] ?? [:]).filter { $0.key > r.upperBound - w }.map(\.value.index)
+        guard let lo = inWindow.min(), let hi = inWindow.max() else { return nil }
+        return lo...hi
+    }
+
     /// Bytes the sequence's live cells take.
     public func bytes(sequence: Int32) -> Int { count(sequence: sequence) * bytesPerCell }
 
     /// A description of the first disagreement with the backend's position ranges, nil when
-    /// the ledger and the cache agree for every sequence either knows.
+    /// the ledger and the cache agree for every sequence either knows. On models with
+    /// sliding-window layers llama.cpp's minimum may be any position from the ledger's
+    /// minimum up to newest − window + 1 (see the type's comment).
     public func disagreement(with backend: ModelBackend, sequences: [Int32] = [0, 1]) -> String? {
         for s in sequences {
             let mine = range(sequence: s)
             let theirs = backend.positionRange(sequence: s)
-            if mine != theirs {
-                return "sequence \(s): ledger holds \(mine.map { "\($0)" } ?? "nothing"), the cache \(theirs.map { "\($0)" } ?? "nothing")"
+            if mine == theirs { continue }
+            if let m = mine, let t = theirs, let w = shape.slidingWindow, t.upperBound == m.upperBound,
+               t.lowerBound >= m.lowerBound, t.lowerBound <= max(m.lowerBound, m.upperBound - w + 1),
+               cells[s]?[t.lowerBound] != nil {
+                continue
             }
+            return "sequence \(s): ledger holds \(mine.map { "\($0)" } ?? "nothing"), the cache \(theirs.map { "\($0)" } ?? "nothing")"
         }
         return nil
     }
 }
 
 /// A backend that keeps a `KVLedger` in step with every cache operation passing through it.
-/// Everything a session, a probe or a strategy does to the cache goes through here.
+/// Everything a session, a probe or a strategy does to the cache goes through here. In debug
+/// builds every operation is checked against llama.cpp's position ranges.
 public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public let base: ModelBackend
     public let ledger: KVLedger
+    /// the base's attention tap, when it has one and it is on
+    public let attention: AttentionSource?
 
-    public init(_ base: ModelBackend, bytesPerCell: Int = 0) {
+    public init(_ base: ModelBackend, shape: KVShape? = nil) {
         self.base = base
-        ledger = KVLedger(bytesPerCell: bytesPerCell)
+        ledger = KVLedger(shape: shape ?? (base as? KVShapeSource)?.kvShape ?? .unknown)
+        let tap = base as? AttentionSource
+        attention = tap?.capturesAttention == true ? tap : nil
         // whatever the cache held before, the ledger starts from an empty cache
         for s: Int32 in [0, 1] { try? base.removeCells(sequence: s, from: 0, to: nil) }
     }
@@ -108,11 +224,18 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws {
         try base.decode(tokens: tokens, at: position, sequence: sequence)
         ledger.decoded(sequence: sequence, at: position, tokens: tokens)
+        afterDecode(sequence)
     }
 
     public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws {
         try base.decode(embedding: embedding, at: position, sequence: sequence)
         ledger.decodedEmbedding(sequence: sequence, at: position)
+        afterDecode(sequence)
+    }
+
+    private func afterDecode(_ sequence: Int32) {
+        if sequence == 0, let tap = attention { ledger.attended(tap.lastAttention()) }
+        check()
     }
 
     public func logits() -> UnsafeBufferPointer<Float> { base.logits() }
@@ -120,22 +243,35 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public func removeCells(sequence: Int32, from: Int, to: Int?) throws {
         try base.removeCells(sequence: sequence, from: from, to: to)
         ledger.removed(sequence: sequence, from: from, to: to)
+        check()
     }
 
-    /// A removal by an eviction policy: the positions are remembered as evicted.
-    public func evictCells(sequence: Int32, from: Int, to: Int?) throws {
+    /// A removal by an eviction policy: the indices are remembered as evicted and returned.
+    @discardableResult
+    public func evictCells(sequence: Int32, from: Int, to: Int?) throws -> [Int] {
         try base.removeCells(sequence: sequence, from: from, to: to)
-        ledger.removed(sequence: sequence, from: from, to: to, eviction: true)
+        let gone = ledger.removed(sequence: sequence, from: from, to: to, eviction: true)
+        check()
+        return gone
     }
 
     public func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {
         try base.shiftCells(sequence: sequence, from: from, to: to, delta: delta)
         ledger.shifted(sequence: sequence, from: from, to: to, delta: delta)
+        check()
     }
 
     public func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
         base.copySequence(from: source, to: destination, from: start, to: end)
         ledger.copied(from: source, to: destination, from: start, to: end)
+        check()
+    }
+
+    /// Debug builds stop at the first operation after which the ledger and llama.cpp disagree.
+    private func check() {
+        #if DEBUG
+        if let d = ledger.disagreement(with: base) { preconditionFailure("KV ledger out of step: \(d)") }
+        #endif
     }
 
     public func positionRange(sequence: Int32) -> ClosedRange<Int>? { base.positionRange(sequence: sequence) }
@@ -143,6 +279,12 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public func piece(_ token: Int32) -> [UInt8] { base.piece(token) }
     public func isEndOfGeneration(_ token: Int32) -> Bool { base.isEndOfGeneration(token) }
     public func singleToken(_ text: String) -> Int32? { base.singleToken(text) }
+
+    /// Which query rows of the next decodes the tap counts (see `AttentionSource`).
+    public var attentionQueries: Range<Int>? {
+        get { attention?.attentionQueries }
+        set { attention?.attentionQueries = newValue }
+    }
 
     public func inputEmbedding(of token: Int32) throws -> [Float] {
         guard let e = base as? EmbeddingSource else { throw ThinktopError.embeddingUnavailable("this backend cannot feed embeddings") }

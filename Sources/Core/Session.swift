@@ -15,6 +15,8 @@ public enum SessionCommand: Sendable, Equatable {
     case enableStrategy(String, Bool)
     /// set a strategy's parameter (id, name, value)
     case setParameter(String, String, String)
+    /// switch the KV-cache policy (a `--kv` spec such as "streaming:recent=256")
+    case setKVPolicy(String)
     case stop
 }
 
@@ -28,6 +30,8 @@ public struct SessionConfig: Sendable {
     public var blockWindow: Int
     /// keep generating through end-of-generation tokens (benchmarks)
     public var ignoreEndOfGeneration = false
+    /// write each token's attention vector into its record (needs the attention tap)
+    public var recordAttention = false
 
     public init(sampling: SamplingParameters, maxTokens: Int, stops: [String] = [], topAlternatives: Int = 10,
                 markers: ThinkMarkers = ThinkMarkers(), blockWindow: Int = 32) throws {
@@ -56,7 +60,14 @@ public enum StopReason: String, Sendable, Codable {
 /// commands between steps. Observers receive immutable step records and events on the
 /// session's thread.
 public final class DecodingSession: @unchecked Sendable {
+    /// the backend every cache operation goes through, keeping `ledger` in step
     public let backend: ModelBackend
+    private let kv: LedgerBackend
+    var kvBase: ModelBackend { kv.base }
+    /// what the KV cache holds
+    public var ledger: KVLedger { kv.ledger }
+    /// the KV-cache policy in force (`setKVPolicy` switches it)
+    public private(set) var kvPolicy: KVPolicy = NoEviction()
     public let config: SessionConfig
     public let promptTokens: [Int32]
     public let sequence: Int32 = 0
@@ -81,8 +92,26 @@ public final class DecodingSession: @unchecked Sendable {
 
     public var isDone: Bool { stopReason != nil }
     public var phase: Phase { isDone ? .done : tracker.phase }
-    /// positions held in the KV cache
+    /// inputs fed so far (prompt and generated): the next input's index in the sequence
     public private(set) var fedPositions = 0
+    /// the KV position the next input takes (below `fedPositions` once StreamingLLM shifted)
+    public private(set) var nextKVPosition = 0
+    /// the cache operations eviction policies carried out, in order, so that a rewind can
+    /// rebuild the cache as it was
+    private struct EvictionRecord {
+        /// index of the last input fed before it (prompt − 1 for the prefill's)
+        var afterInput: Int
+        /// made by the prefill (the prompt's), not by a step
+        var prefill: Bool
+        var removed: [(from: Int, to: Int)]
+        var shifts: [(from: Int, to: Int, delta: Int)]
+        /// the sequence indices removed
+        var indices: [Int]
+        var nextKVPosition: Int
+    }
+    private var evictionLog: [EvictionRecord] = []
+    /// number of ledger contributions (attention vectors) after each input, by input index
+    private var contributionsAfter: [Int: Int] = [:]
 
     private let analyzer: DistributionAnalyzer
     private var sampler: Sampler
@@ -133,7 +162,8 @@ public final class DecodingSession: @unchecked Sendable {
         guard promptTokens.count < backend.contextSize else {
             throw ThinktopError.promptTooLong(tokens: promptTokens.count, context: backend.contextSize)
         }
-        self.backend = backend
+        kv = backend as? LedgerBackend ?? LedgerBackend(backend)
+        self.backend = kv
         self.config = config
         self.promptTokens = promptTokens
         let needed = config.sampling.isGreedy ? 0 : config.sampling.topK
@@ -170,17 +200,106 @@ public final class DecodingSession: @unchecked Sendable {
 
     // MARK: stepping
 
-    /// Evaluates the prompt, in batches of the backend's batch size.
+    /// Evaluates the prompt, in batches of the backend's batch size, then lets the KV policy
+    /// evict (SnapKV and H2O act on the prompt).
     public func prefill() throws {
         guard !prefilled else { return }
+        prefillQueries = kvPolicy.prefillQueries(promptTokens: promptTokens.count)
+        try decodePrompt()
+        fedPositions = promptTokens.count
+        nextKVPosition = promptTokens.count
+        contributionsAfter = [promptTokens.count - 1: ledger.contributions.count]
+        prefilled = true
+        try applyKVPolicy(.prefill)
+    }
+
+    /// the prompt rows the attention tap counted at the prefill (replayed by rebuilds)
+    private var prefillQueries: Range<Int>?
+
+    private func decodePrompt() throws {
+        kv.attentionQueries = prefillQueries
+        defer { kv.attentionQueries = nil }
         var start = 0
         while start < promptTokens.count {
             let end = min(start + backend.batchSize, promptTokens.count)
+            ledger.nextIndex = start
             try backend.decode(tokens: promptTokens[start..<end], at: start, sequence: sequence)
             start = end
         }
-        fedPositions = promptTokens.count
-        prefilled = true
+    }
+
+    // MARK: KV policy
+
+    /// Sets the KV-cache policy. Before the first step this is the `--kv` choice; later it is
+    /// a switch mid-generation (the next step evicts down to the new policy's budget).
+    public func setKVPolicy(_ policy: KVPolicy) throws {
+        if policy.needsAttention && kv.attention == nil {
+            throw ThinktopError.invalidArgument("the KV policy \(policy.name) needs the attention tap: start with --attention (it cannot be turned on mid-run)")
+        }
+        kvPolicy = policy
+        if prefilled { emit(TraceEvent(step: records.count, kind: "kv-policy", detail: policy.spec)) }
+    }
+
+    /// whether the policy in force keeps the cache under a budget as generation goes on
+    private var policyEvictsDuringGeneration: Bool { kvPolicy.budget(promptTokens: promptTokens.count) != nil }
+
+    /// Asks the policy what to evict and carries it out: removals, then for StreamingLLM the
+    /// shifts that make the positions after the sinks contiguous again. One trace event
+    /// lists the positions (sequence indices) removed.
+    private func applyKVPolicy(_ moment: EvictionMoment) throws {
+        guard let plan = kvPolicy.plan(ledger.entries(), moment: moment, capacity: backend.contextSize - 1,
+                                       promptTokens: promptTokens.count),
+              !plan.positions.isEmpty else { return }
+        if case .prefill = moment { stashLogits() }   // step 0 still needs the prompt's logits
+        var record = EvictionRecord(afterInput: fedPositions - 1, prefill: moment == .prefill, removed: [], shifts: [],
+                                    indices: [], nextKVPosition: nextKVPosition)
+        let started = DispatchTime.now().uptimeNanoseconds
+        for run in Self.runs(plan.positions).reversed() {
+            record.indices += try kv.evictCells(sequence: sequence, from: run.lowerBound, to: run.upperBound + 1)
+            record.removed.append((run.lowerBound, run.upperBound + 1))
+        }
+        if let base = plan.compactFrom {
+            record.shifts = Self.compaction(ledger.entries().map(\.position), from: base)
+            for sh in record.shifts { try kv.shiftCells(sequence: sequence, from: sh.from, to: sh.to, delta: sh.delta) }
+            nextKVPosition = (ledger.range(sequence: sequence)?.upperBound ?? -1) + 1
+        }
+        record.nextKVPosition = nextKVPosition
+        record.indices.sort()
+        evictionLog.append(record)
+        let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
+        let shifted = record.shifts.isEmpty ? "" : String(format: ", later positions moved down by %d", -(record.shifts.first?.delta ?? 0))
+        emit(TraceEvent(step: records.count, kind: "evict", position: nil,
+                        detail: "\(kvPolicy.spec): removed \(record.indices.count) positions \(Self.describe(record.indices))\(shifted) (\(String(format: "%.2f", ms)) ms)",
+                        removed: record.indices))
+    }
+
+    /// Sorted positions as maximal runs of consecutive ones.
+    static func runs(_ positions: [Int]) -> [ClosedRange<Int>] {
+        var out: [ClosedRange<Int>] = []
+        for p in positions.sorted() {
+            if let last = out.last, last.upperBound + 1 == p { out[out.count - 1] = last.lowerBound...p } else { out.append(p...p) }
+        }
+        return out
+    }
+
+    /// The shifts that move the held positions ≥ `base` down to base, base + 1, … in order.
+    static func compaction(_ held: [Int], from base: Int) -> [(from: Int, to: Int, delta: Int)] {
+        var out: [(from: Int, to: Int, delta: Int)] = []
+        var target = base
+        for p in held.sorted() where p >= base {
+            let delta = target - p
+            if delta != 0 {
+                if let last = out.last, last.delta == delta, last.to == p { out[out.count - 1].to = p + 1 }
+                else { out.append((p, p + 1, delta)) }
+            }
+            target += 1
+        }
+        return out
+    }
+
+    /// "4–130, 140" for a sorted list of positions.
+    static func describe(_ positions: [Int]) -> String {
+        runs(positions).map { $0.count == 1 ? "\($0.lowerBound)" : "\($0.lowerBound)–\($0.upperBound)" }.joined(separator: ", ")
     }
 
     /// One step: analyse the distribution, sample, feed the token. Returns nil when done.
@@ -189,7 +308,7 @@ public final class DecodingSession: @unchecked Sendable {
         if !prefilled { try prefill() }
         guard !isDone else { return nil }
         let position = fedPositions
-        if position >= backend.contextSize {
+        if ledger.count(sequence: sequence) >= backend.contextSize {
             finish(.contextFull)
             return nil
         }
@@ -253,6 +372,7 @@ public final class DecodingSession: @unchecked Sendable {
             }
         }
         let chosenLogit = logits[Int(token)]
+        var kvPosition = nextKVPosition
         let text = utf8.append(backend.piece(token))
         let tokenPhase = tracker.observe(token: token, text: text)
         fullText += text
@@ -270,7 +390,7 @@ public final class DecodingSession: @unchecked Sendable {
         let willFinish: StopReason? = eog ? .endOfGeneration
             : stop != nil ? .stopString
             : records.count + 1 >= config.maxTokens ? .maxTokens
-            : position + 1 >= backend.contextSize ? .contextFull : nil
+            : !policyEvictsDuringGeneration && ledger.count(sequence: sequence) + 1 >= backend.contextSize ? .contextFull : nil
         if willFinish == nil {
             // 5. explicit token or a strategy's embedding
             var latent: [Float]?
@@ -279,25 +399,35 @@ public final class DecodingSession: @unchecked Sendable {
                     if let e = try st.input(for: token, view: view, env: environment, effects: &effects) { latent = e; break }
                 }
             }
+            try applyKVPolicy(.generation(incoming: 1))
+            kvPosition = nextKVPosition
+            ledger.nextIndex = position
             if let latent {
-                try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: position, sequence: sequence) }
+                try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: kvPosition, sequence: sequence) }
                 latentInputs[position] = latent
                 input = .latent
             } else {
-                try backend.decode(tokens: [token][...], at: position, sequence: sequence)
+                try backend.decode(tokens: [token][...], at: kvPosition, sequence: sequence)
             }
             fedPositions = position + 1
+            nextKVPosition = kvPosition + 1
+            contributionsAfter[position] = ledger.contributions.count
+        } else if willFinish == .contextFull {
+            self.emit(TraceEvent(step: records.count, kind: "context-full", position: position,
+                            detail: "the cache holds \(ledger.count(sequence: sequence)) of \(backend.contextSize) positions and the KV policy is \(kvPolicy.id): raise --ctx or choose an evicting policy (--kv streaming)"))
         }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         generationSeconds += elapsed
         stepsGenerated += 1
-        let record = StepRecord(
+        var record = StepRecord(
             index: records.count, position: position, token: token, text: text, phase: tokenPhase,
             input: input, logprob: summary.logProbability(ofLogit: chosenLogit),
             prob: summary.probability(ofLogit: chosenLogit), entropy: summary.entropy,
             varentropy: summary.varentropy, top1: summary.top1, margin: summary.margin, top: alternatives,
             windowMean: blocks.windowMean, trend: blocks.trend, reasoningStep: blocks.reasoningStep,
             stepMean: blocks.stepMean, effects: effects, ms: elapsed * 1000)
+        if kvPosition != position { record.kvPosition = kvPosition }
+        if config.recordAttention, kv.attention != nil, willFinish == nil { record.attention = ledger.lastContribution }
         // 6. strategies update state, may probe and stop thinking
         var final = record
         if !strategiesNow.isEmpty {
@@ -374,14 +504,20 @@ public final class DecodingSession: @unchecked Sendable {
         try backend.removeCells(sequence: fork, from: 0, to: nil)
         backend.copySequence(from: sequence, to: fork, from: 0, to: nil)
         defer { try? backend.removeCells(sequence: fork, from: 0, to: nil) }
-        var pos = fedPositions
+        var pos = nextKVPosition
         let appended = try backend.tokenize(text, addSpecial: false)
         if let cut = cutAt {
             guard cut > 0, cut <= fedPositions, !appended.isEmpty else {
                 throw ThinktopError.invalidArgument("a probe cut at \(cut) needs a position in 1…\(fedPositions) and text to append")
             }
-            try backend.removeCells(sequence: fork, from: cut, to: nil)
-            pos = cut
+            // the cut is a sequence index; the fork keeps the KV positions of the indices below it
+            let kvCut = ledger.entries(sequence: sequence).first { $0.entry.index >= cut }?.position ?? nextKVPosition
+            try backend.removeCells(sequence: fork, from: kvCut, to: nil)
+            pos = kvCut
+        }
+        var free = backend.contextSize - ledger.cellsInUse
+        guard free > appended.count else {
+            throw ThinktopError.contextFull(backend.contextSize)
         }
         guard !appended.isEmpty else {
             throw ThinktopError.invalidArgument("a probe needs text to append before it can read a distribution")
@@ -406,9 +542,10 @@ public final class DecodingSession: @unchecked Sendable {
             let piece = bytes.append(backend.piece(t))
             result.text += piece
             if let stop = stopAt, piece.contains(stop) { break }
-            if backend.isEndOfGeneration(t) || i == maxTokens - 1 || pos + 1 >= backend.contextSize { break }
+            if backend.isEndOfGeneration(t) || i == maxTokens - 1 || free - appended.count <= 1 { break }
             try backend.decode(tokens: [t][...], at: pos, sequence: fork)
             pos += 1
+            free -= 1
         }
         result.text += bytes.flush()
         result.ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
@@ -419,6 +556,12 @@ public final class DecodingSession: @unchecked Sendable {
     /// context (a probe's decodes, the embedding-scale calibration), for the next step.
     func keepMainLogits() {
         guard inAfterToken, !logitsSaved, prefilled, fedPositions > 0 else { return }
+        stashLogits()
+    }
+
+    /// Copies the context's logits aside for the next step.
+    private func stashLogits() {
+        guard !logitsSaved else { return }
         if savedLogits == nil { savedLogits = .allocate(capacity: backend.vocabularySize) }
         _ = savedLogits!.initialize(from: backend.logits())
         logitsSaved = true
@@ -461,15 +604,29 @@ public final class DecodingSession: @unchecked Sendable {
         }
         let keep = position - first
         if keep == records.count, !isDone { return }
-        // the input at position − 1 is re-evaluated to get the logits for `position`
-        let previous: Int32 = keep == 0 ? promptTokens[first - 1] : records[keep - 1].token
-        try backend.removeCells(sequence: sequence, from: position - 1, to: nil)
-        if let latent = latentInputs[position - 1] {
-            try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: position - 1, sequence: sequence) }
-        } else {
-            try backend.decode(tokens: [previous][...], at: position - 1, sequence: sequence)
-        }
+        // the input at position − 1 is re-evaluated to get the logits for `position`; when a
+        // policy evicted after it was fed, the cache is rebuilt as it was (the same operations
+        // replayed), since what was evicted cannot be brought back any other way
+        let redo = position - 1
         logitsSaved = false
+        let rebuild = evictionLog.contains { $0.afterInput >= redo } || (redo < first && kv.attention != nil)
+        evictionLog.removeAll { !$0.prefill && $0.afterInput >= redo }
+        if rebuild {
+            let replayed = try rebuildCache(through: redo)
+            emit(TraceEvent(step: keep, kind: "rebuild", position: position,
+                            detail: "the cache was rebuilt to undo evictions: \(replayed) inputs evaluated again"))
+        } else {
+            guard let at = ledger.position(ofIndex: redo, sequence: sequence) else {
+                throw ThinktopError.kvEditFailed("position \(redo) is no longer in the cache")
+            }
+            try backend.removeCells(sequence: sequence, from: at, to: nil)
+            ledger.keepContributions(contributionsAfter[redo - 1] ?? 0)
+            try decodeInput(redo, at: at)
+            nextKVPosition = at + 1
+        }
+        ledger.setEvicted(Set(evictionLog.flatMap(\.indices)))
+        for k in contributionsAfter.keys where k > redo { contributionsAfter[k] = nil }
+        contributionsAfter[redo] = ledger.contributions.count
         for p in latentInputs.keys where p >= position { latentInputs[p] = nil }
         fedPositions = position
         if keep < checkpoints.count {
@@ -491,6 +648,51 @@ public final class DecodingSession: @unchecked Sendable {
         checkpoints.removeLast(checkpoints.count - keep)
         stopReason = nil
         emit(TraceEvent(step: keep, kind: "rewind", position: position, detail: "removed \(removed) tokens"))
+    }
+
+    /// Feeds the input of sequence index `index` (a generated token, its latent embedding, or
+    /// the last prompt token) at KV position `at`.
+    private func decodeInput(_ index: Int, at: Int) throws {
+        let first = promptTokens.count
+        ledger.nextIndex = index
+        if let latent = latentInputs[index] {
+            try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: at, sequence: sequence) }
+        } else {
+            let token = index < first ? promptTokens[index] : records[index - first].token
+            try backend.decode(tokens: [token][...], at: at, sequence: sequence)
+        }
+    }
+
+    /// Empties the main sequence and evaluates everything up to input `redo` again: the prompt
+    /// as the prefill fed it, each later input at the KV position it had, and the policies'
+    /// evictions and shifts where they happened. Returns the number of inputs evaluated.
+    private func rebuildCache(through redo: Int) throws -> Int {
+        let first = promptTokens.count
+        try backend.removeCells(sequence: 1, from: 0, to: nil)
+        try backend.removeCells(sequence: sequence, from: 0, to: nil)
+        ledger.cleared()
+        logitsSaved = false
+        try decodePrompt()
+        func replay(after input: Int) throws {
+            for e in evictionLog where e.afterInput == input {
+                if e.prefill { stashLogits() }
+                for r in e.removed { try kv.evictCells(sequence: sequence, from: r.from, to: r.to) }
+                for sh in e.shifts { try kv.shiftCells(sequence: sequence, from: sh.from, to: sh.to, delta: sh.delta) }
+                nextKVPosition = e.nextKVPosition
+            }
+        }
+        nextKVPosition = first
+        try replay(after: first - 1)
+        if redo >= first {
+            logitsSaved = false
+            for i in first...redo {
+                let at = records[i - first].kvPosition ?? records[i - first].position
+                try decodeInput(i, at: at)
+                nextKVPosition = at + 1
+                if i < redo { try replay(after: i) }
+            }
+        }
+        return promptTokens.count + max(0, redo - first + 1)
     }
 
     /// Queues tokens to be fed in place of the next sampled ones (marked `forced`).
@@ -619,6 +821,10 @@ public final class DecodingSession: @unchecked Sendable {
             } catch {
                 emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
             }
+        case .setKVPolicy(let spec):
+            do { try setKVPolicy(KVPolicyRegistry.parse(spec)) } catch {
+                emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
+            }
         case .stop:
             stopRequested = true
             emit(TraceEvent(step: records.count, kind: "stop"))
@@ -646,6 +852,9 @@ final class SessionEnvironment: StrategyEnvironment {
     func text(of token: Int32) -> String { session.pieceText(token) }
 
     var canProbe: Bool { session.probesAllowed }
+
+    /// the model behind the ledger decides (the ledger's wrapper always passes embeddings on)
+    var canFeedEmbeddings: Bool { session.kvBase is EmbeddingSource }
 
     func tokenize(_ text: String) throws -> [Int32] { try backend.tokenize(text, addSpecial: false) }
 

@@ -91,6 +91,8 @@ public protocol StrategyEnvironment: AnyObject {
     /// Whether a probe may run now: inside `afterToken`, once the token was fed (not when the
     /// run ends at this token).
     var canProbe: Bool { get }
+    /// Whether the model can be fed embeddings (latent thinking).
+    var canFeedEmbeddings: Bool { get }
     /// uniform draw in [0, 1) from the strategies' own seeded generator (restored on rewind)
     func uniform() -> Double
     /// writes a trace event at the current step
@@ -138,6 +140,7 @@ public protocol DecodingStrategy: AnyObject {
 extension StrategyEnvironment {
     /// Test doubles that answer probes whenever asked.
     public var canProbe: Bool { true }
+    public var canFeedEmbeddings: Bool { backend is EmbeddingSource }
 
     /// Environments without cut probes (test doubles) answer plain probes only.
     public func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,

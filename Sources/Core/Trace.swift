@@ -117,8 +117,15 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var type = "token"
     /// generation step, 0 for the first generated token
     public var index: Int
-    /// KV-cache position of this token
+    /// the token's position in the sequence (prompt first, from 0); also its KV-cache
+    /// position unless an eviction policy shifted positions (then see `kvPosition`)
     public var position: Int
+    /// the KV-cache position it was fed at, when that differs from `position` (StreamingLLM
+    /// moves later positions down after an eviction)
+    public var kvPosition: Int?
+    /// with `--attention` in the trace: the attention this token's query paid to each earlier
+    /// position (by `position`, evicted ones 0), summed over heads and layers
+    public var attention: [Float]?
     public var token: Int32
     /// the text this token completed (a character split over tokens appears with its last token)
     public var text: String
@@ -150,7 +157,8 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var ms: Double
 
     enum CodingKeys: String, CodingKey {
-        case type, text, phase, input, logprob, top1, margin, effects, ms
+        case type, text, phase, input, logprob, top1, margin, effects, ms, attention
+        case kvPosition = "kv_pos"
         case index = "i", position = "pos", token = "id", prob = "p", entropy = "H", varentropy = "varH"
         case top = "topk", windowMean = "H_win", trend = "H_trend", reasoningStep = "rstep", stepMean = "H_rstep"
     }
@@ -175,9 +183,11 @@ public struct TraceEvent: Codable, Sendable, Equatable {
     public var kind: String
     public var position: Int?
     public var detail: String?
+    /// for `evict`: the positions (sequence indices) the KV policy removed
+    public var removed: [Int]?
 
-    public init(step: Int, kind: String, position: Int? = nil, detail: String? = nil) {
-        self.step = step; self.kind = kind; self.position = position; self.detail = detail
+    public init(step: Int, kind: String, position: Int? = nil, detail: String? = nil, removed: [Int]? = nil) {
+        self.step = step; self.kind = kind; self.position = position; self.detail = detail; self.removed = removed
     }
 }
 

@@ -6,7 +6,7 @@ import Foundation
 /// `copySequence` copies, `removeCells` removes only that sequence's cells, and a decode
 /// checks that its own sequence holds the history before the position, as llama.cpp requires.
 /// Probes (sequence 1, forked from 0) can therefore be scripted separately from the main run.
-final class ScriptedBackend: ModelBackend {
+final class ScriptedBackend: ModelBackend, AttentionSource {
     static let pieces: [String] = ["<eos>", "<think>", "</think>", "\n", "Wait", " ok", "Answer: 9", "\nProblem:", " so", " 9"]
     /// extra pieces of this instance, with ids after the byte tokens (pieces.count + 5 + i)
     let extraPieces: [String]
@@ -69,8 +69,16 @@ final class ScriptedBackend: ModelBackend {
         }
     }
 
+    /// With evictions the history has holes; llama.cpp then only asks that a decode follows
+    /// the sequence's newest position.
+    var allowsHoles = false
+
     private func checkHistory(before position: Int, sequence: Int32) throws {
         let held = sequences[sequence] ?? [:]
+        if allowsHoles {
+            if let newest = held.keys.max(), newest != position - 1 { throw ThinktopError.decodeFailed(position: position, code: -98) }
+            return
+        }
         for p in 0..<position where held[p] == nil { throw ThinktopError.decodeFailed(position: p, code: -99) }
     }
 
@@ -85,6 +93,7 @@ final class ScriptedBackend: ModelBackend {
         for (i, t) in tokens.enumerated() { sequences[sequence, default: [:]][position + i] = t }
         decodeCalls.append((position, tokens.count))
         decodeSequences.append(sequence)
+        attend(sequence: sequence, first: position, count: tokens.count)
         let lastPos = position + tokens.count - 1
         current = rule(Decoded(sequence: sequence, position: lastPos, token: tokens.last!,
                                history: history(through: lastPos, sequence: sequence)))
@@ -94,6 +103,7 @@ final class ScriptedBackend: ModelBackend {
         try checkHistory(before: position, sequence: sequence)
         sequences[sequence, default: [:]][position] = -1
         decodeSequences.append(sequence)
+        attend(sequence: sequence, first: position, count: 1)
         current = rule(Decoded(sequence: sequence, position: position, token: -1,
                                history: history(through: position, sequence: sequence)))
     }
@@ -112,7 +122,18 @@ final class ScriptedBackend: ModelBackend {
         }
     }
 
-    func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {}
+    private(set) var shiftCalls = 0
+
+    func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {
+        current = []
+        shiftCalls += 1
+        guard let held = sequences[sequence] else { return }
+        var next: [Int: Int32] = [:]
+        for (p, t) in held {
+            if p >= from && (to == nil || p < to!) { if p + delta >= 0 { next[p + delta] = t } } else { next[p] = t }
+        }
+        sequences[sequence] = next
+    }
 
     func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
         copyCalls.append((source, destination))
@@ -166,6 +187,27 @@ final class ScriptedBackend: ModelBackend {
     }
 
     func isEndOfGeneration(_ token: Int32) -> Bool { token == 0 }
+
+    // MARK: scripted attention
+
+    /// The attention a decode's query pays to the cell at a position holding a token; nil: no tap.
+    var attentionRule: ((_ position: Int, _ token: Int32) -> Float)?
+    var attentionQueries: Range<Int>?
+    private var attention: [Float] = []
+    var capturesAttention: Bool { attentionRule != nil }
+    func lastAttention() -> UnsafeBufferPointer<Float> {
+        attention.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: $0.count) }
+    }
+
+    /// One query row per decode (the last input), or one per input in `attentionQueries`,
+    /// each paying `attentionRule` to every cell it can see.
+    private func attend(sequence: Int32, first: Int, count: Int) {
+        guard let rule = attentionRule else { return }
+        let held = sequences[sequence] ?? [:]
+        attention = [Float](repeating: 0, count: (held.keys.max() ?? -1) + 1)
+        let rows = (first..<(first + count)).filter { attentionQueries?.contains($0) ?? ($0 == first + count - 1) }
+        for q in rows { for (p, t) in held where p <= q { attention[p] += rule(p, t) } }
+    }
 
     func singleToken(_ text: String) -> Int32? {
         text.isEmpty ? nil : allPieces.firstIndex(of: text).map { Int32($0) }

@@ -141,7 +141,8 @@ struct SessionTests {
         s.send(.stop)
         #expect(done.wait(timeout: .now() + 2) == .success)
         #expect(s.events.map(\.kind) == ["pause", "step", "step", "rewind", "resume", "stop"])
-        #expect(s.events[1].step == 0 && s.events[2].step == 0)
+        // the second step command lands before or after the first step, depending on timing
+        #expect(s.events[1].step == 0 && s.events[2].step <= 1)
     }
 
     @Test("end thinking now: a newline and the think-close marker are forced, then the answer phase")

@@ -66,7 +66,7 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
     func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {}
     func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {}
     func positionRange(sequence: Int32) -> ClosedRange<Int>? {
-        guard let lo = fed.keys.min(), let hi = fed.keys.max() else { return nil }
+        guard sequence == 0, let lo = fed.keys.min(), let hi = fed.keys.max() else { return nil }
         return lo...hi
     }
 

@@ -8,7 +8,7 @@ struct LedgerTests {
     @Test("the ledger agrees with llama.cpp's position ranges through decodes, rewinds, probe forks, eviction and shifts")
     func ledgerFollowsTheCache() throws {
         let ctx = try DefaultModel.context()
-        let backend = LedgerBackend(ctx, bytesPerCell: ctx.model.kvBytesPerToken())
+        let backend = LedgerBackend(ctx)
         let ledger = backend.ledger
         let tokens = try ctx.model.tokenize(DemoProblem.prompt, addSpecial: true)
         let sampling = try SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, minP: 0, seed: 7)

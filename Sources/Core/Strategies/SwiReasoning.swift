@@ -226,7 +226,7 @@ public final class SwiReasoning: DecodingStrategy {
     }()
 
     public func prepare(_ env: StrategyEnvironment) throws {
-        guard env.backend is EmbeddingSource else {
+        guard env.canFeedEmbeddings else {
             throw ThinktopError.embeddingUnavailable("SwiReasoning feeds embeddings, and this backend cannot")
         }
         var ids = Set<Int32>()
