@@ -64,6 +64,16 @@ public final class DecodingSession: @unchecked Sendable {
     public let backend: ModelBackend
     private let kv: LedgerBackend
     var kvBase: ModelBackend { kv.base }
+    /// whether the attention tap is on (H2O and SnapKV need it)
+    public var capturesAttention: Bool { kv.attention != nil }
+    /// Attention received so far by each position (index) the cache still holds; 0 for the
+    /// others; empty without the tap. Call on the session's thread.
+    public func attentionByPosition() -> [Float] {
+        guard kv.attention != nil else { return [] }
+        var out = [Float](repeating: 0, count: fedPositions)
+        for (_, e) in ledger.cells[sequence] ?? [:] where e.index < out.count { out[e.index] = e.score }
+        return out
+    }
     /// what the KV cache holds
     public var ledger: KVLedger { kv.ledger }
     /// the KV-cache policy in force (`setKVPolicy` switches it)
@@ -268,7 +278,7 @@ public final class DecodingSession: @unchecked Sendable {
         evictionLog.append(record)
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
         let shifted = record.shifts.isEmpty ? "" : String(format: ", later positions moved down by %d", -(record.shifts.first?.delta ?? 0))
-        emit(TraceEvent(step: records.count, kind: "evict", position: nil,
+        emit(TraceEvent(step: records.count, kind: "evict", position: moment == .prefill ? nil : fedPositions,
                         detail: "\(kvPolicy.spec): removed \(record.indices.count) positions \(Self.describe(record.indices))\(shifted) (\(String(format: "%.2f", ms)) ms)",
                         removed: record.indices))
     }
@@ -822,7 +832,14 @@ public final class DecodingSession: @unchecked Sendable {
                 emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
             }
         case .setKVPolicy(let spec):
-            do { try setKVPolicy(KVPolicyRegistry.parse(spec)) } catch {
+            do {
+                try setKVPolicy(KVPolicyRegistry.parse(spec))
+                // a run that stopped at a full context goes on once a policy can make room:
+                // its last token (sampled but not fed) is drawn again, the same way
+                if stopReason == .contextFull, policyEvictsDuringGeneration, !records.isEmpty {
+                    try rewind(toPosition: promptTokens.count + records.count - 1)
+                }
+            } catch {
                 emit(TraceEvent(step: records.count, kind: "error", detail: "\(error)"))
             }
         case .stop:

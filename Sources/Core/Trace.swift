@@ -74,18 +74,25 @@ public struct RunSettings: Codable, Sendable, Equatable {
     public var thinkOpen: String
     public var thinkClose: String
     public var strategies: [String]
+    /// the KV policy at the start (`--kv`; switches are `kv-policy` events); absent: none
+    public var kvPolicy: String?
+    /// whether the attention tap was on
+    public var attention: Bool?
 
     enum CodingKeys: String, CodingKey {
-        case sampling, stops, strategies
+        case sampling, stops, strategies, attention
         case maxTokens = "max_tokens", contextSize = "n_ctx", threads, chatTemplate = "chat"
         case topAlternatives = "top_k_shown", thinkOpen = "think_open", thinkClose = "think_close"
+        case kvPolicy = "kv_policy"
     }
 
     public init(sampling: SamplingParameters, maxTokens: Int, contextSize: Int, threads: Int, stops: [String],
-                chatTemplate: Bool, topAlternatives: Int, thinkOpen: String, thinkClose: String, strategies: [String]) {
+                chatTemplate: Bool, topAlternatives: Int, thinkOpen: String, thinkClose: String, strategies: [String],
+                kvPolicy: String? = nil, attention: Bool? = nil) {
         self.sampling = sampling; self.maxTokens = maxTokens; self.contextSize = contextSize; self.threads = threads
         self.stops = stops; self.chatTemplate = chatTemplate; self.topAlternatives = topAlternatives
         self.thinkOpen = thinkOpen; self.thinkClose = thinkClose; self.strategies = strategies
+        self.kvPolicy = kvPolicy; self.attention = attention
     }
 }
 

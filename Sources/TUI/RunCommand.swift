@@ -14,7 +14,8 @@ struct PreparedRun {
 
     static func prepare(model modelOptions: ModelOptions, generation g: GenerationOptions, quietLoad: Bool = false) throws -> PreparedRun {
         let sampling = try g.sampling.parameters()
-        let contextOptions = try modelOptions.contextOptions()
+        let contextOptions = try modelOptions.contextOptions(attentionTap: g.needsAttention)
+        let policy = try KVPolicyRegistry.parse(g.kv)
         // the trace file is created first, so a bad path fails before any model work
         let trace = try g.trace.map { try TraceWriter(path: $0) }
         let model = try modelOptions.loadModel(quiet: quietLoad)
@@ -25,9 +26,11 @@ struct PreparedRun {
         }
         let context = try LlamaContext(model: model, options: contextOptions)
         let markers = ThinkMarkers.resolve(backend: context)
-        let config = try SessionConfig(sampling: sampling, maxTokens: g.maxTokens, stops: g.stops, markers: markers)
+        var config = try SessionConfig(sampling: sampling, maxTokens: g.maxTokens, stops: g.stops, markers: markers)
+        config.recordAttention = g.traceAttention
         let session = try DecodingSession(backend: context, config: config, promptTokens: tokens,
                                           initialPhase: markers.initialPhase(prompt: promptText))
+        try session.setKVPolicy(policy)
         let (strategies, enabled) = try StrategyRegistry.configure(g.strategy)
         try session.install(strategies, enabled: enabled)
         let sha = try? SHA256.cachedHex(ofFile: model.path, cacheDirectory: Paths.cache + "/hashes")
@@ -35,7 +38,8 @@ struct PreparedRun {
                                    threads: context.threads, stops: g.stops, chatTemplate: usedChat,
                                    topAlternatives: config.topAlternatives, thinkOpen: markers.open,
                                    thinkClose: markers.close,
-                                   strategies: strategies.filter { enabled.contains($0.id) }.map(\.spec))
+                                   strategies: strategies.filter { enabled.contains($0.id) }.map(\.spec),
+                                   kvPolicy: policy.spec, attention: contextOptions.attentionTap)
         let header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
                                  model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText, promptTokens: tokens.count,
                                  settings: settings)

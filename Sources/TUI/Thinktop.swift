@@ -48,6 +48,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("kv-type"), help: "KV-cache type: f16, q8_0 or q4_0.")
     var kvType: String = "f16"
 
+    @Flag(name: .long, help: "Tap the attention (flash attention off): what each cached position receives, for the KV map, H2O and SnapKV.")
+    var attention = false
+
     var modelPath: String { model ?? Paths.defaultModel }
 
     func validate() throws {
@@ -56,8 +59,10 @@ struct ModelOptions: ParsableArguments {
         guard KVCacheType(rawValue: kvType) != nil else { throw ValidationError("--kv-type must be f16, q8_0 or q4_0, got \(kvType)") }
     }
 
-    func contextOptions() throws -> ContextOptions {
-        try ContextOptions(contextSize: ctx, threads: threads, cacheType: KVCacheType(rawValue: kvType)!)
+    /// `attentionTap`: also when a KV policy needs it (H2O, SnapKV), not only with --attention.
+    func contextOptions(attentionTap: Bool = false) throws -> ContextOptions {
+        try ContextOptions(contextSize: ctx, threads: threads, cacheType: KVCacheType(rawValue: kvType)!,
+                           attentionTap: attention || attentionTap)
     }
 
     /// Loads the model, with a progress line on stderr when stderr is a terminal.
@@ -129,8 +134,14 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Decoding strategy, NAME[=VALUE][:PARAM=VALUE]… (repeatable), e.g. nowait, budget=256:extend=2. See the README's strategy table.")
     var strategy: [String] = []
 
+    @Option(name: .long, help: "KV-cache policy, NAME[:PARAM=VALUE]…: none (stop when full), streaming (sinks=4:recent=512), h2o (heavy=0.1:recent=0.1), snapkv (window=32:kernel=5:capacity=1024).")
+    var kv: String = "none"
+
     @Option(name: .long, help: "Write the JSON Lines trace here (flushed every token).")
     var trace: String?
+
+    @Flag(name: .customLong("trace-attention"), help: "Write each token's attention over the earlier positions into the trace (turns the attention tap on).")
+    var traceAttention = false
 
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1, got \(maxTokens)") }
@@ -147,7 +158,11 @@ struct GenerationOptions: ParsableArguments {
             throw ValidationError("cannot read the prompt file \(f)")
         }
         do { _ = try StrategyRegistry.configure(strategy) } catch { throw ValidationError("\(error)") }
+        do { _ = try KVPolicyRegistry.parse(kv) } catch { throw ValidationError("\(error)") }
     }
+
+    /// whether the run needs the attention tap
+    var needsAttention: Bool { traceAttention || ((try? KVPolicyRegistry.parse(kv))?.needsAttention ?? false) }
 
     var isDemo: Bool { prompt == nil && promptFile == nil }
 

@@ -12,6 +12,7 @@ final class Mailbox: @unchecked Sendable {
         case finished(String)
         case event(TraceEvent)
         case strategies([WorkbenchSnapshot.StrategyRow])
+        case kv(KVView)
     }
     private let lock = NSLock()
     private var items: [Item] = []
@@ -31,11 +32,37 @@ final class Mailbox: @unchecked Sendable {
     }
 }
 
-/// Rows the panel shows for what is not implemented on this runtime yet: listed as
-/// unavailable rather than as toggles that do nothing.
-let unavailableRows: [WorkbenchSnapshot.StrategyRow] = [
-    .init(key: "k", name: "KV policy", enabled: false, available: false, detail: "not yet"),
-]
+/// What the KV map shows of the ledger, copied on the session's thread.
+struct KVView {
+    var evicted: Set<Int>
+    var held: Int
+    var policy: String
+    var slidingFrom: Int?
+    var attention: [Float]
+
+    init(_ session: DecodingSession) {
+        evicted = session.ledger.evicted[0] ?? []
+        held = session.ledger.count(sequence: 0)
+        policy = session.kvPolicy.spec
+        slidingFrom = session.ledger.slidingWindowIndices()?.lowerBound
+        attention = session.attentionByPosition()
+    }
+}
+
+/// The KV policy's row: `k` cycles the policies.
+func kvRow(_ session: DecodingSession) -> WorkbenchSnapshot.StrategyRow {
+    let p = session.kvPolicy
+    return .init(key: "k", name: "KV policy", enabled: p.id != "none", available: true,
+                 detail: p.id == "none" ? "none (stops when full)" : p.spec)
+}
+
+/// The policies `k` steps through mid-run: SnapKV acts at the prefill only, and H2O needs
+/// the attention tap, which is chosen when the context is made.
+func nextKVPolicy(after current: String, attention: Bool) -> String {
+    let cycle = attention ? ["none", "streaming", "h2o"] : ["none", "streaming"]
+    let i = cycle.firstIndex(of: current) ?? -1
+    return cycle[(i + 1) % cycle.count]
+}
 
 /// The panel's rows for a session's strategies. Call on the session's thread (or before it starts).
 func strategyRows(_ session: DecodingSession) -> [WorkbenchSnapshot.StrategyRow] {
@@ -44,7 +71,7 @@ func strategyRows(_ session: DecodingSession) -> [WorkbenchSnapshot.StrategyRow]
         let params = st.parameters.map { "\($0.0) \($0.1)" }.joined(separator: " ")
         let detail = on ? (st.liveState.isEmpty ? params : st.liveState) : params
         return .init(key: st.key, name: st.name, enabled: on, available: true, detail: detail)
-    } + unavailableRows
+    } + [kvRow(session)]
 }
 
 /// Rows for a replay: the strategies the trace was recorded with, read-only.
@@ -111,6 +138,8 @@ final class WorkbenchApp {
             if absorbMailbox() { dirty = true }
             if case .replay(let timeline) = source, timeline.advance(now: Date()) {
                 snapshot.records = timeline.records
+                snapshot.evicted = timeline.evicted
+                snapshot.kvPolicy = timeline.kvPolicy
                 dirty = true
             }
             if snapshot.notice != nil && Date() > noticeUntil { snapshot.notice = nil; dirty = true }
@@ -155,12 +184,18 @@ final class WorkbenchApp {
             traceStep?(r)
             box.push(.record(r))
             if !session.enabled.isEmpty { box.push(.strategies(strategyRows(session))) }
+            box.push(.kv(KVView(session)))
         }
         session.onEvent = { [unowned session] e in
             traceEvent?(e)
             switch e.kind {
             case "enable", "disable", "parameter": box.push(.strategies(strategyRows(session)))
-            case "rewind": box.push(.rewind(position: e.position ?? 0))
+            case "kv-policy":
+                box.push(.strategies(strategyRows(session)))
+                box.push(.kv(KVView(session)))
+            case "rewind":
+                box.push(.rewind(position: e.position ?? 0))
+                box.push(.kv(KVView(session)))
             case "pause", "step": box.push(.paused(true))
             case "resume": box.push(.paused(false))
             default: break
@@ -209,8 +244,16 @@ final class WorkbenchApp {
                 case "error": flash(e.detail ?? "error", seconds: 6)
                 case "budget-end": snapshot.forcedEndAt = e.step; flash("budget reached: thinking ended")
                 case "early-exit": flash("early exit: \(e.detail ?? "")")
+                case "context-full": flash("the context is full: press k for an evicting KV policy to go on", seconds: 8)
+                case "kv-policy": flash("KV policy \(e.detail ?? "")")
                 default: break
                 }
+            case .kv(let v):
+                snapshot.evicted = v.evicted
+                snapshot.kvHeld = v.held
+                snapshot.kvPolicy = v.policy
+                snapshot.slidingFrom = v.slidingFrom
+                snapshot.attention = v.attention
             case .strategies(let rows):
                 snapshot.strategies = rows
                 if let b = rows.first(where: { $0.key == "b" }), b.enabled,
@@ -300,6 +343,13 @@ final class WorkbenchApp {
         case "t":
             session.send(.endThinking)
             flash("ending thinking: feeding the think-close marker")
+        case "k":
+            let current = snapshot.kvPolicy.flatMap { $0.split(separator: ":").first.map(String.init) } ?? "none"
+            let next = nextKVPolicy(after: current, attention: session.capturesAttention)
+            session.send(.setKVPolicy(next))
+            if next == "none" && !session.capturesAttention {
+                flash("KV policy none (H2O needs the attention tap: start with --attention)")
+            }
         case "+", "-", "=":
             guard case .live(let run) = source, let current = budgetValue(run) else { return }
             let step = max(16, current / 8)
@@ -358,6 +408,11 @@ final class ReplayTimeline {
     private var next = 0
     private var due = Date()
     private(set) var records: [StepRecord] = []
+    /// evictions standing at this point of the replay: (the position the incoming token took,
+    /// nil for the prefill's; the positions removed)
+    private var evictions: [(at: Int?, removed: [Int])] = []
+    private(set) var kvPolicy: String?
+    var evicted: Set<Int> { Set(evictions.flatMap(\.removed)) }
     var playing = true
     var speed = 1.0
 
@@ -365,10 +420,11 @@ final class ReplayTimeline {
         guard let h = reader.header else { throw ThinktopError.traceUnreadable(path: "trace", reason: "no header") }
         header = h
         truncated = reader.truncated
+        kvPolicy = h.settings.kvPolicy
         items = reader.lines.filter {
             switch $0 {
             case .token: return true
-            case .event(let e): return e.kind == "rewind"
+            case .event(let e): return ["rewind", "evict", "kv-policy"].contains(e.kind)
             default: return false
             }
         }
@@ -381,7 +437,16 @@ final class ReplayTimeline {
         guard next < items.count else { return false }
         switch items[next] {
         case .token(let t): records.append(t)
-        case .event(let e): if let p = e.position { records.removeAll { $0.position >= p } }
+        case .event(let e) where e.kind == "rewind":
+            if let p = e.position {
+                records.removeAll { $0.position >= p }
+                // evictions made when the token at p or later was fed are undone (as in the session)
+                evictions.removeAll { $0.at.map { $0 >= p } ?? false }
+            }
+        case .event(let e) where e.kind == "evict":
+            evictions.append((e.position, e.removed ?? []))
+        case .event(let e) where e.kind == "kv-policy":
+            kvPolicy = e.detail
         default: break
         }
         next += 1

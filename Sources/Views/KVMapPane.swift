@@ -4,7 +4,8 @@ import Core
 enum KVKind: Int, CaseIterable {
     case prompt, thinking, latent, answer, evicted, free
 
-    /// when kinds tie for a cell, the rarer, more telling one wins
+    /// when held kinds tie for a cell, the rarer, more telling one wins (evicted shows only
+    /// where nothing is held)
     static let tiePriority: [KVKind] = [.latent, .evicted, .answer, .thinking, .prompt]
 
     var role: String {
@@ -55,9 +56,17 @@ struct KVOccupancy {
     /// the newest held position, nil when nothing is held
     let newest: Int?
 
+    /// the first position the sliding-window layers attend to, when the ledger says
+    let slidingFrom: Int?
+    /// positions 0..<span are drawn: the context, or every position fed when evictions let
+    /// a run go past it
+    let span: Int
+
     init(_ s: WorkbenchSnapshot) {
         let prompt = max(0, s.promptTokens)
         contextSize = max(0, s.contextSize)
+        span = contextSize > 0 ? max(contextSize, prompt + s.records.count) : 0
+        slidingFrom = s.slidingFrom
         promptTokens = prompt
         evicted = s.evicted
         var records: [Int: KVKind] = [:]
@@ -66,7 +75,7 @@ struct KVOccupancy {
         }
         self.records = records
         let promptHeld = prompt - s.evicted.filter { $0 >= 0 && $0 < prompt }.count
-        held = promptHeld + records.keys.filter { $0 >= prompt }.count
+        held = s.kvHeld ?? (promptHeld + records.keys.filter { $0 >= prompt }.count)
         let newestPrompt = promptHeld > 0 ? (0..<prompt).last { !s.evicted.contains($0) } : nil
         newest = [records.keys.max(), newestPrompt].compactMap { $0 }.max()
     }
@@ -77,13 +86,14 @@ struct KVOccupancy {
         return position < promptTokens ? .prompt : .free
     }
 
-    /// positions 0..<contextSize scaled into `width` cells, each the dominant kind of the
-    /// positions it covers, free positions not counted: a cell is free only when all its
-    /// positions are, so that 30 tokens in a 128k context still show (the usage figure
-    /// gives the exact amount). Every cell shows one position when the context is narrower.
+    /// positions 0..<span scaled into `width` cells, each the dominant held kind of the
+    /// positions it covers: a cell is free only when all its positions are, so that 30 tokens
+    /// in a 128k context still show, and evicted only when none of its positions is held (the
+    /// usage figure gives the exact amount). Every cell shows one position when the span is
+    /// narrower.
     func cells(width: Int) -> [KVKind] {
         guard width > 0 else { return [] }
-        let n = contextSize
+        let n = span
         guard n > 0 else { return Array(repeating: .free, count: width) }
         if n < width { return (0..<width).map { kind(at: $0 * n / width) } }
 
@@ -102,21 +112,39 @@ struct KVOccupancy {
             counts[cell(p)][KVKind.evicted.rawValue] += 1
             if p < prompt { counts[cell(p)][KVKind.prompt.rawValue] -= 1 }
         }
+        // what the cache holds wins over what it dropped: a cell is evicted only when none of
+        // its positions is held, so StreamingLLM's sinks and H2O's scattered heavy hitters show
         return (0..<width).map { c in
             var best = KVKind.free, bestCount = 0
-            for kind in KVKind.tiePriority where counts[c][kind.rawValue] > bestCount {
+            for kind in KVKind.tiePriority where kind != .evicted && counts[c][kind.rawValue] > bestCount {
                 best = kind; bestCount = counts[c][kind.rawValue]
             }
+            if bestCount == 0 && counts[c][KVKind.evicted.rawValue] > 0 { return .evicted }
             return best
         }
+    }
+
+    /// The attention band: for each cell, the most attention any held position in it has
+    /// received, on a scale of 0…7 relative to the most-attended position (sinks draw a lot;
+    /// a square root keeps the rest visible); −1 where no held position is.
+    func attentionLevels(_ attention: [Float], width: Int) -> [Int] {
+        guard width > 0, span > 0 else { return [] }
+        var best = [Float](repeating: -1, count: width)
+        for (p, a) in attention.enumerated() where p < span && !evicted.contains(p) && a > 0 {
+            let c = span < width ? p * width / span : ((p + 1) * width - 1) / span
+            best[c] = max(best[c], a)
+        }
+        let top = attention.max() ?? 0
+        guard top > 0 else { return best.map { $0 < 0 ? -1 : 0 } }
+        return best.map { $0 < 0 ? -1 : Int((($0 / top).squareRoot() * 7).rounded()) }
     }
 
     /// the cells (of `width`) that show positions within the sliding window: the
     /// `window` positions ending at the newest held one, which is what SWA layers attend to
     func windowCells(width: Int, window: Int) -> Range<Int>? {
-        guard width > 0, window > 0, contextSize > 0, let last = newest, last < contextSize else { return nil }
-        let first = max(0, last - window + 1)
-        let n = contextSize
+        guard width > 0, window > 0, span > 0, let last = newest, last < span else { return nil }
+        let first = slidingFrom.map { max(0, min($0, last)) } ?? max(0, last - window + 1)
+        let n = span
         if n < width {
             let cs = (0..<width).filter { let p = $0 * n / width; return p >= first && p <= last }
             guard let lo = cs.first, let hi = cs.last else { return nil }
@@ -164,6 +192,15 @@ public struct KVMapPane: Pane {
                 let cell = window.contains(i) ? Cell(cells[i].glyph(glyphs), style: Style(Role.kvSWA))
                                               : Cell(glyphs.kvFree, style: Style(Role.kvFree))
                 surface[area.x + labelWidth + i, y] = cell
+            }
+            y += 1
+        }
+
+        if !snapshot.attention.isEmpty, y < area.maxY {
+            if labelWidth > 0 { surface.put("attn", x: area.x, y: y, style: Style(Role.dim), limit: labelWidth - 1) }
+            for (i, level) in occupancy.attentionLevels(snapshot.attention, width: bandWidth).enumerated() {
+                surface[area.x + labelWidth + i, y] = level < 0 ? Cell(glyphs.kvFree, style: Style(Role.kvFree))
+                    : Cell(glyphs.bars[min(8, level + 1)], style: Style(Role.kvAttention))
             }
             y += 1
         }

@@ -33,6 +33,7 @@ public enum Role {
     public static let kvEvicted = "kv.evicted"
     public static let kvFree = "kv.free"
     public static let kvSWA = "kv.swa"
+    public static let kvAttention = "kv.attention"
     public static let strategyOn = "strategy.on"
     public static let strategyOff = "strategy.off"
     public static let strategyUnavailable = "strategy.unavailable"
@@ -46,6 +47,6 @@ public enum Role {
             + (0..<entropyBuckets).map(entropy)
             + [phaseThinking, phaseAnswer, tokenLatent, tokenForced, tokenSuppressed, tokenCursor, sparkEntropy,
                sparkConfidence, gaugeUsed, gaugeFree, gaugeForced, kvPrompt, kvThinking, kvAnswer, kvLatent,
-               kvEvicted, kvFree, kvSWA, strategyOn, strategyOff, strategyUnavailable, topkBar, topkChosen, help]
+               kvEvicted, kvFree, kvSWA, kvAttention, strategyOn, strategyOff, strategyUnavailable, topkBar, topkChosen, help]
     }
 }

@@ -45,6 +45,15 @@ public struct WorkbenchSnapshot: Sendable {
     public var slidingWindow: Int
     /// positions removed from the cache (evictions), shown as evicted
     public var evicted: Set<Int>
+    /// positions the cache holds, from the ledger (nil: every position not evicted)
+    public var kvHeld: Int?
+    /// the KV policy in force, as a spec ("streaming:sinks=4:recent=512"); nil: none
+    public var kvPolicy: String?
+    /// the oldest position the sliding-window layers still attend to (nil: the last
+    /// `slidingWindow` positions)
+    public var slidingFrom: Int?
+    /// attention each position has received so far (by position; empty without the tap)
+    public var attention: [Float] = []
     /// a transient line for the status bar (errors, "rewound to 812", …)
     public var notice: String?
     public var showHelp: Bool

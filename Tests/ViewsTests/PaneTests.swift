@@ -146,7 +146,7 @@ struct KVMapPaneTests {
         s.contextSize = 64
         let out = render(KVMapPane(), s, width: 40, height: 5, glyphs: .ascii)
         expectLines(out, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-                          "xglobal x#=~-          36.0 / 128.0 KiBx",
+                          "xglobal ##=~-          36.0 / 128.0 KiBx",
                           "xswa8     =~-                          x",
                           "xprompt #  think =  latent ~  answer - x",
                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
@@ -179,14 +179,53 @@ struct KVMapPaneTests {
                           "xprompt █  think ▓  latent ▒ x",
                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         let tiny = render(KVMapPane(), snap, width: 10, height: 3)
-        // 4 positions a cell: a tie between prompt and evicted goes to evicted
+        // 4 positions a cell: 2 held and 2 evicted show as held (evicted only where nothing is)
         expectLines(tiny, ["xxxxxxxxxx",
-                           "x·█▓▒░   x",
+                           "x██▓▒░   x",
                            "xxxxxxxxxx"])
         let none = render(KVMapPane(), snapshot(contextSize: 0), width: 30, height: 3)
         expectLines(none, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                            "xglobal                  10/0x",
                            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+    }
+}
+
+extension KVMapPaneTests {
+    /// StreamingLLM in a 16-position context: prompt 0..<10, 22 tokens generated, positions
+    /// 4…19 evicted, so the cache holds the 4 sinks and the 12 newest (20…31)
+    var streaming: WorkbenchSnapshot {
+        var s = snapshot(steps(Array(repeating: "t", count: 22)), contextSize: 16)
+        s.evicted = Set(4..<20)
+        s.kvHeld = 16
+        s.kvBytesPerToken = 1024
+        s.slidingWindow = 8
+        s.slidingFrom = 24
+        return s
+    }
+
+    @Test("past the context: every position fed is drawn, the sinks and the recent window held, the rest evicted")
+    func streamingMap() {
+        let out = render(KVMapPane(), streaming, width: 57, height: 5)
+        expectLines(out, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                          "xglobal ████················▓▓▓▓▓▓▓▓▓▓▓▓ 16.0 / 16.0 KiBx",
+                          "xswa8                           ▓▓▓▓▓▓▓▓                x",
+                          "xprompt █  think ▓  latent ▒  answer ░  evicted ·       x",
+                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+    }
+
+    @Test("the attention band: most-attended positions tallest, evicted and free ones empty")
+    func attentionBand() {
+        var s = streaming
+        s.slidingWindow = 0
+        s.attention = (0..<32).map { p in p == 0 ? 4 : (s.evicted.contains(p) ? 0 : (p == 31 ? 1 : 0.04)) }
+        let out = render(KVMapPane(), s, width: 57, height: 5)
+        expectLines(out, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                          "xglobal ████················▓▓▓▓▓▓▓▓▓▓▓▓ 16.0 / 16.0 KiBx",
+                          "xattn   █▂▂▂                ▂▂▂▂▂▂▂▂▂▂▂▅                x",
+                          "xprompt █  think ▓  latent ▒  answer ░  evicted ·       x",
+                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        #expect(out[8, 2].style.role == Role.kvAttention)
+        #expect(out[12, 2].style.role == Role.kvFree)
     }
 }
 
