@@ -24,6 +24,9 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Print JSON.")
     var json = false
 
+    @Option(name: .long, help: "Also measure a KV policy's costs (e.g. streaming:sinks=4:recent=64): step time with and without an eviction (StreamingLLM's includes the shift).")
+    var kv: String?
+
     @Option(name: .long, help: "Strategy to run in the measured loop (repeatable); the demo problem is then the prompt, so thinking-phase strategies act. Reports step times by input kind and probe costs.")
     var strategy: [String] = []
 
@@ -31,6 +34,7 @@ struct Bench: ParsableCommand {
         guard tokens >= 8 else { throw ValidationError("--tokens must be at least 8") }
         guard reps >= 1 else { throw ValidationError("--reps must be at least 1") }
         do { _ = try StrategyRegistry.configure(strategy) } catch { throw ValidationError("\(error)") }
+        if let kv { do { _ = try KVPolicyRegistry.parse(kv) } catch { throw ValidationError("\(error)") } }
         if let p = llamaBench, !FileManager.default.isExecutableFile(atPath: p) {
             throw ValidationError("--llama-bench: \(p) is not an executable file (run `make bench` to build it)")
         }
@@ -58,11 +62,23 @@ struct Bench: ParsableCommand {
         var probes: Int?
         var probe_ms: Double?
         var probe_in_decode_steps: Double?
+        var attention_tok_s: Double?
+        var attention_ratio: Double?
+        var attention_plain_tok_s: Double?
+        var flash_off_plain_tok_s: Double?
+        var kv_policy: String?
+        var evictions: Int?
+        var evict_step_ms: Double?
+        var other_step_ms: Double?
+        var eviction_cost_ms: Double?
     }
 
     func run() throws {
         let model = try modelOptions.loadModel()
-        let context = try LlamaContext(model: model, options: try modelOptions.contextOptions())
+        // the main loops run without the tap; --attention measures it separately below
+        var baseOptions = try modelOptions.contextOptions()
+        baseOptions.attentionTap = false
+        let context = try LlamaContext(model: model, options: baseOptions)
         let bos = model.bosToken
         let config: SessionConfig = try {
             // with strategies, the demo's own sampling (seeded, so repetitions stay identical)
@@ -80,10 +96,11 @@ struct Bench: ParsableCommand {
         var lastSession: DecodingSession?
         let prompt: [Int32] = strategy.isEmpty ? [bos] : try model.tokenize(DemoProblem.prompt, addSpecial: true)
         // one session generation from BOS: the full per-token path, trace lines included
-        func analysed() throws -> (Double, [Int32]) {
+        func analysed(on context: LlamaContext = context, kv: KVPolicy? = nil) throws -> (Double, [Int32]) {
             context.clearMemory()
             let session = try DecodingSession(backend: context, config: config, promptTokens: prompt,
                                               initialPhase: strategy.isEmpty ? .answer : .thinking)
+            if let kv { try session.setKVPolicy(kv) }
             let (list, on) = try StrategyRegistry.configure(strategy)
             try session.install(list, enabled: on)
             lastSession = session
@@ -96,7 +113,7 @@ struct Bench: ParsableCommand {
             // every record but the last was decoded; count decodes so both loops are per decode
             return (Double(session.records.count - 1) / seconds, session.records.map(\.token))
         }
-        func plain(_ toks: [Int32]) throws -> Double {
+        func plain(_ toks: [Int32], on context: LlamaContext = context) throws -> Double {
             context.clearMemory()
             try context.decode(tokens: prompt[...], at: 0, sequence: 0)
             // the session feeds every token but the last; the plain loop feeds the same ones
@@ -165,6 +182,47 @@ struct Bench: ParsableCommand {
                 result.probe_in_decode_steps = result.probe_ms! / (1000 / pt)
             }
         }
+        if modelOptions.attention {
+            // the tap forces flash attention off and adds an eval callback: measure both parts
+            var tapOptions = baseOptions
+            tapOptions.attentionTap = true
+            let tapped = try LlamaContext(model: model, options: tapOptions)
+            var flashOff = baseOptions
+            flashOff.flashAttention = false
+            let noFlash = try LlamaContext(model: model, options: flashOff)
+            var t: [Double] = [], tp: [Double] = [], fp: [Double] = []
+            for r in 0..<reps {
+                progress("attention tap \(r + 1)/\(reps)")
+                let (tps, toks) = try analysed(on: tapped)
+                guard toks == reference else { throw ThinktopError.io("the attention tap changed the greedy tokens") }
+                t.append(tps)
+                tp.append(try plain(reference, on: tapped))
+                fp.append(try plain(reference, on: noFlash))
+            }
+            result.attention_tok_s = median(t)
+            result.attention_ratio = median(t) / at
+            result.attention_plain_tok_s = median(tp)
+            result.flash_off_plain_tok_s = median(fp)
+        }
+        if let spec = kv {
+            progress("KV policy \(spec)")
+            let policy = try KVPolicyRegistry.parse(spec)
+            var kvOptions = baseOptions
+            kvOptions.attentionTap = policy.needsAttention
+            let kvContext = policy.needsAttention ? try LlamaContext(model: model, options: kvOptions) : context
+            _ = try analysed(on: kvContext, kv: policy)
+            if let s = lastSession {
+                let evicting = Set(s.events.filter { $0.kind == "evict" && $0.position != nil }.map(\.step))
+                let steps = s.records.dropLast()
+                let withEviction = steps.filter { evicting.contains($0.index) }.map(\.ms)
+                let without = steps.filter { !evicting.contains($0.index) }.map(\.ms)
+                result.kv_policy = policy.spec
+                result.evictions = withEviction.count
+                if !withEviction.isEmpty { result.evict_step_ms = withEviction.sorted()[withEviction.count / 2] }
+                if !without.isEmpty { result.other_step_ms = without.sorted()[without.count / 2] }
+                if let e = result.evict_step_ms, let o = result.other_step_ms { result.eviction_cost_ms = e - o }
+            }
+        }
         progress(nil)
         if json {
             let enc = JSONEncoder()
@@ -188,6 +246,19 @@ struct Bench: ParsableCommand {
             }
             if let p = result.probe_ms, let d = result.probe_in_decode_steps {
                 print(String(format: "  probe          %7.2f ms   = %.1f decode steps (%d probes)", p, d, result.probes ?? 0))
+            }
+        }
+        if let a = result.attention_tok_s, let r = result.attention_ratio,
+           let tp = result.attention_plain_tok_s, let fp = result.flash_off_plain_tok_s {
+            print(String(format: "with the attention tap (--attention)    %7.1f tok/s   ratio %.3f to without", a, r))
+            print(String(format: "  plain loops: flash attention off %.1f tok/s, plus the tap %.1f tok/s (default %.1f)", fp, tp, pt))
+        }
+        if let k = result.kv_policy {
+            print("KV policy \(k), \(tokens) tokens from BOS:")
+            if let e = result.evict_step_ms, let o = result.other_step_ms, let c = result.eviction_cost_ms {
+                print(String(format: "  step with an eviction %7.2f ms, without %.2f ms (medians): eviction costs %.2f ms (%d evictions)", e, o, c, result.evictions ?? 0))
+            } else {
+                print("  no eviction happened: give a smaller budget (e.g. recent=64) or more --tokens")
             }
         }
         if let lb = result.llama_bench_tok_s, let r = result.ratio_vs_llama_bench {

@@ -19,6 +19,7 @@ struct Inspect: ParsableCommand {
         options.ctx = 256
         options.threads = ContextOptions.defaultThreads
         options.kvType = "f16"
+        options.attention = false
         let m = try options.loadModel()
         let context = try LlamaContext(model: m, options: try options.contextOptions())
         var embeddingNote = "n/a"
@@ -35,12 +36,18 @@ struct Inspect: ParsableCommand {
         let facts = m.facts(sha256: try? SHA256.cachedHex(ofFile: m.path, cacheDirectory: Paths.cache + "/hashes"))
         let kv = KVCacheType.allCases.map { ($0.rawValue, m.kvBytesPerToken(keyBytesPerElement: $0.bytesPerElement, valueBytesPerElement: $0.bytesPerElement)) }
         let template = m.chatTemplate
+        // the cache's bands as llama.cpp made them: full-attention and sliding-window layers
+        let bands = context.kvShape.bands.map { b in
+            (b.window.map { "sliding-window layers (last \($0) positions)" } ?? "full-attention layers", b.layers,
+             b.bytesPerCell)
+        }
         if json {
             struct Out: Encodable {
                 var facts: ModelFacts
                 var key_length: Int
                 var value_length: Int
                 var kv_bytes_per_token: [String: Int]
+                var kv_bands: [[String: String]]
                 var chat_template: String?
                 var token_embeddings: String
                 var embedding_input_scale: Float?
@@ -49,7 +56,9 @@ struct Inspect: ParsableCommand {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             let out = Out(facts: facts, key_length: m.keyLength, value_length: m.valueLength,
-                          kv_bytes_per_token: Dictionary(uniqueKeysWithValues: kv), chat_template: template,
+                          kv_bytes_per_token: Dictionary(uniqueKeysWithValues: kv),
+                          kv_bands: bands.map { ["layers": "\($0.1)", "kind": $0.0, "bytes_per_token_f16": "\($0.2)"] },
+                          chat_template: template,
                           token_embeddings: embeddingNote, embedding_input_scale: scale,
                           embedding_input_max_logit_error: scaleError)
             print(String(decoding: try enc.encode(out), as: UTF8.self))
@@ -70,6 +79,9 @@ struct Inspect: ParsableCommand {
         row("vocabulary", "\(facts.vocabularySize)")
         row("trained context", "\(facts.trainedContext)")
         row("KV bytes per token", kv.map { "\($0.1) (\($0.0))" }.joined(separator: ", "))
+        for b in bands {
+            row("", "  \(b.2) bytes (f16) in \(b.1) \(b.0)")
+        }
         row("think tokens", facts.thinkOpenToken.map { "<think> = \($0), </think> = \(facts.thinkCloseToken.map(String.init) ?? "none")" }
             ?? "none in the vocabulary (think markers matched as text)")
         row("chat template", template.map { "yes (\($0.count) characters)" } ?? "none (use --raw)")
