@@ -32,9 +32,13 @@ public struct ContextOptions: Sendable {
     /// sequences the cache can hold (1 main + forks for probes)
     public var sequences: Int
     public var flashAttention: Bool?
+    /// capture attention (`AttentionSource`): flash attention off, an eval callback reads the
+    /// softmax of every layer (see AttentionTap.swift)
+    public var attentionTap: Bool = false
 
     public init(contextSize: Int = 4096, threads: Int = ContextOptions.defaultThreads, batchSize: Int = 512,
-                cacheType: KVCacheType = .f16, sequences: Int = 2, flashAttention: Bool? = nil) throws {
+                cacheType: KVCacheType = .f16, sequences: Int = 2, flashAttention: Bool? = nil,
+                attentionTap: Bool = false) throws {
         guard contextSize >= 1 else { throw ThinktopError.invalidArgument("--ctx must be at least 1 token, got \(contextSize)") }
         guard threads >= 1 else { throw ThinktopError.invalidArgument("--threads must be at least 1, got \(threads)") }
         guard batchSize >= 1 else { throw ThinktopError.invalidArgument("batch size must be at least 1") }
@@ -45,6 +49,7 @@ public struct ContextOptions: Sendable {
         self.cacheType = cacheType
         self.sequences = sequences
         self.flashAttention = flashAttention
+        self.attentionTap = attentionTap
     }
 
     public static var defaultThreads: Int { max(1, min(ProcessInfo.processInfo.activeProcessorCount, 8)) }
@@ -58,6 +63,8 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
     public let kvShape: KVShape
     public let options: ContextOptions
     let pointer: OpaquePointer
+    /// the attention tap's state, handed to llama.cpp's eval callback (nil: no tap)
+    let tap: AttentionTap?
     private var tokenBatch: llama_batch
     private var embeddingBatch: llama_batch?
     private var lastLogits: UnsafePointer<Float>?
@@ -70,6 +77,17 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
     public private(set) var inputScaleError: Float?
 
     public init(model: LlamaModel, options: ContextOptions) throws {
+        if options.attentionTap {
+            if options.cacheType != .f16 { throw LlamaContext.tapNeedsPlainAttention }
+            if options.flashAttention == true {
+                throw ThinktopError.invalidArgument("the attention tap (needed by --attention, H2O and SnapKV) needs flash attention off: drop one of the two")
+            }
+            guard options.sequences <= AttentionTap.maxSequences else {
+                throw ThinktopError.invalidArgument("the attention tap follows at most \(AttentionTap.maxSequences) sequences, \(options.sequences) were asked for")
+            }
+        }
+        let tap = options.attentionTap ? AttentionTap() : nil
+        self.tap = tap
         self.model = model
         self.options = options
         var p = llama_context_default_params()
@@ -86,6 +104,11 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
         p.no_perf = true
         if let fa = options.flashAttention {
             p.flash_attn_type = fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED
+        }
+        if let tap {
+            p.flash_attn_type = LLAMA_FLASH_ATTN_TYPE_DISABLED
+            p.cb_eval = AttentionTap.callback
+            p.cb_eval_user_data = Unmanaged.passUnretained(tap).toOpaque()   // self.tap outlives the context
         }
         let mark = LlamaRuntime.logMark()
         guard let ctx = llama_init_from_model(model.pointer, p) else {
@@ -145,7 +168,9 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
 
     private func run(_ batch: llama_batch, position: Int) throws {
         lastLogits = nil
+        tap?.beginDecode(sequence: batch.seq_id[0]![0], start: Int(batch.pos[0]), count: Int(batch.n_tokens))
         let rc = llama_decode(pointer, batch)
+        tap?.endDecode(code: rc)
         switch rc {
         case 0: break
         case 1: throw ThinktopError.contextFull(contextSize)
@@ -167,6 +192,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
         guard llama_memory_seq_rm(memory, sequence, Int32(from), Int32(to ?? -1)) else {
             throw ThinktopError.kvEditFailed("cannot remove positions \(from)…\(to.map { String($0 - 1) } ?? "end") of sequence \(sequence)")
         }
+        tap?.remove(sequence: sequence, from: from, to: to)
     }
 
     public func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {
@@ -174,10 +200,12 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
             throw ThinktopError.kvEditFailed("this model's cache cannot shift positions")
         }
         llama_memory_seq_add(memory, sequence, Int32(from), Int32(to ?? -1), Int32(delta))
+        tap?.shift(sequence: sequence, from: from, to: to, delta: delta)
     }
 
     public func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
         llama_memory_seq_cp(memory, source, destination, Int32(start), Int32(end ?? -1))
+        tap?.copy(from: source, to: destination, from: start, to: end)
     }
 
     public func positionRange(sequence: Int32) -> ClosedRange<Int>? {
@@ -216,6 +244,10 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
     /// `logits()` is invalid afterwards until the next decode.
     public func restoreState(_ bytes: [UInt8], sequence: Int32) throws {
         lastLogits = nil
+        if tap != nil {
+            // llama.cpp places the restored cells where no graph shows them to the tap
+            throw ThinktopError.stateRestoreFailed("a context with the attention tap cannot restore a saved sequence state")
+        }
         let read = llama_state_seq_set_data(pointer, bytes, bytes.count, sequence)
         guard read > 0 else { throw ThinktopError.stateRestoreFailed("llama.cpp rejected \(bytes.count) bytes for sequence \(sequence)") }
     }
@@ -276,6 +308,7 @@ extension LlamaContext {
     public func clearMemory() {
         lastLogits = nil
         llama_memory_clear(memory, true)
+        tap?.clear()
     }
 
     /// The plain llama.cpp decode loop, for the benchmark's baseline: each token decoded at
