@@ -110,6 +110,9 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
             p.cb_eval = AttentionTap.callback
             p.cb_eval_user_data = Unmanaged.passUnretained(tap).toOpaque()   // self.tap outlives the context
         }
+        // contexts are made one at a time, so the log lines read for the cache's shape are this one's
+        LlamaContext.creation.lock()
+        defer { LlamaContext.creation.unlock() }
         let mark = LlamaRuntime.logMark()
         guard let ctx = llama_init_from_model(model.pointer, p) else {
             throw ThinktopError.contextCreationFailed(LlamaRuntime.lastErrorLine() ?? "llama_init_from_model failed (is --ctx too large for memory?)")
@@ -121,6 +124,8 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
         kvShape = KVShape.parse(log: LlamaRuntime.log(since: mark), slidingWindow: model.slidingWindow,
                                 layers: model.layers, bytesPerLayer: perLayer)
     }
+
+    private static let creation = NSLock()
 
     deinit {
         if let b = embeddingBatch { llama_batch_free(b) }

@@ -118,11 +118,12 @@ struct LedgerTests {
 
     @Test("no eviction at a full context: the run stops with a message naming the way on")
     func contextFullStops() throws {
-        let ctx = try DefaultModel.context(ctx: 64)
-        let s = try session(ctx, prompt: Self.shortPrompt, maxTokens: 200)
+        // llama.cpp rounds the context up to a multiple of 256
+        let ctx = try DefaultModel.context(ctx: 256)
+        let s = try session(ctx, prompt: Self.shortPrompt, maxTokens: 400)
         while try s.step() != nil {}
         #expect(s.stopReason == .contextFull)
-        #expect(s.records.count == 64 - s.promptTokens.count)
+        #expect(s.records.count == 256 - s.promptTokens.count)
         #expect(s.events.contains { $0.kind == "context-full" && $0.detail!.contains("--kv streaming") })
         // switching to StreamingLLM goes on from where it stopped
         s.send(.setKVPolicy("streaming:sinks=4:recent=32"))
@@ -150,5 +151,58 @@ struct LedgerTests {
             #expect(abs(measured - ledger) / ledger < 0.01, "\(type): llama.cpp \(measured) bytes a cell, ledger \(ledger)")
             #expect(backend.ledger.bytesPerCell == (type == .f16 ? 18432 : 9792))
         }
+    }
+
+    @Test("a rewind across StreamingLLM's evictions rebuilds the cache; going on gives the very same tokens")
+    func rewindAcrossEvictions() throws {
+        let sampling = try SamplingParameters(temperature: 0.8, topK: 40, topP: 0.95, minP: 0, seed: 5)
+        let full = try session(try DefaultModel.context(ctx: 256), prompt: Self.shortPrompt, maxTokens: 160,
+                               sampling: sampling, kv: "streaming:sinks=4:recent=60")
+        while try full.step() != nil {}
+        let ctx = try DefaultModel.context(ctx: 256)
+        let s = try session(ctx, prompt: Self.shortPrompt, maxTokens: 160, sampling: sampling, kv: "streaming:sinks=4:recent=60")
+        for _ in 0..<120 { try s.step() }
+        try s.rewind(toPosition: s.promptTokens.count + 50)
+        #expect(s.events.contains { $0.kind == "rebuild" })
+        #expect(s.ledger.disagreement(with: ctx) == nil)
+        while try s.step() != nil {}
+        #expect(s.records.map(\.token) == full.records.map(\.token))
+        #expect(s.ledger.evicted[0] == full.ledger.evicted[0])
+    }
+
+    @Test("H2O on the real model: the cache stays at its budget, in step with llama.cpp, without shifts")
+    func h2oOnTheModel() throws {
+        let ctx = try LlamaContext(model: DefaultModel.model,
+                                   options: try ContextOptions(contextSize: 512, threads: 2, attentionTap: true))
+        let s = try session(ctx, prompt: DemoProblem.prompt, maxTokens: 80, kv: "h2o")
+        let budget = try #require(s.kvPolicy.budget(promptTokens: s.promptTokens.count))
+        #expect(budget == 2 * (s.promptTokens.count / 10))
+        try s.prefill()
+        #expect(s.ledger.count(sequence: 0) == budget)       // the prompt itself is compressed
+        while try s.step() != nil {}
+        #expect(s.ledger.count(sequence: 0) == budget)
+        #expect(s.ledger.disagreement(with: ctx) == nil)
+        #expect(s.records.allSatisfy { $0.kvPosition == nil })
+        // what stays outside the recent window scored at least as high as anything evicted at the end
+        let held = s.ledger.entries()
+        #expect(held.allSatisfy { $0.entry.score > 0 })
+        #expect(s.events.filter { $0.kind == "evict" }.count == 79 + 1)   // the prefill's and one per fed token
+    }
+
+    @Test("SnapKV keeps the capacity's best prompt positions plus the observation window, once")
+    func snapKVOnTheModel() throws {
+        let ctx = try LlamaContext(model: DefaultModel.model,
+                                   options: try ContextOptions(contextSize: 1024, threads: 2, attentionTap: true))
+        let s = try session(ctx, prompt: DemoProblem.prompt, maxTokens: 20, kv: "snapkv:capacity=256")
+        let n = s.promptTokens.count
+        try s.prefill()
+        let held = s.ledger.entries()
+        #expect(held.count == 256)
+        #expect(held.suffix(32).map(\.entry.index) == Array((n - 32)..<n))
+        #expect(held.map(\.position) == held.map(\.entry.index))      // no shifts
+        #expect(s.ledger.disagreement(with: ctx) == nil)
+        while try s.step() != nil {}
+        #expect(s.ledger.count(sequence: 0) == 256 + 19)                  // nothing evicted after the prompt
+        #expect(s.events.filter { $0.kind == "evict" }.count == 1)
     }
 }
