@@ -51,6 +51,11 @@ struct KVPolicyTests {
         // the context caps the window
         let capped = try #require(p.plan(entries(Array(repeating: 0, count: 10)), moment: .generation(incoming: 1), capacity: 8, promptTokens: 7))
         #expect(capped.positions == [4, 5, 6])
+        // batch=4: three more go at once, so the next three steps need no shift
+        let batched = try KVPolicyRegistry.parse("streaming:sinks=4:recent=8:batch=4")
+        #expect(batched.spec == "streaming:sinks=4:recent=8:batch=4")
+        #expect(batched.plan(entries(Array(repeating: 0, count: 12)), moment: .generation(incoming: 1), capacity: 100, promptTokens: 7)?.positions == [4, 5, 6, 7])
+        #expect(batched.plan(entries(Array(repeating: 0, count: 9)), moment: .generation(incoming: 1), capacity: 100, promptTokens: 7) == nil)
     }
 
     @Test("H2O: the lowest accumulated scores outside the recent window go; budgets are fractions of the prompt")
