@@ -206,5 +206,10 @@ struct CommandLineTests {
         try expectOneLineError(["run", "--top-p", "2"], mentions: "--top-p")
         // Gemma 3 270M (base) ships no chat template
         try expectOneLineError(["run", "--chat", "--prompt", "hi"], mentions: "no chat template")
+        // KV cache: unknown policies and parameters; the attention tap against a quantized V cache
+        try expectOneLineError(["run", "--kv", "lru"], mentions: "unknown KV policy")
+        try expectOneLineError(["run", "--kv", "streaming:window=4"], mentions: "has no parameter")
+        try expectOneLineError(["run", "--kv-type", "q8_0", "--attention"], mentions: "flash attention")
+        try expectOneLineError(["run", "--kv-type", "q4_0", "--kv", "h2o"], mentions: "--kv-type f16")
     }
 }

@@ -211,6 +211,32 @@ struct WorkbenchTests {
         #expect(end.contains("EXITED 0") && !end.contains("+ Decoding -"), "\(end)")
     }
 
+    @Test("KV cache: the map shows StreamingLLM's evictions live; k switches policies; a full context waits for one")
+    func kvPolicies() throws {
+        let t = try TmuxSession([Binary.path, "tui", "--prompt", "Count from one to one thousand, one number a line.",
+                                 "--raw", "--ctx", "256", "--kv", "streaming:sinks=4:recent=32",
+                                 "--max-tokens", "3000", "--stop", "NEVER-SEEN-STOP"])
+        func mapRow(_ s: String) -> String { s.split(separator: "\n").first { $0.contains("global") }.map(String.init) ?? "" }
+        func kvRow(_ s: String) -> String { s.split(separator: "\n").first { $0.contains("k KV policy") }.map(String.init) ?? "" }
+        // the sinks held, then evicted positions, then the recent window: 36 positions held
+        var s = t.wait { mapRow($0).contains("global █·") && contextUsed($0) == 36 }
+        #expect(mapRow(s).contains("global █·"), "\(s)")
+        #expect(contextUsed(s) == 36)
+        #expect(kvRow(s).contains("on  streaming"))
+        // without the attention tap k goes back to none: the cache fills and the run stops
+        t.send("k")
+        s = t.wait { kvRow($0).contains("none") && $0.contains("context full") }
+        #expect(kvRow(s).contains("off none"), "\(s)")
+        #expect(s.contains("done: context full"))
+        // k again: StreamingLLM makes room and the same run goes on
+        t.send("k")
+        s = t.wait { $0.contains("running") && (contextUsed($0) ?? 0) <= 36 }
+        #expect(s.contains("running"), "\(s)")
+        #expect(contextUsed(s) ?? 0 <= 36)
+        t.send("q")
+        #expect(t.wait { $0.contains("EXITED 0") }.contains("EXITED 0"))
+    }
+
     @Test("replay shows a recorded trace without the model; q exits")
     func replay() throws {
         let dir = try temporaryDirectory()
