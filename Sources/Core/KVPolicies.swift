@@ -240,7 +240,10 @@ public enum KVPolicyRegistry {
             guard kv.count == 2 else {
                 throw ThinktopError.invalidArgument("KV policy \(id): \"\(p)\" is not name=value")
             }
-            try policy.set(kv[0], kv[1])
+            do { try policy.set(kv[0], kv[1]) } catch ThinktopError.invalidArgument(let message) {
+                // the parameter parsers speak of strategies; these are KV policies
+                throw ThinktopError.invalidArgument(message.replacingOccurrences(of: "strategy \(id)", with: "KV policy \(id)"))
+            }
         }
         return policy
     }
