@@ -873,6 +873,8 @@ final class SessionEnvironment: StrategyEnvironment {
     /// the model behind the ledger decides (the ledger's wrapper always passes embeddings on)
     var canFeedEmbeddings: Bool { session.kvBase is EmbeddingSource }
 
+    var freeCells: Int { session.backend.contextSize - session.ledger.cellsInUse }
+
     func tokenize(_ text: String) throws -> [Int32] { try backend.tokenize(text, addSpecial: false) }
 
     func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,

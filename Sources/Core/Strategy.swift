@@ -93,6 +93,9 @@ public protocol StrategyEnvironment: AnyObject {
     var canProbe: Bool { get }
     /// Whether the model can be fed embeddings (latent thinking).
     var canFeedEmbeddings: Bool { get }
+    /// Cells of the KV cache no sequence uses: what a probe's appended text and tokens must
+    /// fit in (positions alone no longer tell once a policy has evicted).
+    var freeCells: Int { get }
     /// uniform draw in [0, 1) from the strategies' own seeded generator (restored on rewind)
     func uniform() -> Double
     /// writes a trace event at the current step
@@ -141,6 +144,7 @@ extension StrategyEnvironment {
     /// Test doubles that answer probes whenever asked.
     public var canProbe: Bool { true }
     public var canFeedEmbeddings: Bool { backend is EmbeddingSource }
+    public var freeCells: Int { backend.contextSize - ((backend.positionRange(sequence: 0)?.upperBound ?? -1) + 1) }
 
     /// Environments without cut probes (test doubles) answer plain probes only.
     public func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,

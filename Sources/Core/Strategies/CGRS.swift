@@ -177,7 +177,7 @@ public final class CGRS: DecodingStrategy {
               ProbeSupport.endsWith(view.text, record.text, "\n\n") else { return }
         guard env.canProbe else { return }
         let appended = try env.tokenize(cue)
-        guard record.position + 1 + appended.count + probeTokens < env.backend.contextSize else {
+        guard appended.count + probeTokens < env.freeCells else {
             effects.append("cgrs: probe skipped: it would not fit in the context")
             return
         }

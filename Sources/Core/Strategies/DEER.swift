@@ -155,7 +155,7 @@ public final class DEER: DecodingStrategy {
         }
         let cut = context == .before ? record.position : record.position + 1
         let appended = try env.tokenize(cue)
-        guard cut + appended.count + probeTokens < env.backend.contextSize else {
+        guard appended.count + probeTokens < env.freeCells else {
             effects.append("deer: probe skipped: it would not fit in the context")
             return
         }

@@ -69,7 +69,7 @@ public final class ThinkBrake: DecodingStrategy {
         }
         let appending = head + ".\n"
         guard let closeId = try view.markers.closeToken ?? env.tokenize(view.markers.close).first else { return }
-        guard cut + 8 + appending.utf8.count < env.backend.contextSize else {
+        guard 8 + appending.utf8.count < env.freeCells else {
             effects.append("thinkbrake: probe skipped: it would not fit in the context")
             return
         }
