@@ -238,36 +238,4 @@ struct AttentionTests {
         // the fork saw the shared prompt the way sequence 0 did
         #expect(onFork.prefix(straight.count - 1).allSatisfy { $0 > 0 })
     }
-
-    /// Ad-hoc cost measurement, run with THINKTOP_TAP_BENCH=1: prints, asserts nothing.
-    @Test("cost of the tap: 200 single-token decodes", .enabled(if: ProcessInfo.processInfo.environment["THINKTOP_TAP_BENCH"] != nil))
-    func cost() throws {
-        func time(tap: Bool, flash: Bool?) throws -> Double {
-            let ctx = try LlamaContext(model: DefaultModel.model,
-                                       options: ContextOptions(contextSize: 512, threads: 2, batchSize: 512, sequences: 2,
-                                                               flashAttention: flash, attentionTap: tap))
-            let p = try prompt(ctx)
-            try ctx.decode(tokens: p[...], at: 0, sequence: 0)
-            var t = Self.argmax(ctx.logits())
-            for i in 0..<10 { try ctx.decode(tokens: [t][...], at: p.count + i, sequence: 0) }   // warm-up
-            try ctx.removeCells(sequence: 0, from: p.count, to: nil)
-            let start = DispatchTime.now().uptimeNanoseconds
-            for i in 0..<200 {
-                try ctx.decode(tokens: [t][...], at: p.count + i, sequence: 0)
-                t = Self.argmax(ctx.logits())
-            }
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / 200
-        }
-        // interleaved rounds; the best of each: the machine is shared, and interference only adds
-        var runs: [String: [Double]] = [:]
-        for _ in 0..<5 {
-            runs["default", default: []].append(try time(tap: false, flash: nil))
-            runs["flash off", default: []].append(try time(tap: false, flash: false))
-            runs["tapped", default: []].append(try time(tap: true, flash: nil))
-        }
-        let (auto, off, tapped) = (runs["default"]!.min()!, runs["flash off"]!.min()!, runs["tapped"]!.min()!)
-        print(String(format: "tap cost, best of 5 × 200 decodes: %.2f ms/token default (flash auto), %.2f flash off, %.2f tapped: ×%.3f vs flash off, ×%.3f vs default",
-                     auto, off, tapped, tapped / off, tapped / auto))
-        print("rounds:", runs.mapValues { $0.map { String(format: "%.2f", $0) } })
-    }
 }
