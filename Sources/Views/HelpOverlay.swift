@@ -15,7 +15,8 @@ public struct HelpOverlay: Pane {
             ("+ -", "raise / lower the thinking budget"),
         ]
         for s in snapshot.strategies {
-            rows.append((String(s.key), "toggle " + s.name + (s.available ? "" : " (n/a)")))
+            let action = s.key == "k" ? "next KV policy (none, StreamingLLM, H2O)" : "toggle " + s.name
+            rows.append((String(s.key), action + (s.available ? "" : " (n/a)")))
         }
         rows.append(("?", "show / hide this help"))
         rows.append(("q", "quit"))

@@ -155,7 +155,7 @@ struct WorkbenchTests {
         let off = t.wait(timeout: 5) { noWaitRow($0).contains("off") }
         #expect(noWaitRow(off).contains("off"), "\(off)")
         t.send("k")
-        #expect(t.wait(timeout: 5) { $0.contains("KV policy is not available yet") }.contains("KV policy is not available yet"))
+        #expect(t.wait(timeout: 5) { $0.contains("KV policy streaming:sinks=4:recent=512") }.contains("k KV policy     on"))
         t.send("?")
         let help = t.wait(timeout: 5) { $0.contains("rewind") && $0.contains("quit") && $0.contains("pause") }
         #expect(help.contains("step"))
