@@ -19,6 +19,8 @@ public final class KVLedger {
         public var index: Int
         /// attention received so far, summed over heads, layers and queries (0 without the tap)
         public var score: Float = 0
+        /// the phase of the run the input belongs to (prompt, thinking, answer)
+        public var phase: Phase = .prompt
         public var latent: Bool { token < 0 }
     }
 
@@ -32,6 +34,8 @@ public final class KVLedger {
     /// The index the next main-sequence input gets (the session sets it before each decode;
     /// other sequences index their entries by position).
     public var nextIndex: Int?
+    /// The phase of the next main-sequence input (the session sets it with `nextIndex`).
+    public var nextPhase: Phase?
     /// Attention the main sequence's decodes paid, one vector per decode by index, in the
     /// order they happened: the scores are their running sum, and recomputing that sum in the
     /// same order after a rewind gives the very same floats.
@@ -43,11 +47,12 @@ public final class KVLedger {
 
     public func decoded(sequence: Int32, at position: Int, tokens: ArraySlice<Int32>) {
         let first = sequence == 0 ? (nextIndex ?? position) : position
+        let phase = sequence == 0 ? (nextPhase ?? .prompt) : .thinking
         for (i, t) in tokens.enumerated() {
-            cells[sequence, default: [:]][position + i] = Entry(token: t, index: first + i)
+            cells[sequence, default: [:]][position + i] = Entry(token: t, index: first + i, phase: phase)
             evicted[sequence]?.remove(first + i)
         }
-        if sequence == 0 { nextIndex = nil }
+        if sequence == 0 { nextIndex = nil; nextPhase = nil }
     }
 
     public func decodedEmbedding(sequence: Int32, at position: Int) {

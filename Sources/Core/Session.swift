@@ -233,6 +233,7 @@ public final class DecodingSession: @unchecked Sendable {
         while start < promptTokens.count {
             let end = min(start + backend.batchSize, promptTokens.count)
             ledger.nextIndex = start
+            ledger.nextPhase = .prompt
             try backend.decode(tokens: promptTokens[start..<end], at: start, sequence: sequence)
             start = end
         }
@@ -412,6 +413,7 @@ public final class DecodingSession: @unchecked Sendable {
             try applyKVPolicy(.generation(incoming: 1))
             kvPosition = nextKVPosition
             ledger.nextIndex = position
+            ledger.nextPhase = tokenPhase
             if let latent {
                 try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: kvPosition, sequence: sequence) }
                 latentInputs[position] = latent
@@ -665,6 +667,7 @@ public final class DecodingSession: @unchecked Sendable {
     private func decodeInput(_ index: Int, at: Int) throws {
         let first = promptTokens.count
         ledger.nextIndex = index
+        ledger.nextPhase = index < first ? .prompt : records[index - first].phase
         if let latent = latentInputs[index] {
             try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: at, sequence: sequence) }
         } else {

@@ -116,6 +116,8 @@ struct KVPolicyTests {
         let held = s.ledger.entries()
         #expect(held.map(\.position) == Array(0..<held.count))              // contiguous after shifts
         #expect(held.prefix(4).map(\.entry.index) == [0, 1, 2, 3])            // the sinks
+        #expect(held.prefix(4).allSatisfy { $0.entry.phase == .prompt })
+        #expect(held.suffix(8).allSatisfy { $0.entry.phase == .thinking })
         #expect(held.count == 12)
         // the newest are the last inputs fed (the final token is not fed)
         let lastFed = prompt.count + 80 - 2
