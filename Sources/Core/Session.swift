@@ -258,6 +258,11 @@ public final class DecodingSession: @unchecked Sendable {
     /// shifts that make the positions after the sinks contiguous again. One trace event
     /// lists the positions (sequence indices) removed.
     private func applyKVPolicy(_ moment: EvictionMoment) throws {
+        // most steps need no eviction: skip building the sorted entries for them
+        if case .generation(let incoming) = moment {
+            guard let budget = kvPolicy.budget(promptTokens: promptTokens.count),
+                  ledger.count(sequence: sequence) + incoming > min(budget, backend.contextSize - 1) else { return }
+        }
         guard let plan = kvPolicy.plan(ledger.entries(), moment: moment, capacity: backend.contextSize - 1,
                                        promptTokens: promptTokens.count),
               !plan.positions.isEmpty else { return }
