@@ -154,7 +154,7 @@ extension DecodingSession {
     /// early exits …); latent steps and the user's own commands are not counted.
     public var interventionCount: Int {
         let notInterventions: Set<String> = ["pause", "resume", "step", "stop", "enable", "disable", "parameter",
-                                             "error", "rewind", "latent"]
+                                             "error", "rewind", "latent", "kv-policy", "rebuild", "context-full"]
         return events.filter { !notInterventions.contains($0.kind) }.count
     }
 }

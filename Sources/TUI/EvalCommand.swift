@@ -9,7 +9,8 @@ struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a problem set under several strategy sets: accuracy and token counts per set.",
         discussion: """
-        Strategy sets are separated by ';', strategies within a set by '+': \
+        Strategy sets are separated by ';', strategies within a set by '+'; an item kv=POLICY \
+        sets the set's KV policy (kv=streaming:recent=128, kv=h2o): \
         "none;nowait;budget=128;nowait+budget=128". Each problem is asked in the demo's \
         few-shot format and the answer after </think> ("Answer: …") is compared with the reference.
         """)
@@ -46,7 +47,17 @@ struct Eval: ParsableCommand {
         strategies.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
+    /// the strategies of a set (its `kv=` item excluded)
     func specs(_ set: String) -> [String] {
+        items(set).filter { !$0.hasPrefix("kv=") }
+    }
+
+    /// the set's KV policy: an item `kv=POLICY[:PARAM=VALUE]…`, none without one
+    func kvSpec(_ set: String) -> String {
+        items(set).first { $0.hasPrefix("kv=") }.map { String($0.dropFirst(3)) } ?? "none"
+    }
+
+    private func items(_ set: String) -> [String] {
         set == "none" ? [] : set.split(separator: "+").map { $0.trimmingCharacters(in: .whitespaces) }
     }
 
@@ -56,6 +67,7 @@ struct Eval: ParsableCommand {
         guard !sets.isEmpty else { throw ValidationError("--strategies names no strategy set") }
         for set in sets {
             do { _ = try StrategyRegistry.configure(specs(set)) } catch { throw ValidationError("\(error)") }
+            do { _ = try KVPolicyRegistry.parse(kvSpec(set)) } catch { throw ValidationError("\(error)") }
         }
         let dir = (out as NSString).deletingLastPathComponent
         if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
@@ -68,7 +80,10 @@ struct Eval: ParsableCommand {
         if let l = limit { list = Array(list.prefix(l)) }
         let sampling = try self.sampling.parameters()
         let model = try modelOptions.loadModel()
-        let context = try LlamaContext(model: model, options: try modelOptions.contextOptions())
+        // H2O and SnapKV need the attention tap; then every set runs with it (flash attention
+        // off), so the sets differ only in what they choose
+        let tap = try sets.contains { try KVPolicyRegistry.parse(kvSpec($0)).needsAttention }
+        let context = try LlamaContext(model: model, options: try modelOptions.contextOptions(attentionTap: tap))
         let markers = ThinkMarkers.resolve(backend: context)
         let total = sets.count * list.count
         var runs: [EvalRun] = []
@@ -84,6 +99,7 @@ struct Eval: ParsableCommand {
                                                   initialPhase: markers.initialPhase(prompt: prompt))
                 let (strategies, enabled) = try StrategyRegistry.configure(specs(set))
                 try session.install(strategies, enabled: enabled)
+                try session.setKVPolicy(KVPolicyRegistry.parse(kvSpec(set)))
                 while try session.step() != nil {}
                 let summary = session.summary()
                 let extracted = AnswerExtractor.extract(session.output, close: markers.close)
