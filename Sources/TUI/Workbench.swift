@@ -140,6 +140,7 @@ final class WorkbenchApp {
                 snapshot.records = timeline.records
                 snapshot.evicted = timeline.evicted
                 snapshot.kvPolicy = timeline.kvPolicy
+                snapshot.slidingFrom = timeline.slidingFrom(window: snapshot.slidingWindow)
                 dirty = true
             }
             if snapshot.notice != nil && Date() > noticeUntil { snapshot.notice = nil; dirty = true }
@@ -413,6 +414,21 @@ final class ReplayTimeline {
     private var evictions: [(at: Int?, removed: [Int])] = []
     private(set) var kvPolicy: String?
     var evicted: Set<Int> { Set(evictions.flatMap(\.removed)) }
+
+    /// The oldest position the sliding-window layers attend to, when shifts moved positions:
+    /// the KV positions are then the held positions in order, so the window is the last
+    /// `window` held ones. Without shifts, nil (the last `window` positions).
+    func slidingFrom(window: Int) -> Int? {
+        guard window > 0, records.contains(where: { $0.kvPosition != nil }), let last = records.last else { return nil }
+        let gone = evicted
+        var held = 0
+        var p = last.position
+        while p >= 0 {
+            if !gone.contains(p) { held += 1; if held == window { return p } }
+            p -= 1
+        }
+        return 0
+    }
     var playing = true
     var speed = 1.0
 
