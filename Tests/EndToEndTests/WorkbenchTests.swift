@@ -11,7 +11,14 @@ final class TmuxSession {
         let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         // the shell prints the exit status and stays, so the screen after quitting can be read
         let script = "env -u NO_COLOR THINKTOP_MODEL='\(Binary.model)' \(quoted); echo \"EXITED $?\"; sleep 30"
-        try Self.tmux(["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)", "bash", "-c", script])
+        // a server that is shutting down (the previous test closed its last session) can
+        // swallow the request: try again until the session is there
+        for _ in 0..<10 {
+            try Self.tmux(["new-session", "-d", "-s", name, "-x", "\(width)", "-y", "\(height)", "bash", "-c", script])
+            if (try? Self.tmux(["list-sessions", "-F", "#{session_name}"]))?.contains(name) == true { return }
+            Thread.sleep(forTimeInterval: 0.3)
+        }
+        throw ThinktopError.io("tmux did not start the session \(name)")
     }
 
     deinit { try? Self.tmux(["kill-session", "-t", name]) }
