@@ -40,6 +40,13 @@ public final class KVLedger {
     /// order they happened: the scores are their running sum, and recomputing that sum in the
     /// same order after a rewind gives the very same floats.
     public private(set) var contributions: [[Float]] = []
+    /// Floats the contributions may take (they grow with the square of the run's length);
+    /// past it they are dropped and a rewind rebuilds the cache instead, which recomputes the
+    /// scores by evaluating the inputs again. Default 16 M floats (64 MB).
+    public var contributionLimit = 16 << 20
+    private var contributionFloats = 0
+    /// whether contributions were dropped since the ledger was last cleared
+    public private(set) var contributionsDropped = false
     /// the attention of the last main decode, by index (empty without the tap)
     public var lastContribution: [Float] { contributions.last ?? [] }
 
@@ -101,6 +108,8 @@ public final class KVLedger {
         cells.removeAll()
         evicted.removeAll()
         contributions.removeAll()
+        contributionFloats = 0
+        contributionsDropped = false
         nextIndex = nil
     }
 
@@ -114,7 +123,13 @@ public final class KVLedger {
         for (p, e) in held where p < byPosition.count {
             byIndex[e.index] = byPosition[p]
         }
+        if contributionFloats + byIndex.count > contributionLimit {
+            contributions.removeAll()
+            contributionFloats = 0
+            contributionsDropped = true
+        }
         contributions.append(byIndex)
+        contributionFloats += byIndex.count
         for (p, e) in held where e.index < byIndex.count {
             cells[0]![p]!.score = e.score + byIndex[e.index]
         }
@@ -123,7 +138,10 @@ public final class KVLedger {
     /// Keeps the first `count` contributions and recomputes every main entry's score from them
     /// in their original order (after a rewind).
     func keepContributions(_ count: Int) {
-        if contributions.count > count { contributions.removeLast(contributions.count - count) }
+        if contributions.count > count {
+            contributionFloats -= contributions[count...].reduce(0) { $0 + $1.count }
+            contributions.removeLast(contributions.count - count)
+        }
         guard var held = cells[0] else { return }
         for (p, e) in held {
             var s: Float = 0

@@ -626,7 +626,8 @@ public final class DecodingSession: @unchecked Sendable {
         // replayed), since what was evicted cannot be brought back any other way
         let redo = position - 1
         logitsSaved = false
-        let rebuild = evictionLog.contains { $0.afterInput >= redo } || (redo < first && kv.attention != nil)
+        let rebuild = evictionLog.contains { $0.afterInput >= redo }
+            || (kv.attention != nil && (redo < first || ledger.contributionsDropped))
         evictionLog.removeAll { !$0.prefill && $0.afterInput >= redo }
         if rebuild {
             let replayed = try rebuildCache(through: redo)

@@ -204,4 +204,44 @@ struct KVPolicyTests {
         #expect(a.records.map(\.token) == c.records.map(\.token))
         #expect(!c.events.contains { $0.kind == "evict" })
     }
+
+    @Test("with the tap, a rewind restores the attention scores exactly, from kept contributions or by a rebuild")
+    func rewindRestoresScores() throws {
+        func run(limit: Int?, rewindAt: Int?) throws -> DecodingSession {
+            let b = backend(context: 64) { position, token in Float(position % 5) * 0.1 + Float(token) * 0.01 }
+            let s = try session(b, maxTokens: 30, kv: "h2o:heavy=8:recent=4")
+            if let limit { s.ledger.contributionLimit = limit }
+            for _ in 0..<25 { try s.step() }
+            if let r = rewindAt { try s.rewind(toPosition: r) }
+            while try s.step() != nil {}
+            return s
+        }
+        let straight = try run(limit: nil, rewindAt: nil)
+        let scores = straight.ledger.entries().map(\.entry.score)
+        // a rewind after the last eviction-free stretch would not need a rebuild, but H2O evicts
+        // every step here: both paths must give the same tokens and the same floats
+        for limit in [nil, 50] {
+            let s = try run(limit: limit, rewindAt: prompt.count + 20)
+            #expect(s.records.map(\.token) == straight.records.map(\.token), "limit \(String(describing: limit))")
+            #expect(s.ledger.entries().map(\.entry.score) == scores, "limit \(String(describing: limit))")
+        }
+        // no evictions yet and the contributions kept: the rewind needs no rebuild
+        let early = backend(context: 64) { position, _ in Float(position % 3) }
+        let e = try session(early, maxTokens: 10, kv: "h2o:heavy=100:recent=100")
+        for _ in 0..<8 { try e.step() }
+        let before = e.ledger.entries().prefix(prompt.count + 3).map(\.entry.score)
+        try e.rewind(toPosition: prompt.count + 4)
+        #expect(!e.events.contains { $0.kind == "rebuild" })
+        for _ in 0..<4 { try e.step() }
+        let a = backend(context: 64) { position, _ in Float(position % 3) }
+        let f = try session(a, maxTokens: 10, kv: "h2o:heavy=100:recent=100")
+        for _ in 0..<8 { try f.step() }
+        #expect(e.ledger.entries().map(\.entry.score) == f.ledger.entries().map(\.entry.score))
+        #expect(before.count == prompt.count + 3)
+        e.ledger.contributionLimit = 10
+        try e.step()
+        #expect(e.ledger.contributionsDropped)
+        try e.rewind(toPosition: prompt.count + 2)
+        #expect(e.events.contains { $0.kind == "rebuild" })
+    }
 }
