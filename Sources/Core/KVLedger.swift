@@ -8,9 +8,10 @@
 /// Sliding-window layers (Gemma 2/3) keep their own cache. With `swa_full` it holds every
 /// position too, but llama.cpp may hand a cell that the window already masks to a new
 /// position, so those layers can hold less than the full-attention layers: the ledger states
-/// what they can still attend to (the last `window` positions) and treats llama.cpp's
-/// `seq_pos_min`, which reports the sliding-window cache's minimum, as agreeing anywhere in
-/// [its minimum, newest − window + 1].
+/// what they can still attend to (the positions within `window` of the next one) and treats
+/// llama.cpp's `seq_pos_min`, which reports the sliding-window cache's minimum, as agreeing
+/// when it is a held position between the ledger's minimum and the first position the
+/// window still sees.
 public final class KVLedger {
     public struct Entry: Equatable, Sendable {
         /// the token evaluated at this position; -1 for an embedding (latent) input
@@ -193,7 +194,8 @@ public final class KVLedger {
     /// whose position is within `window` of the newest (nil when the model has no such layers).
     public func slidingWindowIndices(sequence: Int32 = 0) -> ClosedRange<Int>? {
         guard let w = shape.slidingWindow, let r = range(sequence: sequence) else { return nil }
-        let inWindow = (cells[sequence] ?? [:]).filter { $0.key > r.upperBound - w }.map(\.value.index)
+        // llama.cpp masks p0 for the query at p1 when p1 − p0 ≥ window; the next query is at newest + 1
+        let inWindow = (cells[sequence] ?? [:]).filter { $0.key > r.upperBound + 1 - w }.map(\.value.index)
         guard let lo = inWindow.min(), let hi = inWindow.max() else { return nil }
         return lo...hi
     }
@@ -210,9 +212,12 @@ public final class KVLedger {
             let mine = range(sequence: s)
             let theirs = backend.positionRange(sequence: s)
             if mine == theirs { continue }
+            // the sliding-window cache may have handed masked cells to new positions: its
+            // minimum is then a held position no later than the first one still in the window
             if let m = mine, let t = theirs, let w = shape.slidingWindow, t.upperBound == m.upperBound,
-               t.lowerBound >= m.lowerBound, t.lowerBound <= max(m.lowerBound, m.upperBound - w + 1),
-               cells[s]?[t.lowerBound] != nil {
+               t.lowerBound >= m.lowerBound, cells[s]?[t.lowerBound] != nil,
+               let firstUnmasked = cells[s]?.keys.filter({ $0 > m.upperBound + 1 - w }).min(),
+               t.lowerBound <= firstUnmasked {
                 continue
             }
             return "sequence \(s): ledger holds \(mine.map { "\($0)" } ?? "nothing"), the cache \(theirs.map { "\($0)" } ?? "nothing")"

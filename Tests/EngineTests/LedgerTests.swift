@@ -205,4 +205,27 @@ struct LedgerTests {
         #expect(s.ledger.count(sequence: 0) == 256 + 19)                  // nothing evicted after the prompt
         #expect(s.events.filter { $0.kind == "evict" }.count == 1)
     }
+
+    @Test("past the sliding window (512 on Gemma 3) the ledger stays in step under StreamingLLM and H2O")
+    func pastTheSlidingWindow() throws {
+        // every cache operation is checked against llama.cpp in debug builds; here also at each step
+        let sampling = try SamplingParameters(temperature: 0.7, topK: 40, topP: 0.95, minP: 0, seed: 9)
+        let streamingContext = try DefaultModel.context(ctx: 1024)
+        let streaming = try session(streamingContext, prompt: DemoProblem.prompt, maxTokens: 400, sampling: sampling,
+                                    kv: "streaming:sinks=4:recent=600")
+        while try streaming.step() != nil {
+            #expect(streaming.ledger.disagreement(with: streamingContext) == nil)
+        }
+        #expect(streaming.ledger.count(sequence: 0) == 604)
+        #expect(streaming.ledger.slidingWindowIndices()?.upperBound == streaming.promptTokens.count + 398)
+        let h2oContext = try LlamaContext(model: DefaultModel.model,
+                                          options: try ContextOptions(contextSize: 2048, threads: 2, attentionTap: true))
+        let h2o = try session(h2oContext, prompt: DemoProblem.prompt, maxTokens: 400, sampling: sampling,
+                              kv: "h2o:heavy=300:recent=300")
+        while try h2o.step() != nil {
+            #expect(h2o.ledger.disagreement(with: h2oContext) == nil)
+        }
+        #expect(h2o.ledger.count(sequence: 0) == 600)
+        #expect(h2o.ledger.range(sequence: 0)?.upperBound == h2o.promptTokens.count + 398)
+    }
 }
