@@ -141,6 +141,7 @@ final class WorkbenchApp {
                 snapshot.evicted = timeline.evicted
                 snapshot.kvPolicy = timeline.kvPolicy
                 snapshot.slidingFrom = timeline.slidingFrom(window: snapshot.slidingWindow)
+                snapshot.attention = timeline.attention
                 dirty = true
             }
             if snapshot.notice != nil && Date() > noticeUntil { snapshot.notice = nil; dirty = true }
@@ -413,7 +414,15 @@ final class ReplayTimeline {
     /// nil for the prefill's; the positions removed)
     private var evictions: [(at: Int?, removed: [Int])] = []
     private(set) var kvPolicy: String?
+    /// with a trace written with --trace-attention: the attention each position has received
+    /// from the generated tokens so far
+    private(set) var attention: [Float] = []
     var evicted: Set<Int> { Set(evictions.flatMap(\.removed)) }
+
+    private func attend(_ a: [Float]) {
+        if attention.count < a.count { attention += [Float](repeating: 0, count: a.count - attention.count) }
+        for (p, w) in a.enumerated() { attention[p] += w }
+    }
 
     /// The oldest position the sliding-window layers attend to, when shifts moved positions:
     /// the KV positions are then the held positions in order, so the window is the last
@@ -452,10 +461,14 @@ final class ReplayTimeline {
     func stepForward() -> Bool {
         guard next < items.count else { return false }
         switch items[next] {
-        case .token(let t): records.append(t)
+        case .token(let t):
+            records.append(t)
+            if let a = t.attention { attend(a) }
         case .event(let e) where e.kind == "rewind":
             if let p = e.position {
                 records.removeAll { $0.position >= p }
+                attention = []
+                for r in records { if let a = r.attention { attend(a) } }
                 // evictions made when the token at p or later was fed are undone (as in the session)
                 evictions.removeAll { $0.at.map { $0 >= p } ?? false }
             }
