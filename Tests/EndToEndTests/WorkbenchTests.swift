@@ -271,6 +271,19 @@ struct WorkbenchTests {
         #expect(u.wait(timeout: 10) { $0.contains("cut off") }.contains("cut off"))
         u.send("q")
         #expect(u.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+
+        // a StreamingLLM run with attention replays its evictions and its attention band
+        let kvTrace = dir.appendingPathComponent("kv.jsonl").path
+        let kv = try Binary.run(["run", "--prompt", "Count from one to one thousand, one number a line.", "--raw",
+                                 "--ctx", "256", "--kv", "streaming:sinks=4:recent=32", "--trace-attention",
+                                 "--max-tokens", "80", "--stop", "NEVER-SEEN-STOP", "--trace", kvTrace])
+        #expect(kv.status == 0, "\(kv.stderr)")
+        let v = try TmuxSession([Binary.path, "replay", kvTrace])
+        v.send("+", "+", "+", "+", "+", "+")
+        let shown = v.wait { $0.contains("global █·") && $0.contains("attn   █") }
+        #expect(shown.contains("global █·") && shown.contains("attn   █"), "\(shown)")
+        v.send("q")
+        #expect(v.wait { $0.contains("EXITED") }.contains("EXITED 0"))
     }
 
     @Test("without a terminal the workbench refuses with a pointer to `thinktop run`; a non-trace is refused")
