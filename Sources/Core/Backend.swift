@@ -68,7 +68,9 @@ public struct KVShape: Sendable, Equatable {
         }
     }
     public var bands: [Band]
-    public init(bands: [Band]) { self.bands = bands }
+    /// whether positions can be moved (`llama_memory_can_shift`): StreamingLLM needs it
+    public var canShift: Bool
+    public init(bands: [Band], canShift: Bool = true) { self.bands = bands; self.canShift = canShift }
 
     public var bytesPerCell: Int { bands.reduce(0) { $0 + $1.bytesPerCell } }
     /// the sliding window, when some layers have one

@@ -38,6 +38,8 @@ public protocol KVPolicy: AnyObject {
     func set(_ name: String, _ value: String) throws
     /// whether it needs the attention tap
     var needsAttention: Bool { get }
+    /// whether it moves positions after evicting (needs a cache that can shift)
+    var shiftsPositions: Bool { get }
     /// The prompt rows whose attention the tap should count during the prefill (nil: the
     /// last row of each batch, the default for the map).
     func prefillQueries(promptTokens: Int) -> Range<Int>?
@@ -50,6 +52,7 @@ public protocol KVPolicy: AnyObject {
 extension KVPolicy {
     public var fidelity: String { "faithful" }
     public var needsAttention: Bool { false }
+    public var shiftsPositions: Bool { false }
     public func prefillQueries(promptTokens: Int) -> Range<Int>? { nil }
     /// "streaming:sinks=4:recent=512"
     public var spec: String { ([id] + parameters.map { "\($0.0)=\($0.1)" }).joined(separator: ":") }
@@ -96,6 +99,7 @@ public final class StreamingLLM: KVPolicy {
     }
 
     public func budget(promptTokens: Int) -> Int? { sinks + recent }
+    public var shiftsPositions: Bool { true }
 
     public func plan(_ entries: [(position: Int, entry: KVLedger.Entry)], moment: EvictionMoment, capacity: Int, promptTokens: Int) -> EvictionPlan? {
         let incoming: Int

@@ -247,6 +247,9 @@ public final class DecodingSession: @unchecked Sendable {
         if policy.needsAttention && kv.attention == nil {
             throw ThinktopError.invalidArgument("the KV policy \(policy.name) needs the attention tap: start with --attention (it cannot be turned on mid-run)")
         }
+        if policy.shiftsPositions && !ledger.shape.canShift {
+            throw ThinktopError.invalidArgument("\(policy.name) moves positions down after evicting, and this model's KV cache cannot shift positions: choose h2o or none")
+        }
         kvPolicy = policy
         if prefilled { emit(TraceEvent(step: records.count, kind: "kv-policy", detail: policy.spec)) }
     }

@@ -121,8 +121,10 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
         tokenBatch = llama_batch_init(Int32(options.batchSize), 0, 1)
         let perLayer = Double(model.kvBytesPerToken(keyBytesPerElement: options.cacheType.bytesPerElement,
                                                     valueBytesPerElement: options.cacheType.bytesPerElement)) / Double(max(1, model.layers))
-        kvShape = KVShape.parse(log: LlamaRuntime.log(since: mark), slidingWindow: model.slidingWindow,
-                                layers: model.layers, bytesPerLayer: perLayer)
+        var shape = KVShape.parse(log: LlamaRuntime.log(since: mark), slidingWindow: model.slidingWindow,
+                                  layers: model.layers, bytesPerLayer: perLayer)
+        shape.canShift = llama_memory_can_shift(llama_get_memory(ctx))
+        kvShape = shape
     }
 
     private static let creation = NSLock()

@@ -170,10 +170,20 @@ struct KVPolicyTests {
         #expect(s.ledger.disagreement(with: b) == nil)
     }
 
-    @Test("H2O and SnapKV refuse to start without the attention tap")
+    @Test("H2O and SnapKV refuse to start without the attention tap; StreamingLLM without a cache that can shift")
     func needsTap() throws {
         let b = backend(context: 64)
         #expect(throws: ThinktopError.self) { _ = try session(b, maxTokens: 5, kv: "h2o") }
+        let fixed = LedgerBackend(backend(context: 64), shape: KVShape(bands: [], canShift: false))
+        let config = try SessionConfig(sampling: .greedy, maxTokens: 5, markers: ThinkMarkers.resolve(backend: fixed))
+        let s = try DecodingSession(backend: fixed, config: config, promptTokens: prompt, initialPhase: .thinking)
+        do {
+            try s.setKVPolicy(StreamingLLM())
+            Issue.record("StreamingLLM accepted on a cache that cannot shift")
+        } catch {
+            #expect("\(error)".contains("cannot shift"))
+        }
+        try s.setKVPolicy(NoEviction())
     }
 
     @Test("switching policy mid-run is an event and evicts down to the new budget at the next step")
