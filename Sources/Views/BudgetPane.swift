@@ -9,8 +9,11 @@ public struct BudgetPane: Pane {
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {
         surface.fill(area)
         guard !area.isEmpty else { return }
-        let thinking = snapshot.records.filter { $0.phase == .thinking }.count
-        let answer = snapshot.records.filter(\.isAnswer).count
+        // counted, not filtered: a frame must not copy every record of a long run
+        var thinking = 0, answer = 0
+        for i in snapshot.records.indices {
+            if snapshot.records[i].phase == .thinking { thinking += 1 } else if snapshot.records[i].isAnswer { answer += 1 }
+        }
         let label = "think "
 
         if let budget = snapshot.thinkingBudget {
@@ -19,7 +22,9 @@ public struct BudgetPane: Pane {
             if barWidth >= 3 {
                 surface.put(label, x: area.x, y: area.y, style: Style(Role.phaseThinking), limit: area.width)
                 let forcedAt = snapshot.forcedEndAt.map { end in
-                    snapshot.records.filter { $0.phase == .thinking && $0.index < end }.count
+                    snapshot.records.indices.reduce(0) { n, i in
+                        snapshot.records[i].phase == .thinking && snapshot.records[i].index < end ? n + 1 : n
+                    }
                 }
                 gauge(used: thinking, budget: budget, forcedAt: forcedAt,
                       area: Rect(x: area.x + label.count, y: area.y, width: barWidth, height: 1),

@@ -24,9 +24,14 @@ public struct DecodingPane: Pane {
             return
         }
         let cursor = snapshot.clampedCursor
-        let flow = TokenFlow(records: snapshot.records, cursor: cursor, width: area.width, glyphs: glyphs)
+        // only the text that can show is laid out: from a line start far enough above the
+        // cursor (or the tail) to fill the pane, so a frame costs the same at 100 tokens as at 100,000
+        let start = Self.layoutStart(snapshot.records, anchor: cursor ?? snapshot.records.count - 1,
+                                     height: area.height, width: area.width)
+        let flow = TokenFlow(records: snapshot.records[start...], previousAnswer: start > 0 && snapshot.records[start - 1].isAnswer,
+                             cursor: cursor, width: area.width, glyphs: glyphs)
         let top = Self.firstVisibleLine(lines: flow.lines.count, height: area.height,
-                                        cursorLine: cursor.map { flow.firstLine[$0] })
+                                        cursorLine: cursor.map { flow.line(ofRecord: $0) })
         for (row, line) in flow.lines.dropFirst(top).prefix(area.height).enumerated() {
             var x = area.x
             for cell in line {
@@ -35,6 +40,24 @@ public struct DecodingPane: Pane {
                 x += cell.width
             }
         }
+    }
+
+    /// The first record to lay out: just after a newline (where layout starts afresh), with at
+    /// least `height + 1` lines' worth of text (newlines, or `width` columns) between it and
+    /// the anchor; 0 when the text is shorter.
+    static func layoutStart(_ records: [StepRecord], anchor: Int, height: Int, width: Int) -> Int {
+        var newlines = 0, chars = 0
+        var i = min(anchor, records.count - 1)
+        while i > 0 {
+            let text = records[i].text
+            newlines += text.reduce(0) { $1.isNewline ? $0 + 1 : $0 }
+            chars += text.count
+            if newlines > height + 1 || chars > (height + 1) * max(1, width) { break }
+            i -= 1
+        }
+        // back to the first record after a newline
+        while i > 0 && !records[i - 1].text.contains(where: \.isNewline) { i -= 1 }
+        return max(0, i)
     }
 
     /// The first line shown: the tail, unless the cursor's line is above it, then the
@@ -66,8 +89,16 @@ struct TokenFlow {
     }
 
     private(set) var lines: [[FlowCell]] = []
-    /// for each record, the line its first cell is on (or where it would be, if it has none)
+    /// for each record laid out (from `first`), the line its first cell is on (or where it
+    /// would be, if it has none)
     private(set) var firstLine: [Int] = []
+    private var first = 0
+
+    /// The line record `i` (an index into the whole record list) starts on.
+    func line(ofRecord i: Int) -> Int {
+        guard !firstLine.isEmpty else { return 0 }
+        return firstLine[min(max(0, i - first), firstLine.count - 1)]
+    }
 
     private let width: Int
     private var current: [FlowCell] = []
@@ -75,11 +106,16 @@ struct TokenFlow {
     /// index in `current` just after its last space: where the line may be broken
     private var breakIndex: Int?
 
-    init(records: [StepRecord], cursor: Int?, width: Int, glyphs: Glyphs) {
+    /// `records` may be a tail of the run (indices are the run's), starting after a newline.
+    /// `previousAnswer`: whether the record before the slice was an answer token (the answer
+    /// marker goes where the answer begins).
+    init(records: ArraySlice<StepRecord>, previousAnswer: Bool = false, cursor: Int?, width: Int, glyphs: Glyphs) {
         self.width = max(1, width)
+        first = records.startIndex
         var anchors: [Int] = []
-        var previousAnswer = false
-        for (i, record) in records.enumerated() {
+        var previousAnswer = previousAnswer
+        for i in records.indices {
+            let record = records[i]
             if record.isAnswer, !previousAnswer, i > 0 { addMarker(glyphs: glyphs) }
             previousAnswer = record.isAnswer
             anchors.append(lines.count)
@@ -91,7 +127,7 @@ struct TokenFlow {
         var seen = Set<Int>()
         for (n, line) in lines.enumerated() {
             for cell in line {
-                if let r = cell.record, seen.insert(r).inserted { firstLine[r] = n }
+                if let r = cell.record, seen.insert(r).inserted { firstLine[r - first] = n }
             }
         }
         firstLine = firstLine.map { min($0, max(0, lines.count - 1)) }

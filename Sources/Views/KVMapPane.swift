@@ -70,8 +70,11 @@ struct KVOccupancy {
         promptTokens = prompt
         evicted = s.evicted
         var records: [Int: KVKind] = [:]
-        for r in s.records where !s.evicted.contains(r.position) && r.position >= 0 {
-            records[r.position] = r.input == .latent ? .latent : (r.isAnswer ? .answer : .thinking)
+        records.reserveCapacity(s.records.count)
+        for i in s.records.indices {
+            let p = s.records[i].position
+            guard p >= 0, !s.evicted.contains(p) else { continue }
+            records[p] = s.records[i].input == .latent ? .latent : (s.records[i].isAnswer ? .answer : .thinking)
         }
         self.records = records
         let promptHeld = prompt - s.evicted.filter { $0 >= 0 && $0 < prompt }.count

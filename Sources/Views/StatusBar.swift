@@ -11,7 +11,7 @@ public struct StatusBar: Pane {
         guard !area.isEmpty else { return }
 
         let model = [snapshot.modelName, snapshot.modelDetail].filter { !$0.isEmpty }.joined(separator: " ")
-        let held = KVOccupancy(snapshot).held
+        let held = snapshot.kvHeld ?? KVOccupancy(snapshot).held
         // (span, the order it is dropped in when the row is too narrow; nil: never)
         var segments: [(span: Span, drop: Int?)] = [
             (Span("thinktop", Style(Role.statusBar, bold: true)), 3),

@@ -159,3 +159,60 @@ struct DecodingPaneTests {
         expectLines(one, ["xxx", "xax", "xxx"])
     }
 }
+
+@Suite("Decoding pane: laying out only the visible tail")
+struct DecodingTailTests {
+    /// The whole text laid out, as the pane did before it laid out only the tail.
+    func reference(_ s: WorkbenchSnapshot, width: Int, height: Int) -> Surface {
+        var surface = Surface(width: width, height: height, fill: "x")
+        let area = Rect(x: 1, y: 1, width: width - 2, height: height - 2)
+        surface.fill(area)
+        let cursor = s.clampedCursor
+        let flow = TokenFlow(records: s.records[...], cursor: cursor, width: area.width, glyphs: .unicode)
+        let top = DecodingPane.firstVisibleLine(lines: flow.lines.count, height: area.height,
+                                                cursorLine: cursor.map { flow.line(ofRecord: $0) })
+        for (row, line) in flow.lines.dropFirst(top).prefix(area.height).enumerated() {
+            var x = area.x
+            for cell in line {
+                surface[x, area.y + row] = Cell(cell.symbol, style: cell.style)
+                if cell.width == 2 { surface[x + 1, area.y + row] = .continuation(cell.style) }
+                x += cell.width
+            }
+        }
+        return surface
+    }
+
+    @Test("the tail layout draws exactly what the whole layout draws, at every cursor and size")
+    func tailEqualsWhole() throws {
+        // words, short and long lines, blank lines, a word longer than the pane, the answer
+        let pieces = ["Let", " me", " count", ".", "\n", "\n", "One", " two", " three", " four", " five", "\n",
+                      "Supercalifragilisticexpialidocious", " word", "\n", "Wait", ",", " again", ".", "\n\n"]
+        var texts: [String] = []
+        for i in 0..<400 { texts.append(pieces[(i * 7 + i / 3) % pieces.count]) }
+        // and one long paragraph, where a layout started mid-line would wrap differently
+        let words = [" one", " three", " seventeen", " a", " twenty-two", ","]
+        let paragraph = (0..<400).map { words[($0 * 5 + $0 / 4) % words.count] }
+        for texts in [texts, paragraph] {
+            try sameAsWhole(texts)
+        }
+        let records = texts.enumerated().map { step($0.offset, $0.element) }
+        // it does lay out only a tail
+        #expect(DecodingPane.layoutStart(records, anchor: 399, height: 12, width: 50) > 300)
+        #expect(DecodingPane.layoutStart(records, anchor: 3, height: 12, width: 50) == 0)
+    }
+
+    func sameAsWhole(_ texts: [String]) throws {
+        let records = texts.enumerated().map { step($0.offset, $0.element, H: Double($0.offset % 9) * 0.4,
+                                                     phase: $0.offset >= 330 ? .answer : .thinking) }
+        for (w, h) in [(30, 8), (52, 14), (13, 5)] {
+            for cursor in [nil, 0, 5, 100, 200, 329, 330, 331, 390, 399] as [Int?] {
+                let s = snapshot(records, cursor: cursor)
+                let got = render(DecodingPane(), s, width: w, height: h)
+                let want = reference(s, width: w, height: h)
+                #expect(got.lines == want.lines, "width \(w) height \(h) cursor \(String(describing: cursor))")
+                #expect((0..<h).allSatisfy { y in (0..<w).allSatisfy { got[$0, y] == want[$0, y] } },
+                        "styles, width \(w) height \(h) cursor \(String(describing: cursor))")
+            }
+        }
+    }
+}
