@@ -32,6 +32,11 @@ public struct DecodingPane: Pane {
                              cursor: cursor, width: area.width, glyphs: glyphs)
         let top = Self.firstVisibleLine(lines: flow.lines.count, height: area.height,
                                         cursorLine: cursor.map { flow.line(ofRecord: $0) })
+        Self.draw(flow, from: top, into: &surface, area: area)
+    }
+
+    /// The flow's lines from `top` on, as many as the area holds.
+    static func draw(_ flow: TokenFlow, from top: Int, into surface: inout Surface, area: Rect) {
         for (row, line) in flow.lines.dropFirst(top).prefix(area.height).enumerated() {
             var x = area.x
             for cell in line {

@@ -171,14 +171,7 @@ struct DecodingTailTests {
         let flow = TokenFlow(records: s.records[...], cursor: cursor, width: area.width, glyphs: .unicode)
         let top = DecodingPane.firstVisibleLine(lines: flow.lines.count, height: area.height,
                                                 cursorLine: cursor.map { flow.line(ofRecord: $0) })
-        for (row, line) in flow.lines.dropFirst(top).prefix(area.height).enumerated() {
-            var x = area.x
-            for cell in line {
-                surface[x, area.y + row] = Cell(cell.symbol, style: cell.style)
-                if cell.width == 2 { surface[x + 1, area.y + row] = .continuation(cell.style) }
-                x += cell.width
-            }
-        }
+        DecodingPane.draw(flow, from: top, into: &surface, area: area)
         return surface
     }
 
