@@ -55,6 +55,9 @@ struct StrategyTests {
         #expect(s.records[6].phase == .thinking && s.records[7].phase == .answer)
         #expect(s.events.map(\.kind).contains("budget-end"))
         #expect(s.events.first { $0.kind == "budget-end" }?.step == 5)
+        // the panel's count is the gauge's: every thinking token generated so far
+        let thinking = s.records.filter { $0.phase == .thinking }.count
+        #expect(s.strategy("budget")?.liveState.hasPrefix("think \(thinking)/5") == true)
     }
 
     @Test("budget forcing extends exactly N times: think-close becomes Wait")

@@ -62,6 +62,11 @@ public final class BudgetForcing: DecodingStrategy {
         env.event("budget-end", "thinking reached \(view.thinkingTokens) tokens")
     }
 
+    /// The live count includes the token just generated, as the budget gauge does.
+    public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {
+        state.used = view.thinkingTokens + (record.phase == .thinking ? 1 : 0)
+    }
+
     public func review(sampled: Int32, view: StepView, env: StrategyEnvironment) throws -> [Int32]? {
         guard extend > 0, state.extensionsUsed < extend, view.phase == .thinking, view.thinkingTokens < budget else { return nil }
         let isClose = sampled == view.markers.closeToken
