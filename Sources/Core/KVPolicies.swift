@@ -64,7 +64,7 @@ public final class NoEviction: KVPolicy {
     public let name = "no eviction"
     public init() {}
     public var parameters: [(String, String)] { [] }
-    public func set(_ name: String, _ value: String) throws { throw StrategyParameter.unknown("none", name, known: []) }
+    public func set(_ name: String, _ value: String) throws { throw StrategyParameter.unknown("none", name, known: [], kind: policyKind) }
     public func budget(promptTokens: Int) -> Int? { nil }
     public func plan(_ entries: [(position: Int, entry: KVLedger.Entry)], moment: EvictionMoment, capacity: Int, promptTokens: Int) -> EvictionPlan? { nil }
 }
@@ -91,10 +91,10 @@ public final class StreamingLLM: KVPolicy {
 
     public func set(_ name: String, _ value: String) throws {
         switch name {
-        case "sinks": sinks = try StrategyParameter.int(id, name, value, in: 0...65_536)
-        case "recent": recent = try StrategyParameter.int(id, name, value, in: 1...1_048_576)
-        case "batch": batch = try StrategyParameter.int(id, name, value, in: 1...65_536)
-        default: throw StrategyParameter.unknown(id, name, known: ["sinks", "recent", "batch"])
+        case "sinks": sinks = try StrategyParameter.int(id, name, value, in: 0...65_536, kind: policyKind)
+        case "recent": recent = try StrategyParameter.int(id, name, value, in: 1...1_048_576, kind: policyKind)
+        case "batch": batch = try StrategyParameter.int(id, name, value, in: 1...65_536, kind: policyKind)
+        default: throw StrategyParameter.unknown(id, name, known: ["sinks", "recent", "batch"], kind: policyKind)
         }
     }
 
@@ -140,9 +140,9 @@ public final class H2O: KVPolicy {
 
     public func set(_ name: String, _ value: String) throws {
         switch name {
-        case "heavy": heavy = try StrategyParameter.double(id, name, value, in: 0...1_048_576)
-        case "recent": recent = try StrategyParameter.double(id, name, value, in: 0...1_048_576)
-        default: throw StrategyParameter.unknown(id, name, known: ["heavy", "recent"])
+        case "heavy": heavy = try StrategyParameter.double(id, name, value, in: 0...1_048_576, kind: policyKind)
+        case "recent": recent = try StrategyParameter.double(id, name, value, in: 0...1_048_576, kind: policyKind)
+        default: throw StrategyParameter.unknown(id, name, known: ["heavy", "recent"], kind: policyKind)
         }
     }
 
@@ -195,12 +195,12 @@ public final class SnapKV: KVPolicy {
 
     public func set(_ name: String, _ value: String) throws {
         switch name {
-        case "window": window = try StrategyParameter.int(id, name, value, in: 1...65_536)
-        case "kernel": kernel = try StrategyParameter.int(id, name, value, in: 1...257)
-        case "capacity": capacity = try StrategyParameter.int(id, name, value, in: 2...1_048_576)
-        default: throw StrategyParameter.unknown(id, name, known: ["window", "kernel", "capacity"])
+        case "window": window = try StrategyParameter.int(id, name, value, in: 1...65_536, kind: policyKind)
+        case "kernel": kernel = try StrategyParameter.int(id, name, value, in: 1...257, kind: policyKind)
+        case "capacity": capacity = try StrategyParameter.int(id, name, value, in: 2...1_048_576, kind: policyKind)
+        default: throw StrategyParameter.unknown(id, name, known: ["window", "kernel", "capacity"], kind: policyKind)
         }
-        if window >= capacity { throw ThinktopError.invalidArgument("strategy snapkv: window (\(window)) must be below capacity (\(capacity))") }
+        if window >= capacity { throw ThinktopError.invalidArgument("KV policy snapkv: window (\(window)) must be below capacity (\(capacity))") }
     }
 
     public func prefillQueries(promptTokens: Int) -> Range<Int>? { max(0, promptTokens - window)..<promptTokens }
@@ -228,6 +228,9 @@ public final class SnapKV: KVPolicy {
     }
 }
 
+/// how parameter errors name a policy
+private let policyKind = "KV policy"
+
 public enum KVPolicyRegistry {
     /// every policy, in the order the TUI's `k` cycles them
     public static func all() -> [KVPolicy] { [NoEviction(), StreamingLLM(), H2O(), SnapKV()] }
@@ -244,10 +247,7 @@ public enum KVPolicyRegistry {
             guard kv.count == 2 else {
                 throw ThinktopError.invalidArgument("KV policy \(id): \"\(p)\" is not name=value")
             }
-            do { try policy.set(kv[0], kv[1]) } catch ThinktopError.invalidArgument(let message) {
-                // the parameter parsers speak of strategies; these are KV policies
-                throw ThinktopError.invalidArgument(message.replacingOccurrences(of: "strategy \(id)", with: "KV policy \(id)"))
-            }
+            try policy.set(kv[0], kv[1])
         }
         return policy
     }

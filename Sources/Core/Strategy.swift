@@ -171,18 +171,20 @@ extension DecodingStrategy {
     }
 }
 
-/// Parameter parsing with one-line errors naming the strategy and parameter.
+/// Parameter parsing with one-line errors naming the strategy (or KV policy: `kind`) and parameter.
 public enum StrategyParameter {
-    public static func double(_ strategy: String, _ name: String, _ value: String, in range: ClosedRange<Double>) throws -> Double {
+    public static func double(_ strategy: String, _ name: String, _ value: String, in range: ClosedRange<Double>,
+                              kind: String = "strategy") throws -> Double {
         guard let v = Double(value), range.contains(v) else {
-            throw ThinktopError.invalidArgument("strategy \(strategy): \(name) must be a number in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"")
+            throw ThinktopError.invalidArgument("\(kind) \(strategy): \(name) must be a number in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"")
         }
         return v
     }
 
-    public static func int(_ strategy: String, _ name: String, _ value: String, in range: ClosedRange<Int>) throws -> Int {
+    public static func int(_ strategy: String, _ name: String, _ value: String, in range: ClosedRange<Int>,
+                           kind: String = "strategy") throws -> Int {
         guard let v = Int(value), range.contains(v) else {
-            throw ThinktopError.invalidArgument("strategy \(strategy): \(name) must be a whole number in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"")
+            throw ThinktopError.invalidArgument("\(kind) \(strategy): \(name) must be a whole number in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"")
         }
         return v
     }
@@ -217,7 +219,7 @@ public enum StrategyParameter {
         return out
     }
 
-    public static func unknown(_ strategy: String, _ name: String, known: [String]) -> ThinktopError {
-        .invalidArgument("strategy \(strategy) has no parameter \"\(name)\" (it has: \(known.joined(separator: ", ")))")
+    public static func unknown(_ strategy: String, _ name: String, known: [String], kind: String = "strategy") -> ThinktopError {
+        .invalidArgument("\(kind) \(strategy) has no parameter \"\(name)\"" + (known.isEmpty ? " (it has none)" : " (it has: \(known.joined(separator: ", ")))"))
     }
 }
