@@ -119,21 +119,24 @@ public final class KVLedger {
     /// Adds one main decode's attention (by KV position, as the tap reports it) to the
     /// scores of the entries holding those positions, and keeps it by index.
     func attended(_ byPosition: UnsafeBufferPointer<Float>) {
-        guard let held = cells[0] else { return }
-        var byIndex = [Float](repeating: 0, count: (held.values.map(\.index).max() ?? -1) + 1)
-        for (p, e) in held where p < byPosition.count {
-            byIndex[e.index] = byPosition[p]
-        }
+        guard var held = cells[0] else { return }
+        cells[0] = nil                      // mutated below without a copy, put back at the end
+        defer { cells[0] = held }
+        var newest = -1
+        for e in held.values where e.index > newest { newest = e.index }
+        var byIndex = [Float](repeating: 0, count: newest + 1)
         if contributionFloats + byIndex.count > contributionLimit {
             contributions.removeAll()
             contributionFloats = 0
             contributionsDropped = true
         }
+        // one pass: the vector kept for rewinds, and the scores
+        for (p, e) in held where p < byPosition.count {
+            byIndex[e.index] = byPosition[p]
+            held[p]!.score = e.score + byPosition[p]
+        }
         contributions.append(byIndex)
         contributionFloats += byIndex.count
-        for (p, e) in held where e.index < byIndex.count {
-            cells[0]![p]!.score = e.score + byIndex[e.index]
-        }
     }
 
     /// Keeps the first `count` contributions and recomputes every main entry's score from them

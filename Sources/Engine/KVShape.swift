@@ -11,16 +11,13 @@ extension KVShape {
     static func parse(log lines: [String], slidingWindow: Int, layers: Int, bytesPerLayer: Double) -> KVShape {
         var bands: [Band] = []
         var nextIsSWA: Bool?
-        let size = try! NSRegularExpression(pattern: #"llama_kv_cache: size = +([0-9.]+) MiB \( *([0-9]+) cells, +([0-9]+) layers"#)
+        let size = try! NSRegularExpression(pattern: #"llama_kv_cache: size = +[0-9.]+ MiB \( *[0-9]+ cells, +([0-9]+) layers"#)
         for line in lines {
             if line.contains("creating non-SWA KV cache") { nextIsSWA = false; continue }
             if line.contains("creating     SWA KV cache") || line.contains("creating SWA KV cache") { nextIsSWA = true; continue }
             let ns = line as NSString
             guard let m = size.firstMatch(in: line, range: NSRange(location: 0, length: ns.length)),
-                  let mib = Double(ns.substring(with: m.range(at: 1))),
-                  let cells = Int(ns.substring(with: m.range(at: 2))), cells > 0,
-                  let bandLayers = Int(ns.substring(with: m.range(at: 3))) else { continue }
-            _ = mib
+                  let bandLayers = Int(ns.substring(with: m.range(at: 1))) else { continue }
             let bytes = Int((Double(bandLayers) * bytesPerLayer).rounded())
             let swa = nextIsSWA == true && slidingWindow > 0
             bands.append(Band(layers: bandLayers, window: swa ? slidingWindow : nil, bytesPerCell: bytes))
