@@ -198,6 +198,12 @@ public final class DecodingSession: @unchecked Sendable {
         for s in list where on.contains(s.id) { try prepareIfNeeded(s) }
     }
 
+    /// Every known strategy, those named by `--strategy` specs switched on.
+    public func install(specs: [String]) throws {
+        let (list, on) = try StrategyRegistry.configure(specs)
+        try install(list, enabled: on)
+    }
+
     private func prepareIfNeeded(_ s: DecodingStrategy) throws {
         guard !prepared.contains(s.id) else { return }
         try s.prepare(environment)

@@ -102,8 +102,7 @@ struct Bench: ParsableCommand {
             let session = try DecodingSession(backend: context, config: config, promptTokens: prompt,
                                               initialPhase: strategy.isEmpty ? .answer : .thinking)
             if let kv { try session.setKVPolicy(kv) }
-            let (list, on) = try StrategyRegistry.configure(strategy)
-            try session.install(list, enabled: on)
+            try session.install(specs: strategy)
             lastSession = session
             let writer = try TraceWriter(path: traceDir.appendingPathComponent("t.jsonl").path)
             session.onStep = { try? writer.write(.token($0)); lastRecord = $0 }

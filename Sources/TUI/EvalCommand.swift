@@ -97,8 +97,7 @@ struct Eval: ParsableCommand {
                 let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: [DemoProblem.stop], markers: markers)
                 let session = try DecodingSession(backend: context, config: config, promptTokens: tokens,
                                                   initialPhase: markers.initialPhase(prompt: prompt))
-                let (strategies, enabled) = try StrategyRegistry.configure(specs(set))
-                try session.install(strategies, enabled: enabled)
+                try session.install(specs: specs(set))
                 try session.setKVPolicy(KVPolicyRegistry.parse(kvSpec(set)))
                 while try session.step() != nil {}
                 let summary = session.summary()

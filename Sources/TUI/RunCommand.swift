@@ -31,14 +31,13 @@ struct PreparedRun {
         let session = try DecodingSession(backend: context, config: config, promptTokens: tokens,
                                           initialPhase: markers.initialPhase(prompt: promptText))
         try session.setKVPolicy(policy)
-        let (strategies, enabled) = try StrategyRegistry.configure(g.strategy)
-        try session.install(strategies, enabled: enabled)
+        try session.install(specs: g.strategy)
         let sha = try? SHA256.cachedHex(ofFile: model.path, cacheDirectory: Paths.cache + "/hashes")
         let settings = RunSettings(sampling: sampling, maxTokens: g.maxTokens, contextSize: context.contextSize,
                                    threads: context.threads, stops: g.stops, chatTemplate: usedChat,
                                    topAlternatives: config.topAlternatives, thinkOpen: markers.open,
                                    thinkClose: markers.close,
-                                   strategies: strategies.filter { enabled.contains($0.id) }.map(\.spec),
+                                   strategies: session.strategies.filter { session.enabled.contains($0.id) }.map(\.spec),
                                    kvPolicy: policy.spec, attention: contextOptions.attentionTap)
         let header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
                                  model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText, promptTokens: tokens.count,

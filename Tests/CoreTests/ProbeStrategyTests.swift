@@ -47,8 +47,7 @@ struct ProbeStrategyTests {
         })
         let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, markers: ThinkMarkers.resolve(backend: backend))
         let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
-        let (list, on) = try StrategyRegistry.configure(specs)
-        try s.install(list, enabled: on)
+        try s.install(specs: specs)
         return (s, backend)
     }
 

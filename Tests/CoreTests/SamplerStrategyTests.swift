@@ -136,8 +136,7 @@ struct SamplerStrategyTests {
         let sampling = try SamplingParameters(temperature: 0.8, topK: 20, topP: 0.95, minP: 0, seed: 3)
         let config = try SessionConfig(sampling: sampling, maxTokens: 10, markers: ThinkMarkers.resolve(backend: backend))
         let s = try DecodingSession(backend: backend, config: config, promptTokens: [7, 1, 3], initialPhase: .thinking)
-        let (list, on) = try StrategyRegistry.configure(["entropix"])
-        try s.install(list, enabled: on)
+        try s.install(specs: ["entropix"])
         while try s.step() != nil {}
         #expect(s.records.prefix(3).allSatisfy { $0.token == 4 && $0.effects.contains { $0.hasPrefix("entropix: H") && $0.contains("argmax") } })
         #expect((s.strategy("entropix") as? Entropix)?.ruleCounts["argmax"] == 4)
@@ -171,8 +170,7 @@ struct SamplerStrategyTests {
         }
         let config = try SessionConfig(sampling: .greedy, maxTokens: 40, markers: ThinkMarkers.resolve(backend: backend))
         let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
-        let (list, on) = try StrategyRegistry.configure(specs)
-        try s.install(list, enabled: on)
+        try s.install(specs: specs)
         return s
     }
 
@@ -298,8 +296,7 @@ struct SamplerStrategyTests {
         }
         let config = try SessionConfig(sampling: .greedy, maxTokens: 20, markers: ThinkMarkers.resolve(backend: backend))
         let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
-        let (list, on) = try StrategyRegistry.configure(["stoppressure=10"])
-        try s.install(list, enabled: on)
+        try s.install(specs: ["stoppressure=10"])
         try s.step()
         #expect((s.strategy("stoppressure") as? StopPressure)?.tau == 10)
         #expect(s.records[0].effects.contains { $0.hasPrefix("stoppressure: close logit +3.600") })

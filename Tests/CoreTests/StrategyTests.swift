@@ -13,8 +13,7 @@ struct StrategyTests {
         let backend = ScriptedBackend(contextSize: 128, rule: ScriptedBackend.following(script, promptLength: prompt.count, vocabulary: V))
         let config = try SessionConfig(sampling: .greedy, maxTokens: maxTokens, markers: ThinkMarkers.resolve(backend: backend))
         let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
-        let (list, on) = try StrategyRegistry.configure(specs)
-        try s.install(list, enabled: on)
+        try s.install(specs: specs)
         return s
     }
 

@@ -167,8 +167,7 @@ struct SwiReasoningTests {
     func session(_ backend: SwirBackend, specs: [String], maxTokens: Int) throws -> DecodingSession {
         let config = try SessionConfig(sampling: .greedy, maxTokens: maxTokens, markers: ThinkMarkers.resolve(backend: backend))
         let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
-        let (list, on) = try StrategyRegistry.configure(specs)
-        try s.install(list, enabled: on)
+        try s.install(specs: specs)
         return s
     }
 

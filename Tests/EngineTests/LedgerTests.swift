@@ -27,8 +27,7 @@ struct LedgerTests {
         let s = try session(backend, prompt: DemoProblem.prompt, maxTokens: 120, sampling: sampling)
         let tokens = s.promptTokens
         // CGRS at δ = 1 probes on a fork at every blank line and never suppresses
-        let (list, on) = try StrategyRegistry.configure(["cgrs=1.0"])
-        try s.install(list, enabled: on)
+        try s.install(specs: ["cgrs=1.0"])
         try s.prefill()
         #expect(ledger.disagreement(with: ctx) == nil)
         var steps = 0

@@ -10,8 +10,7 @@ struct StrategyEngineTests {
         let sampling = try SamplingParameters(temperature: 0.6, topK: 20, topP: 0.95, minP: 0, seed: 7)
         let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: stops, markers: ThinkMarkers.resolve(backend: ctx))
         let s = try DecodingSession(backend: ctx, config: config, promptTokens: tokens, initialPhase: .thinking)
-        let (list, on) = try StrategyRegistry.configure(specs)
-        try s.install(list, enabled: on)
+        try s.install(specs: specs)
         return s
     }
 
