@@ -4,9 +4,14 @@ import PackageDescription
 // llama.cpp is found through pkg-config (`llama.pc`). `make` points PKG_CONFIG_PATH at the
 // pinned build in the per-user cache and adds its lib folder as an rpath; a llama.cpp that
 // pkg-config already finds (Homebrew, a distro package) works the same way.
+let hostVectorCode: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "native"], .when(platforms: [.linux])),
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
 let package = Package(
     name: "thinktop",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "thinktop", targets: ["TUI"]),
     ],
@@ -18,13 +23,13 @@ let package = Package(
                        providers: [.brew(["llama.cpp"])]),
         .systemLibrary(name: "CNcurses", path: "Sources/CNcurses",
                        providers: [.apt(["libncursesw5-dev"]), .brew(["ncurses"])]),
-        // Core's per-token passes scan the whole vocabulary: they are written with SIMD types
-        // and need the host's vector units (AVX2/AVX-512 here: 10× faster than the SSE2
-        // baseline), and optimisation even in debug builds so that tests run at real speed.
-        .target(name: "Core", path: "Sources/Core",
-                swiftSettings: [.unsafeFlags(["-target-cpu", "native"], .when(platforms: [.linux])),
-                                .unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "Engine", dependencies: ["CLlama", "Core"], path: "Sources/Engine"),
+        // The vectorised maths (e^x, softmax, embedding mixtures) and Core's per-token passes
+        // scan the whole vocabulary: they are written with SIMD types and need the host's
+        // vector units (AVX2/AVX-512 here: 10× faster than the SSE2 baseline), and
+        // optimisation even in debug builds so that tests run at real speed.
+        .target(name: "Kernels", path: "Sources/Kernels", swiftSettings: hostVectorCode),
+        .target(name: "Core", dependencies: ["Kernels"], path: "Sources/Core", swiftSettings: hostVectorCode),
+        .target(name: "Engine", dependencies: ["CLlama", "Core", "Kernels"], path: "Sources/Engine"),
         .target(name: "Views", dependencies: ["Core"], path: "Sources/Views"),
         .executableTarget(
             name: "TUI",
@@ -33,12 +38,11 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TUI"),
-        .testTarget(name: "CoreTests", dependencies: ["Core"], path: "Tests/CoreTests"),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests"),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "Kernels"], path: "Tests/CoreTests"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Core"], path: "Tests/EngineTests"),
         .testTarget(name: "ViewsTests", dependencies: ["Views"], path: "Tests/ViewsTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Core"], path: "Tests/EndToEndTests"),
     ],
-    // The decode loop is a thread with a lock-protected command queue, not actors; Swift 5
-    // mode keeps the C interop (stdout, callbacks) free of Sendable ceremony.
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

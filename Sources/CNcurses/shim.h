@@ -44,3 +44,8 @@ static inline int tt_is_utf8_locale(void) {
     const char *cs = nl_langinfo(CODESET);
     return cs && (cs[0] == 'U' || cs[0] == 'u') && (cs[1] == 'T' || cs[1] == 't') && (cs[2] == 'F' || cs[2] == 'f');
 }
+
+#include <stdio.h>
+// C's `stdout` is a mutable global to Swift 6; nothing in thinktop reassigns it and FILE
+// streams lock themselves, so reading it through a function is safe from any thread.
+static inline FILE *tt_stdout(void) { return stdout; }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// How the next token is drawn from the (possibly strategy-adjusted) distribution.
 /// Order, as in llama.cpp's default chain: top-k → top-p → min-p → temperature → draw.

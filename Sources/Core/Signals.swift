@@ -1,3 +1,6 @@
+import Foundation
+import Kernels
+
 // Per-token signals over the full next-token distribution.
 //
 // Everything here runs once per generated token over the whole vocabulary (262,144 logits
@@ -193,36 +196,5 @@ public final class DistributionAnalyzer {
             i += 1
         }
         return (z, s1, s2)
-    }
-}
-
-import Foundation
-
-/// Vectorised elementary functions for the per-token passes.
-public enum FastMath {
-    /// e^x lane-wise for x ≤ 0 (logits minus their maximum). Cephes-style range reduction
-    /// x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for e^r, and 2^n built in the
-    /// exponent bits. Relative error below 2e-7; inputs below −87.3 give 0; −∞ gives 0.
-    @inline(__always)
-    public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
-        let lo = SIMD16<Float>(repeating: -87.33654)
-        let underflow = x .< lo
-        let xc = x.replacing(with: lo, where: underflow .| (x .!= x))
-        // n = round(x / ln2) with the 1.5·2^23 trick: the sum's low mantissa bits hold n
-        let magic = SIMD16<Float>(repeating: 12582912.0)
-        let t = xc * SIMD16<Float>(repeating: 1.44269504088896341) + magic
-        let n = t - magic
-        var r = xc - n * SIMD16<Float>(repeating: 0.693359375)
-        r = r - n * SIMD16<Float>(repeating: -2.12194440e-4)
-        var p = SIMD16<Float>(repeating: 1.9875691500e-4)
-        p = p * r + SIMD16<Float>(repeating: 1.3981999507e-3)
-        p = p * r + SIMD16<Float>(repeating: 8.3334519073e-3)
-        p = p * r + SIMD16<Float>(repeating: 4.1665795894e-2)
-        p = p * r + SIMD16<Float>(repeating: 1.6666665459e-1)
-        p = p * r + SIMD16<Float>(repeating: 5.0000001201e-1)
-        p = p * (r * r) + r + SIMD16<Float>(repeating: 1)
-        let ni = unsafeBitCast(t, to: SIMD16<Int32>.self) &- unsafeBitCast(magic, to: SIMD16<Int32>.self)
-        let pow2n = unsafeBitCast((ni &+ 127) &<< 23, to: SIMD16<Float>.self)
-        return (p * pow2n).replacing(with: 0, where: underflow)
     }
 }

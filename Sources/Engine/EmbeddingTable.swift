@@ -1,6 +1,7 @@
 import CLlama
 import Core
 import Foundation
+import Kernels
 
 /// The token-embedding matrix (`token_embd.weight`), read from the GGUF file with gguf.h
 /// and memory-mapped; rows are dequantised on demand with ggml's `to_float` for the

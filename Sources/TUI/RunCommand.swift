@@ -1,4 +1,5 @@
 import ArgumentParser
+import CNcurses
 import Core
 import Dispatch
 import Engine
@@ -71,8 +72,8 @@ struct Run: ParsableCommand {
         let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation, quietLoad: quiet)
         let session = prepared.session
         session.onText = { text in
-            fputs(text, stdout)
-            fflush(stdout)
+            fputs(text, tt_stdout())
+            fflush(tt_stdout())
         }
         // Ctrl-C and SIGTERM stop generation cleanly: the trace still gets its summary
         signal(SIGINT, SIG_IGN)
@@ -93,7 +94,7 @@ struct Run: ParsableCommand {
         thread.start()
         done.wait()
         print("")
-        fflush(stdout)
+        fflush(tt_stdout())
         let summary = try prepared.finish()
         if let error = session.lastError { throw error }
         if !quiet {

@@ -129,11 +129,11 @@ final class CursesTerminal {
         previous = surface
         // one frame, one update: terminals that know synchronized output (mode 2026) show it
         // whole instead of row by row; the others ignore the two sequences
-        fputs("\u{1B}[?2026h", stdout)
-        fflush(stdout)
+        fputs("\u{1B}[?2026h", tt_stdout())
+        fflush(tt_stdout())
         refresh()
-        fputs("\u{1B}[?2026l", stdout)
-        fflush(stdout)
+        fputs("\u{1B}[?2026l", tt_stdout())
+        fflush(tt_stdout())
     }
 
     /// Forgets the last frame, so the next one is sent whole (after a resize).

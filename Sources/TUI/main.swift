@@ -1,19 +1,20 @@
 import ArgumentParser
+import CNcurses
 import Core
 import Foundation
 
 // Entry point. Errors a user can cause print as one line on stderr with a non-zero exit;
 // --help and usage errors keep ArgumentParser's wording but stay short.
-setvbuf(stdout, nil, _IOFBF, 1 << 16)
+setvbuf(tt_stdout(), nil, _IOFBF, 1 << 16)
 do {
     var command = try Thinktop.parseAsRoot()
     try command.run()
 } catch let error as ThinktopError {
-    fflush(stdout)
+    fflush(tt_stdout())
     FileHandle.standardError.write(Data("thinktop: \(error)\n".utf8))
     exit(1)
 } catch {
-    fflush(stdout)
+    fflush(tt_stdout())
     let code = Thinktop.exitCode(for: error)
     if code == .success {
         Thinktop.exit(withError: error)   // --help, --version

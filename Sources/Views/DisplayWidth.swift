@@ -39,18 +39,25 @@ public enum DisplayWidth {
 
     private typealias WcwidthFunction = @convention(c) (Int32) -> Int32
 
+    /// `wcwidth` and a UTF-8 locale. Immutable: the locale is made once, never changed or
+    /// freed, and `uselocale` (which reads it) is per thread, so sharing it is safe.
+    private struct SystemWidth: @unchecked Sendable {
+        let function: WcwidthFunction
+        let locale: locale_t
+    }
+
     /// `wcwidth` and a UTF-8 locale, looked up once; nil when either is missing.
-    private static let wcwidthInUTF8: (function: WcwidthFunction, locale: locale_t)? = {
+    private static let wcwidthInUTF8: SystemWidth? = {
         guard let symbol = dlsym(dlopen(nil, RTLD_NOW), "wcwidth") else { return nil }
         let function = unsafeBitCast(symbol, to: WcwidthFunction.self)
         for name in ["C.UTF-8", "C.utf8", "en_US.UTF-8", "UTF-8"] {
-            if let locale = newlocale(Int32(LC_CTYPE_MASK), name, nil) { return (function, locale) }
+            if let locale = newlocale(Int32(LC_CTYPE_MASK), name, nil) { return SystemWidth(function: function, locale: locale) }
         }
         return nil
     }()
 
     private static func system(_ value: UInt32) -> Int? {
-        guard let (function, locale) = wcwidthInUTF8 else { return nil }
+        guard let (function, locale) = wcwidthInUTF8.map({ ($0.function, $0.locale) }) else { return nil }
         let previous = uselocale(locale)
         let width = function(Int32(bitPattern: value))
         uselocale(previous)

@@ -87,26 +87,6 @@ struct SignalsTests {
         #expect(s.top.count == 10)
         #expect(s.top.prefix(2).map(\.id) == [0, 1])
     }
-
-    @Test("vectorised exp: relative error below 1e-6 over [−87, 0], 0 below the float range")
-    func fastExp() {
-        var worst = 0.0
-        var x: Float = -87
-        while x <= 0 {
-            let v = SIMD16<Float>((0..<16).map { x + Float($0) * 0.0003 })
-            let e = FastMath.exp(v)
-            for i in 0..<16 {
-                let ref = exp(Double(v[i]))
-                worst = max(worst, abs(Double(e[i]) - ref) / ref)
-            }
-            x += 0.0173
-        }
-        #expect(worst < 1e-6)
-        let low = FastMath.exp(SIMD16<Float>(repeating: -200))
-        #expect(low == SIMD16<Float>(repeating: 0))
-        #expect(FastMath.exp(SIMD16<Float>(repeating: -.infinity)) == SIMD16<Float>(repeating: 0))
-        #expect(FastMath.exp(SIMD16<Float>(repeating: 0)) == SIMD16<Float>(repeating: 1))
-    }
 }
 
 @Suite("Block statistics")

@@ -14,7 +14,7 @@ public enum StrategyRegistry {
 
     /// Composition order: stopping rules first (they end thinking), then logit edits, then
     /// samplers, then the input choice.
-    static let entries: [Entry] = [
+    static var entries: [Entry] { [
         Entry(id: "budget", primary: "budget", make: { BudgetForcing() }),
         Entry(id: "deer", primary: "threshold", make: { DEER() }),
         Entry(id: "thinkbrake", primary: "threshold", make: { ThinkBrake() }),
@@ -24,7 +24,7 @@ public enum StrategyRegistry {
         Entry(id: "nowait", primary: nil, make: { NoWait() }),
         Entry(id: "entropix", primary: nil, make: { Entropix() }),
         Entry(id: "swir", primary: "cap", make: { SwiReasoning() }),
-    ]
+    ] }
 
     public static var ids: [String] { entries.map(\.id) }
 
