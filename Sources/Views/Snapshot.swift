@@ -29,6 +29,9 @@ public struct WorkbenchSnapshot: Sendable {
     public var modelDetail: String
     public var status: Status
     public var records: [StepRecord]
+    /// the problem being solved (the demo's question or the user's prompt, before any chat
+    /// template), drawn dimmed above the generated text; "" draws nothing
+    public var problem: String = ""
     public var promptTokens: Int
     public var contextSize: Int
     public var tokensPerSecond: Double

@@ -162,15 +162,16 @@ struct DecodingPaneTests {
 
 @Suite("Decoding pane: laying out only the visible tail")
 struct DecodingTailTests {
-    /// The whole text laid out, as the pane did before it laid out only the tail.
+    /// The whole text laid out, as the pane did before it laid out only the tail: the problem,
+    /// then the records.
     func reference(_ s: WorkbenchSnapshot, width: Int, height: Int) -> Surface {
         var surface = Surface(width: width, height: height, fill: "x")
         let area = Rect(x: 1, y: 1, width: width - 2, height: height - 2)
         surface.fill(area)
         let cursor = s.clampedCursor
-        let flow = TokenFlow(records: s.records[...], cursor: cursor, width: area.width, glyphs: .unicode)
+        let flow = TokenFlow(records: s.records[...], problem: s.problem, cursor: cursor, width: area.width, glyphs: .unicode)
         let top = DecodingPane.firstVisibleLine(lines: flow.lines.count, height: area.height,
-                                                cursorLine: cursor.map { flow.line(ofRecord: $0) })
+                                                cursorLine: cursor.map { flow.line(ofRecord: $0) }, textTop: flow.textTop)
         DecodingPane.draw(flow, from: top, into: &surface, area: area)
         return surface
     }
@@ -194,18 +195,107 @@ struct DecodingTailTests {
         #expect(DecodingPane.layoutStart(records, anchor: 3, height: 12, width: 50) == 0)
     }
 
+    /// With and without a problem above the text.
     func sameAsWhole(_ texts: [String]) throws {
         let records = texts.enumerated().map { step($0.offset, $0.element, H: Double($0.offset % 9) * 0.4,
                                                      phase: $0.offset >= 330 ? .answer : .thinking) }
-        for (w, h) in [(30, 8), (52, 14), (13, 5)] {
-            for cursor in [nil, 0, 5, 100, 200, 329, 330, 331, 390, 399] as [Int?] {
-                let s = snapshot(records, cursor: cursor)
-                let got = render(DecodingPane(), s, width: w, height: h)
-                let want = reference(s, width: w, height: h)
-                #expect(got.lines == want.lines, "width \(w) height \(h) cursor \(String(describing: cursor))")
-                #expect((0..<h).allSatisfy { y in (0..<w).allSatisfy { got[$0, y] == want[$0, y] } },
-                        "styles, width \(w) height \(h) cursor \(String(describing: cursor))")
+        let problem = "A farmer has 17 sheep and all but 9 run away.\nHow many are left?"
+        for problem in ["", problem] {
+            for (w, h) in [(30, 8), (52, 14), (13, 5)] {
+                for cursor in [nil, 0, 5, 100, 200, 329, 330, 331, 390, 399] as [Int?] {
+                    var s = snapshot(records, cursor: cursor)
+                    s.problem = problem
+                    let got = render(DecodingPane(), s, width: w, height: h)
+                    let want = reference(s, width: w, height: h)
+                    let label = "width \(w) height \(h) cursor \(String(describing: cursor)) problem \(!problem.isEmpty)"
+                    #expect(got.lines == want.lines, "\(label)")
+                    #expect((0..<h).allSatisfy { y in (0..<w).allSatisfy { got[$0, y] == want[$0, y] } }, "styles, \(label)")
+                }
             }
         }
+    }
+}
+
+@Suite("Decoding pane: the problem above the text")
+struct DecodingProblemTests {
+    let sheep = steps(["17", " sheep", ",", " all", " but", " 9", " run", " away", ".", " So", " 9", " are", " left", "."])
+
+    func withProblem(_ records: [StepRecord], _ problem: String, cursor: Int? = nil) -> WorkbenchSnapshot {
+        var s = snapshot(records, cursor: cursor)
+        s.problem = problem
+        return s
+    }
+
+    @Test("the problem comes first, word-wrapped and dimmed, then a blank line, then the text")
+    func problemFirst() {
+        let s = render(DecodingPane(), withProblem(steps(["All", " but", " 9", "."]),
+                                                   "  A farmer has 17 sheep.\nHow many are left?\n"), width: 16, height: 9)
+        expectLines(s, ["xxxxxxxxxxxxxxxx",
+                        "xA farmer has  x",
+                        "x17 sheep.     x",
+                        "xHow many are  x",
+                        "xleft?         x",
+                        "x              x",
+                        "xAll but 9.    x",
+                        "x              x",
+                        "xxxxxxxxxxxxxxxx"])
+        #expect(cellStyles(s, y: 1, x: 1, count: 12).allSatisfy { $0 == Style(Role.dim, dim: true) })
+        #expect(s[1, 6].style == Style(Role.entropy(0)))
+    }
+
+    @Test("a long text scrolls the problem out at the top; a cursor on the first line shows it again")
+    func scrollsAndHome() {
+        let problem = "How many sheep are left?"
+        let tail = render(DecodingPane(), withProblem(sheep, problem), width: 14, height: 7)
+        expectLines(tail, ["xxxxxxxxxxxxxx",
+                           "x            x",
+                           "x17 sheep,   x",
+                           "xall but 9   x",
+                           "xrun away. Sox",
+                           "x9 are left. x",
+                           "xxxxxxxxxxxxxx"])
+        // Home: the cursor on the first token, which the tail shows too, brings the problem back
+        let home = render(DecodingPane(), withProblem(sheep, problem, cursor: 0), width: 14, height: 7)
+        expectLines(home, ["xxxxxxxxxxxxxx",
+                           "xHow many    x",
+                           "xsheep are   x",
+                           "xleft?       x",
+                           "x            x",
+                           "x17 sheep,   x",
+                           "xxxxxxxxxxxxxx"])
+        #expect(home[1, 5].style.reverse && home[1, 1].style == Style(Role.dim, dim: true))
+        // a later line leaves the view where it was
+        let later = render(DecodingPane(), withProblem(sheep, problem, cursor: 4), width: 14, height: 7)
+        expectLines(later, tail.lines)
+        // a problem taller than the pane gives way to the cursor's line, at the bottom
+        let low = render(DecodingPane(), withProblem(sheep, problem, cursor: 1), width: 14, height: 5)
+        expectLines(low, ["xxxxxxxxxxxxxx",
+                          "xleft?       x",
+                          "x            x",
+                          "x17 sheep,   x",
+                          "xxxxxxxxxxxxxx"])
+    }
+
+    @Test("before the first token: the problem, then the waiting line, following the tail")
+    func waitingBelowProblem() {
+        let s = render(DecodingPane(), withProblem([], "How many sheep are left?"), width: 14, height: 8)
+        expectLines(s, ["xxxxxxxxxxxxxx",
+                        "xHow many    x",
+                        "xsheep are   x",
+                        "xleft?       x",
+                        "x            x",
+                        "xwaiting for x",
+                        "x            x",
+                        "xxxxxxxxxxxxxx"])
+        #expect(s[1, 5].style == Style(Role.dim, dim: true))
+        let short = render(DecodingPane(), withProblem([], "How many sheep are left?"), width: 14, height: 5)
+        expectLines(short, ["xxxxxxxxxxxxxx",
+                            "xleft?       x",
+                            "x            x",
+                            "xwaiting for x",
+                            "xxxxxxxxxxxxxx"])
+        // a blank problem draws nothing extra
+        let blank = render(DecodingPane(), withProblem(sheep, " \n "), width: 14, height: 7)
+        expectLines(blank, render(DecodingPane(), snapshot(sheep), width: 14, height: 7).lines)
     }
 }
