@@ -10,7 +10,8 @@ import Foundation
 /// strategy suppressed are in `Role.tokenSuppressed`; the cursor's token is reversed (an
 /// empty or newline-only token at the cursor shows a reversed placeholder, ⏎ for a
 /// newline). Newlines break lines, tabs become spaces up to the next multiple of 4
-/// columns, other control characters show as the control glyph (·).
+/// columns, other control characters show as the control glyph (·). The snapshot's hidden
+/// tail (the stop string) is not drawn: the output reads as `thinktop run` prints it.
 ///
 /// The problem and a blank line come before the first token, so they scroll out of view
 /// at the top as the text grows. Without a cursor the pane follows the tail. With one on
@@ -22,8 +23,9 @@ public struct DecodingPane: Pane {
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {
         surface.fill(area)
         guard !area.isEmpty else { return }
-        let records = snapshot.records
-        let cursor = snapshot.clampedCursor
+        let records = snapshot.visibleRecords
+        // a cursor on the hidden tail stands on the last record shown
+        let cursor = records.isEmpty ? nil : snapshot.clampedCursor.map { min($0, records.count - 1) }
         // only the text that can show is laid out: from a line start far enough above the
         // cursor (or the tail) to fill the pane, so a frame costs the same at 100 tokens as at
         // 100,000; the problem is above the first record, so it is laid out only from there

@@ -24,6 +24,15 @@ public struct WorkbenchSnapshot: Sendable {
         }
     }
 
+    /// Text at the end of the run that is not part of the visible output (a stop string and
+    /// what followed it): from the record at `position` (its `position` field), keeping that
+    /// record's first `visibleBytes` UTF-8 bytes.
+    public struct HiddenTail: Sendable, Equatable {
+        public var position: Int
+        public var visibleBytes: Int
+        public init(position: Int, visibleBytes: Int) { self.position = position; self.visibleBytes = visibleBytes }
+    }
+
     public var modelName: String
     /// e.g. "Q4_K_M" or the model description
     public var modelDetail: String
@@ -32,6 +41,8 @@ public struct WorkbenchSnapshot: Sendable {
     /// the problem being solved (the demo's question or the user's prompt, before any chat
     /// template), drawn dimmed above the generated text; "" draws nothing
     public var problem: String = ""
+    /// the end of the run the decoding pane does not draw (the stop string), nil: none
+    public var hiddenFrom: HiddenTail? = nil
     public var promptTokens: Int
     public var contextSize: Int
     public var tokensPerSecond: Double

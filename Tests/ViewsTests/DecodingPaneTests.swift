@@ -163,13 +163,13 @@ struct DecodingPaneTests {
 @Suite("Decoding pane: laying out only the visible tail")
 struct DecodingTailTests {
     /// The whole text laid out, as the pane did before it laid out only the tail: the problem,
-    /// then the records.
-    func reference(_ s: WorkbenchSnapshot, width: Int, height: Int) -> Surface {
+    /// then `visible` (the records shown, worked out by hand), the cursor kept within them.
+    func reference(_ s: WorkbenchSnapshot, visible: [StepRecord], width: Int, height: Int) -> Surface {
         var surface = Surface(width: width, height: height, fill: "x")
         let area = Rect(x: 1, y: 1, width: width - 2, height: height - 2)
         surface.fill(area)
-        let cursor = s.clampedCursor
-        let flow = TokenFlow(records: s.records[...], problem: s.problem, cursor: cursor, width: area.width, glyphs: .unicode)
+        let cursor = s.cursor.map { min(max(0, $0), visible.count - 1) }
+        let flow = TokenFlow(records: visible[...], problem: s.problem, cursor: cursor, width: area.width, glyphs: .unicode)
         let top = DecodingPane.firstVisibleLine(lines: flow.lines.count, height: area.height,
                                                 cursorLine: cursor.map { flow.line(ofRecord: $0) }, textTop: flow.textTop)
         DecodingPane.draw(flow, from: top, into: &surface, area: area)
@@ -195,19 +195,28 @@ struct DecodingTailTests {
         #expect(DecodingPane.layoutStart(records, anchor: 3, height: 12, width: 50) == 0)
     }
 
-    /// With and without a problem above the text.
+    /// With and without a problem above the text and a hidden tail at its end.
     func sameAsWhole(_ texts: [String]) throws {
         let records = texts.enumerated().map { step($0.offset, $0.element, H: Double($0.offset % 9) * 0.4,
                                                      phase: $0.offset >= 330 ? .answer : .thinking) }
         let problem = "A farmer has 17 sheep and all but 9 run away.\nHow many are left?"
-        for problem in ["", problem] {
+        // (problem, hidden from record, bytes kept of it)
+        let cases: [(String, (record: Int, bytes: Int)?)] = [("", nil), (problem, nil), (problem, (395, 2)), ("", (300, 0))]
+        for (problem, hidden) in cases {
+            var visible = records
+            if let hidden {
+                visible = Array(records.prefix(hidden.record + 1))
+                visible[hidden.record].text = String(visible[hidden.record].text.prefix(hidden.bytes))   // ASCII texts
+            }
             for (w, h) in [(30, 8), (52, 14), (13, 5)] {
                 for cursor in [nil, 0, 5, 100, 200, 329, 330, 331, 390, 399] as [Int?] {
                     var s = snapshot(records, cursor: cursor)
                     s.problem = problem
+                    s.hiddenFrom = hidden.map { .init(position: records[$0.record].position, visibleBytes: $0.bytes) }
                     let got = render(DecodingPane(), s, width: w, height: h)
-                    let want = reference(s, width: w, height: h)
-                    let label = "width \(w) height \(h) cursor \(String(describing: cursor)) problem \(!problem.isEmpty)"
+                    let want = reference(s, visible: visible, width: w, height: h)
+                    let label = "width \(w) height \(h) cursor \(String(describing: cursor)) problem \(!problem.isEmpty) "
+                        + "hidden \(String(describing: hidden))"
                     #expect(got.lines == want.lines, "\(label)")
                     #expect((0..<h).allSatisfy { y in (0..<w).allSatisfy { got[$0, y] == want[$0, y] } }, "styles, \(label)")
                 }
@@ -297,5 +306,73 @@ struct DecodingProblemTests {
         // a blank problem draws nothing extra
         let blank = render(DecodingPane(), withProblem(sheep, " \n "), width: 14, height: 7)
         expectLines(blank, render(DecodingPane(), snapshot(sheep), width: 14, height: 7).lines)
+    }
+}
+
+@Suite("Decoding pane: the hidden stop string")
+struct DecodingHiddenTailTests {
+    /// "The answer is 9." and then the stop string "\nProblem:" and a token after it.
+    let records = steps(["The", " answer", " is", " 9", ".\nProb", "lem", ":", " What"])
+
+    func hiding(from record: Int, keeping bytes: Int, cursor: Int? = nil, _ records: [StepRecord]? = nil) -> WorkbenchSnapshot {
+        let records = records ?? self.records
+        var s = snapshot(records, cursor: cursor)
+        s.hiddenFrom = .init(position: records[record].position, visibleBytes: bytes)
+        return s
+    }
+
+    @Test("records from the hidden tail on are not drawn, but for its first record's visible bytes")
+    func hidesTail() {
+        let s = render(DecodingPane(), hiding(from: 4, keeping: 1), width: 20, height: 4)
+        expectLines(s, ["xxxxxxxxxxxxxxxxxxxx",
+                        "xThe answer is 9.  x",
+                        "x                  x",
+                        "xxxxxxxxxxxxxxxxxxxx"])
+        let whole = render(DecodingPane(), hiding(from: 5, keeping: 0), width: 20, height: 4)
+        expectLines(whole, ["xxxxxxxxxxxxxxxxxxxx",
+                            "xThe answer is 9.  x",
+                            "xProb              x",
+                            "xxxxxxxxxxxxxxxxxxxx"])
+        // a tail past the end hides nothing; one before the first record hides everything
+        var beyond = snapshot(records)
+        beyond.hiddenFrom = .init(position: 1_000, visibleBytes: 0)
+        expectLines(render(DecodingPane(), beyond, width: 20, height: 4),
+                    render(DecodingPane(), snapshot(records), width: 20, height: 4).lines)
+        var all = snapshot(records)
+        all.hiddenFrom = .init(position: 0, visibleBytes: 3)
+        expectLines(render(DecodingPane(), all, width: 20, height: 4), ["xxxxxxxxxxxxxxxxxxxx",
+                                                                       "x                  x",
+                                                                       "x                  x",
+                                                                       "xxxxxxxxxxxxxxxxxxxx"])
+    }
+
+    @Test("a cursor on a hidden record stands on the last one shown")
+    func cursorOnHidden() {
+        let s = render(DecodingPane(), hiding(from: 4, keeping: 1, cursor: 6), width: 20, height: 4)
+        expectLines(s, ["xxxxxxxxxxxxxxxxxxxx",
+                        "xThe answer is 9.  x",
+                        "x                  x",
+                        "xxxxxxxxxxxxxxxxxxxx"])
+        #expect(s[16, 1].style.reverse && !s[15, 1].style.reverse)
+        // with nothing of the first hidden record left, its empty placeholder takes the cursor
+        let empty = render(DecodingPane(), hiding(from: 4, keeping: 0, cursor: 7), width: 20, height: 4)
+        expectLines(empty, ["xxxxxxxxxxxxxxxxxxxx",
+                            "xThe answer is 9   x",
+                            "x                  x",
+                            "xxxxxxxxxxxxxxxxxxxx"])
+        #expect(empty[16, 1].style == Style(Role.tokenCursor, reverse: true))
+    }
+
+    @Test("the visible bytes are rounded down to a character boundary")
+    func characterBoundary() {
+        let wide = steps(["東京", "は"])
+        for (bytes, shown) in [(0, ""), (2, ""), (3, "東"), (5, "東"), (6, "東京"), (99, "東京")] {
+            let s = render(DecodingPane(), hiding(from: 0, keeping: bytes, wide), width: 8, height: 3)
+            expectLines(s, ["xxxxxxxx", "x" + shown + String(repeating: " ", count: 6 - 2 * shown.count) + "x", "xxxxxxxx"])
+        }
+        // a combining accent belongs to the letter before it
+        #expect(VisibleRecords.prefix("cafe\u{301}!", utf8Bytes: 4) == "caf")
+        #expect(VisibleRecords.prefix("cafe\u{301}!", utf8Bytes: 6) == "cafe\u{301}")
+        #expect(VisibleRecords.prefix("ab", utf8Bytes: -1) == "")
     }
 }
