@@ -19,8 +19,12 @@ public struct WorkbenchSnapshot: Sendable {
         public var available: Bool
         /// key parameters or live state, e.g. "δ 0.90  C 0.93 p 0.30"
         public var detail: String
-        public init(key: Character, name: String, enabled: Bool, available: Bool, detail: String) {
+        /// why the strategy is unavailable, e.g. "needs embedding input, which this backend
+        /// does not offer"; shown instead of `detail` when `available == false`
+        public var reason: String?
+        public init(key: Character, name: String, enabled: Bool, available: Bool, detail: String, reason: String? = nil) {
             self.key = key; self.name = name; self.enabled = enabled; self.available = available; self.detail = detail
+            self.reason = reason
         }
     }
 
