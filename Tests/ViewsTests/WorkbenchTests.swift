@@ -158,6 +158,32 @@ struct WorkbenchTests {
         #expect(s[8, 19].style.role == Role.kvThinking && s[9, 19].style.role == Role.kvFree)
     }
 
+    @Test("details that wrap ask the layout for a taller strategy panel")
+    func tallerStrategies() {
+        let strategies = demoStrategies + [
+            .init(key: "k", name: "KV policy", enabled: true, available: true, detail: "streaming:sinks=4:recent=512"),
+            .init(key: "x", name: "Latent", enabled: false, available: false, detail: "",
+                  reason: "needs embedding input, which this backend does not offer"),
+        ]
+        let s = Workbench.render(snapshot(demoRecords, contextSize: 4096, strategies: strategies), width: 120, height: 40,
+                                 glyphs: .unicode)
+        let right = s.lines[1...13].map { String($0.dropFirst(84)) }
+        #expect(right == ["┌ Strategies ──────────────────────┐",
+                          "│s SwiReasoning on  sw 1/2         │",
+                          "│c CGRS         on                 │",
+                          "│w NoWait       off                │",
+                          "│b Budget       on  512            │",
+                          "│e Early exit   n/a                │",
+                          "│k KV policy    on  streaming:sink…│",
+                          "│x Latent       n/a needs embedding│",
+                          "│                   input, which   │",
+                          "│                   this backend   │",
+                          "│                   does not offer │",
+                          "└──────────────────────────────────┘",
+                          "┌ Budget ──────────────────────────┐"],
+                Comment(rawValue: "rendered:\n" + right.joined(separator: "\n")))
+    }
+
     @Test("odd snapshots at many sizes: no crash, every row as wide as the screen")
     func robustness() {
         let texts = ["東京", "\u{301}", "\n\n\n", "\t", "\u{1B}[31m", "", String(repeating: "long", count: 60), "e\u{301}"]
