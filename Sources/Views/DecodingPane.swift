@@ -1,6 +1,8 @@
 import Core
+import Foundation
 
-/// The generated text, token by token, flowed and word-wrapped to the pane's width.
+/// The problem being solved, dimmed, then the generated text, token by token, flowed and
+/// word-wrapped to the pane's width.
 ///
 /// Each token's cells carry its entropy bucket's role (`EntropyScale`); answer tokens are
 /// bold and begin below a `── answer ──` marker line when thinking came before them;
@@ -8,31 +10,39 @@ import Core
 /// strategy suppressed are in `Role.tokenSuppressed`; the cursor's token is reversed (an
 /// empty or newline-only token at the cursor shows a reversed placeholder, ⏎ for a
 /// newline). Newlines break lines, tabs become spaces up to the next multiple of 4
-/// columns, other control characters show as the control glyph (·).
+/// columns, other control characters show as the control glyph (·). The snapshot's hidden
+/// tail (the stop string) is not drawn: the output reads as `thinktop run` prints it.
 ///
-/// Without a cursor the pane follows the tail. With one, it shows the tail while the
-/// cursor's line is in it, and otherwise centres the cursor's line.
+/// The problem and a blank line come before the first token, so they scroll out of view
+/// at the top as the text grows. Without a cursor the pane follows the tail. With one on
+/// the text's first line (Home), it shows as much of the problem above it as fits; on a
+/// later line, the tail while the cursor's line is in it, else the cursor's line centred.
 public struct DecodingPane: Pane {
     public init() {}
 
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {
         surface.fill(area)
         guard !area.isEmpty else { return }
-        guard !snapshot.records.isEmpty else {
-            surface.put("waiting for the first token" + glyphs.ellipsis, x: area.x, y: area.y,
-                        style: Style(Role.dim, dim: true), limit: area.width)
-            return
-        }
-        let cursor = snapshot.clampedCursor
+        let records = snapshot.visibleRecords
+        // a cursor on the hidden tail stands on the last record shown
+        let cursor = records.isEmpty ? nil : snapshot.clampedCursor.map { min($0, records.count - 1) }
         // only the text that can show is laid out: from a line start far enough above the
-        // cursor (or the tail) to fill the pane, so a frame costs the same at 100 tokens as at 100,000
-        let start = Self.layoutStart(snapshot.records, anchor: cursor ?? snapshot.records.count - 1,
-                                     height: area.height, width: area.width)
-        let flow = TokenFlow(records: snapshot.records[start...], previousAnswer: start > 0 && snapshot.records[start - 1].isAnswer,
-                             cursor: cursor, width: area.width, glyphs: glyphs)
-        let top = Self.firstVisibleLine(lines: flow.lines.count, height: area.height,
-                                        cursorLine: cursor.map { flow.line(ofRecord: $0) })
+        // cursor (or the tail) to fill the pane, so a frame costs the same at 100 tokens as at
+        // 100,000; the problem is above the first record, so it is laid out only from there
+        let start = records.isEmpty ? 0 : Self.layoutStart(records, anchor: cursor ?? records.count - 1,
+                                                            height: area.height, width: area.width)
+        let flow = TokenFlow(records: records[start...], previousAnswer: start > 0 && records[start - 1].isAnswer,
+                             problem: start == 0 ? snapshot.problem : "", cursor: cursor, width: area.width,
+                             glyphs: glyphs)
+        // before the first token, a line below the problem says the run is on its way
+        let waiting = snapshot.records.isEmpty
+        let top = Self.firstVisibleLine(lines: flow.lines.count + (waiting ? 1 : 0), height: area.height,
+                                        cursorLine: cursor.map { flow.line(ofRecord: $0) }, textTop: flow.textTop)
         Self.draw(flow, from: top, into: &surface, area: area)
+        if waiting {
+            surface.put("waiting for the first token" + glyphs.ellipsis, x: area.x, y: area.y + flow.lines.count - top,
+                        style: Style(Role.dim, dim: true), limit: area.width)
+        }
     }
 
     /// The flow's lines from `top` on, as many as the area holds.
@@ -50,7 +60,9 @@ public struct DecodingPane: Pane {
     /// The first record to lay out: just after a newline (where layout starts afresh), with at
     /// least `height + 1` lines' worth of text (newlines, or `width` columns) between it and
     /// the anchor; 0 when the text is shorter.
-    static func layoutStart(_ records: [StepRecord], anchor: Int, height: Int, width: Int) -> Int {
+    static func layoutStart<Records: RandomAccessCollection>(_ records: Records, anchor: Int, height: Int,
+                                                             width: Int) -> Int
+    where Records.Element == StepRecord, Records.Index == Int {
         var newlines = 0, chars = 0
         var i = min(anchor, records.count - 1)
         while i > 0 {
@@ -65,11 +77,15 @@ public struct DecodingPane: Pane {
         return max(0, i)
     }
 
-    /// The first line shown: the tail, unless the cursor's line is above it, then the
-    /// cursor's line centred (clamped to the text).
-    static func firstVisibleLine(lines: Int, height: Int, cursorLine: Int?) -> Int {
+    /// The first line shown. With the cursor on the text's first line (`textTop`, below the
+    /// problem): that line as low as the pane allows, so the problem shows above it. Else the
+    /// tail, unless the cursor's line is above it; then the cursor's line centred (clamped to
+    /// the text).
+    static func firstVisibleLine(lines: Int, height: Int, cursorLine: Int?, textTop: Int = 0) -> Int {
         let tail = max(0, lines - height)
-        guard let c = cursorLine, c < tail else { return tail }
+        guard let c = cursorLine else { return tail }
+        if c <= textTop { return min(tail, max(0, c - (height - 1))) }
+        guard c < tail else { return tail }
         return min(tail, max(0, c - height / 2))
     }
 
@@ -98,6 +114,8 @@ struct TokenFlow {
     /// would be, if it has none)
     private(set) var firstLine: [Int] = []
     private var first = 0
+    /// the line the generated text begins on, below the problem and a blank line (0 without one)
+    private(set) var textTop = 0
 
     /// The line record `i` (an index into the whole record list) starts on.
     func line(ofRecord i: Int) -> Int {
@@ -113,10 +131,14 @@ struct TokenFlow {
 
     /// `records` may be a tail of the run (indices are the run's), starting after a newline.
     /// `previousAnswer`: whether the record before the slice was an answer token (the answer
-    /// marker goes where the answer begins).
-    init(records: ArraySlice<StepRecord>, previousAnswer: Bool = false, cursor: Int?, width: Int, glyphs: Glyphs) {
+    /// marker goes where the answer begins). `problem`, when not blank, goes first, dimmed,
+    /// with a blank line after it.
+    init<Records: RandomAccessCollection>(records: Records, previousAnswer: Bool = false, problem: String = "",
+                                          cursor: Int?, width: Int, glyphs: Glyphs)
+    where Records.Element == StepRecord, Records.Index == Int {
         self.width = max(1, width)
         first = records.startIndex
+        addProblem(problem, glyphs: glyphs)
         var anchors: [Int] = []
         var previousAnswer = previousAnswer
         for i in records.indices {
@@ -152,19 +174,40 @@ struct TokenFlow {
                     visible += 1
                 }
                 breakLine()
-            } else if ch == "\t" {
-                for _ in 0..<(4 - used % 4) { add(cell(" ", 1, space: true)) }
-                visible += 1
-            } else if let w = DisplayWidth.of(ch) {
-                if w == 0 { attach(ch); continue }
-                add(cell(ch, w, space: ch == " "))
-                visible += 1
-            } else {
-                add(cell(glyphs.control, 1))
+            } else if addCharacter(ch, style: style, record: index, glyphs: glyphs) {
                 visible += 1
             }
         }
         if isCursor, visible == 0 { add(cell(" ", 1, Style(Role.tokenCursor, reverse: true))) }
+    }
+
+    /// The problem, dimmed, its ends trimmed, then a blank line; nothing when it is blank.
+    private mutating func addProblem(_ problem: String, glyphs: Glyphs) {
+        let text = problem.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return }
+        let style = Style(Role.dim, dim: true)
+        for ch in text {
+            if ch.isNewline { breakLine() } else { addCharacter(ch, style: style, record: nil, glyphs: glyphs) }
+        }
+        breakLine()
+        breakLine()
+        textTop = lines.count
+    }
+
+    /// A character other than a newline: a tab as spaces to the next multiple of 4 columns, a
+    /// zero-width one joined to the cell before, a control character as the control glyph.
+    /// Whether it took a column.
+    @discardableResult
+    private mutating func addCharacter(_ ch: Character, style: Style, record: Int?, glyphs: Glyphs) -> Bool {
+        if ch == "\t" {
+            for _ in 0..<(4 - used % 4) { add(FlowCell(symbol: " ", width: 1, style: style, record: record, isSpace: true)) }
+        } else if let w = DisplayWidth.of(ch) {
+            if w == 0 { attach(ch); return false }
+            add(FlowCell(symbol: ch, width: w, style: style, record: record, isSpace: ch == " "))
+        } else {
+            add(FlowCell(symbol: glyphs.control, width: 1, style: style, record: record))
+        }
+        return true
     }
 
     /// "── answer ───…" on a line of its own.

@@ -64,6 +64,44 @@ enum Format {
         return out + glyphs.ellipsis
     }
 
+    /// `text` in lines of at most `width` columns, broken only at spaces (runs of spaces are
+    /// kept within a line and dropped at a break); a word wider than a line is shortened with
+    /// the ellipsis. When it needs more than `maxLines` lines, the last one kept ends in the
+    /// ellipsis after as many of its words as leave room for it (its first word shortened
+    /// when none does).
+    static func wrap(_ text: String, width: Int, maxLines: Int = .max, glyphs: Glyphs) -> [String] {
+        guard width > 0, maxLines > 0 else { return [] }
+        typealias Word = (gap: Int, text: String)
+        var words: [Word] = []
+        var gap = 0
+        for piece in text.split(separator: " ", omittingEmptySubsequences: false) {
+            if piece.isEmpty { gap += 1; continue }
+            words.append((gap, clip(String(piece), to: width, glyphs: glyphs)))
+            gap = 1
+        }
+        var lines: [[Word]] = [], line: [Word] = [], used = 0
+        for word in words {
+            let w = DisplayWidth.of(word.text)
+            if !line.isEmpty, used + word.gap + w <= width {
+                line.append(word); used += word.gap + w
+            } else {
+                if !line.isEmpty { lines.append(line) }
+                line = [word]; used = w
+            }
+        }
+        if !line.isEmpty { lines.append(line) }
+        func joined(_ line: [Word]) -> String {
+            line.enumerated().map { ($0.offset == 0 ? "" : String(repeating: " ", count: $0.element.gap)) + $0.element.text }
+                .joined()
+        }
+        guard lines.count > maxLines else { return lines.map(joined) }
+        var last = lines[maxLines - 1]
+        let mark = " " + glyphs.ellipsis
+        while last.count > 1, DisplayWidth.of(joined(last) + mark) > width { last.removeLast() }
+        let end = clip(joined(last) + mark, to: width, glyphs: glyphs)
+        return lines.prefix(maxLines - 1).map(joined) + [end]
+    }
+
     /// `text` padded with spaces to `width` columns (never cut).
     static func pad(_ text: String, to width: Int) -> String {
         text + String(repeating: " ", count: max(0, width - DisplayWidth.of(text)))

@@ -19,9 +19,22 @@ public struct WorkbenchSnapshot: Sendable {
         public var available: Bool
         /// key parameters or live state, e.g. "δ 0.90  C 0.93 p 0.30"
         public var detail: String
-        public init(key: Character, name: String, enabled: Bool, available: Bool, detail: String) {
+        /// why the strategy is unavailable, e.g. "needs embedding input, which this backend
+        /// does not offer"; shown instead of `detail` when `available == false`
+        public var reason: String?
+        public init(key: Character, name: String, enabled: Bool, available: Bool, detail: String, reason: String? = nil) {
             self.key = key; self.name = name; self.enabled = enabled; self.available = available; self.detail = detail
+            self.reason = reason
         }
+    }
+
+    /// Text at the end of the run that is not part of the visible output (a stop string and
+    /// what followed it): from the record at `position` (its `position` field), keeping that
+    /// record's first `visibleBytes` UTF-8 bytes.
+    public struct HiddenTail: Sendable, Equatable {
+        public var position: Int
+        public var visibleBytes: Int
+        public init(position: Int, visibleBytes: Int) { self.position = position; self.visibleBytes = visibleBytes }
     }
 
     public var modelName: String
@@ -29,6 +42,11 @@ public struct WorkbenchSnapshot: Sendable {
     public var modelDetail: String
     public var status: Status
     public var records: [StepRecord]
+    /// the problem being solved (the demo's question or the user's prompt, before any chat
+    /// template), drawn dimmed above the generated text; "" draws nothing
+    public var problem: String = ""
+    /// the end of the run the decoding pane does not draw (the stop string), nil: none
+    public var hiddenFrom: HiddenTail? = nil
     public var promptTokens: Int
     public var contextSize: Int
     public var tokensPerSecond: Double

@@ -1,37 +1,77 @@
-/// One row per strategy: its key, its name, `on`/`off` (or a dimmed `n/a` when this model
-/// or build cannot run it) and its detail, each row cut to the pane's width:
+/// One row per strategy: its key, its name, `on`/`off` and its detail, or, when this model
+/// or build cannot run it, a dimmed `n/a` and the reason (the detail when none is given):
 /// `s SwiReasoning  on  sw 1/2`.
+///
+/// A detail too long for its row goes on below, under the detail column, broken only
+/// between words; a word wider than the column is shortened with the ellipsis. Strategies
+/// are drawn in order while lines remain; when some cannot show at all, the last line says
+/// how many are left out, and a strategy cut short ends in the ellipsis.
 public struct StrategyPane: Pane {
     public init() {}
 
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {
         surface.fill(area)
         guard !area.isEmpty else { return }
-        guard !snapshot.strategies.isEmpty else {
+        let rows = snapshot.strategies
+        guard !rows.isEmpty else {
             surface.put("no strategies", x: area.x, y: area.y, style: Style(Role.dim, dim: true), limit: area.width)
             return
         }
-        let nameWidth = min(14, snapshot.strategies.map { DisplayWidth.of($0.name) }.max() ?? 0)
-        // when the rows do not all fit, the last one says how many are left out
-        let overflow = snapshot.strategies.count > area.height
-        let shown = overflow ? area.height - 1 : area.height
-        for (i, row) in snapshot.strategies.prefix(shown).enumerated() {
-            let spans: [Span]
-            let name = Format.pad(Format.clip(row.name, to: nameWidth, glyphs: glyphs), to: nameWidth)
-            if row.available {
-                let state = row.enabled ? Span("on ", Style(Role.strategyOn, bold: true)) : Span("off", Style(Role.strategyOff))
-                spans = [Span(String(row.key), Style(Role.keyHint, bold: true)), Span(" " + name + " "), state,
-                         Span(row.detail.isEmpty ? "" : " " + row.detail)]
-            } else {
-                let dim = Style(Role.strategyUnavailable, dim: true)
-                spans = [Span(String(row.key) + " " + name + " ", dim), Span("n/a", dim),
-                         Span(row.detail.isEmpty ? "" : " " + row.detail, dim)]
+        let nameWidth = Self.nameWidth(rows)
+        let wanted = rows.map { Self.lines($0, nameWidth: nameWidth, width: area.width, glyphs: glyphs).count }
+        // how many strategies have their first line within `height` lines
+        func reached(_ height: Int) -> Int {
+            var y = 0, n = 0
+            for count in wanted where y < height { n += 1; y += count }
+            return n
+        }
+        let overflow = reached(area.height) < rows.count
+        let height = overflow ? area.height - 1 : area.height
+        var y = 0
+        for row in rows where y < height {
+            for line in Self.lines(row, nameWidth: nameWidth, width: area.width, maxLines: height - y, glyphs: glyphs) {
+                surface.put(line, x: area.x, y: area.y + y, limit: area.width)
+                y += 1
             }
-            surface.put(spans, x: area.x, y: area.y + i, limit: area.width)
         }
         if overflow {
-            surface.put("+\(snapshot.strategies.count - shown) more", x: area.x, y: area.maxY - 1,
+            surface.put("+\(rows.count - reached(height)) more", x: area.x, y: area.maxY - 1,
                         style: Style(Role.dim, dim: true), limit: area.width)
         }
+    }
+
+    /// The lines all of `rows` take at `width` columns: what the panel would like to have.
+    public static func lineCount(_ rows: [WorkbenchSnapshot.StrategyRow], width: Int, glyphs: Glyphs) -> Int {
+        let nameWidth = nameWidth(rows)
+        return rows.reduce(0) { $0 + lines($1, nameWidth: nameWidth, width: width, glyphs: glyphs).count }
+    }
+
+    /// Names are padded to the longest, up to 14 columns.
+    static func nameWidth(_ rows: [WorkbenchSnapshot.StrategyRow]) -> Int {
+        min(14, rows.map { DisplayWidth.of($0.name) }.max() ?? 0)
+    }
+
+    /// A strategy's lines: its row, then the rest of its detail under the detail column; at
+    /// most `maxLines`, the last ending in the ellipsis when the detail is cut short there.
+    static func lines(_ row: WorkbenchSnapshot.StrategyRow, nameWidth: Int, width: Int, maxLines: Int = .max,
+                      glyphs: Glyphs) -> [[Span]] {
+        let name = Format.pad(Format.clip(row.name, to: nameWidth, glyphs: glyphs), to: nameWidth)
+        let head: [Span], detail: String, style: Style
+        if row.available {
+            let state = row.enabled ? Span("on ", Style(Role.strategyOn, bold: true)) : Span("off", Style(Role.strategyOff))
+            head = [Span(String(row.key), Style(Role.keyHint, bold: true)), Span(" " + name + " "), state]
+            detail = row.detail
+            style = .plain
+        } else {
+            let dim = Style(Role.strategyUnavailable, dim: true)
+            head = [Span(String(row.key) + " " + name + " ", dim), Span("n/a", dim)]
+            detail = row.reason ?? row.detail
+            style = dim
+        }
+        let column = head.reduce(0) { $0 + $1.width } + 1
+        let wrapped = Format.wrap(detail, width: width - column, maxLines: maxLines, glyphs: glyphs)
+        guard let first = wrapped.first else { return [head] }
+        let indent = String(repeating: " ", count: column)
+        return [head + [Span(" " + first, style)]] + wrapped.dropFirst().map { [Span(indent), Span($0, style)] }
     }
 }

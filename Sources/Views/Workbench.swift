@@ -5,9 +5,16 @@ public enum Workbench {
     /// minimum size the surface holds only a centred message saying how big it must be.
     public static func render(_ s: WorkbenchSnapshot, width: Int, height: Int, glyphs: Glyphs) -> Surface {
         var surface = Surface(width: width, height: height)
-        guard let layout = WorkbenchLayout(width: width, height: height, strategyRows: s.strategies.count) else {
+        guard var layout = WorkbenchLayout(width: width, height: height, strategyRows: s.strategies.count) else {
             tooSmall(into: &surface, glyphs: glyphs)
             return surface
+        }
+        // details wrapped onto more lines ask for a taller strategy panel (the column's width
+        // does not depend on its height)
+        let strategyLines = StrategyPane.lineCount(s.strategies, width: Box.inner(layout.strategies).width, glyphs: glyphs)
+        if strategyLines > s.strategies.count,
+           let taller = WorkbenchLayout(width: width, height: height, strategyRows: strategyLines) {
+            layout = taller
         }
         StatusBar().render(s, into: &surface, area: layout.statusBar, glyphs: glyphs)
         let cursor = s.clampedCursor

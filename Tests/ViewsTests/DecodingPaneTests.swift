@@ -162,15 +162,16 @@ struct DecodingPaneTests {
 
 @Suite("Decoding pane: laying out only the visible tail")
 struct DecodingTailTests {
-    /// The whole text laid out, as the pane did before it laid out only the tail.
-    func reference(_ s: WorkbenchSnapshot, width: Int, height: Int) -> Surface {
+    /// The whole text laid out, as the pane did before it laid out only the tail: the problem,
+    /// then `visible` (the records shown, worked out by hand), the cursor kept within them.
+    func reference(_ s: WorkbenchSnapshot, visible: [StepRecord], width: Int, height: Int) -> Surface {
         var surface = Surface(width: width, height: height, fill: "x")
         let area = Rect(x: 1, y: 1, width: width - 2, height: height - 2)
         surface.fill(area)
-        let cursor = s.clampedCursor
-        let flow = TokenFlow(records: s.records[...], cursor: cursor, width: area.width, glyphs: .unicode)
+        let cursor = s.cursor.map { min(max(0, $0), visible.count - 1) }
+        let flow = TokenFlow(records: visible[...], problem: s.problem, cursor: cursor, width: area.width, glyphs: .unicode)
         let top = DecodingPane.firstVisibleLine(lines: flow.lines.count, height: area.height,
-                                                cursorLine: cursor.map { flow.line(ofRecord: $0) })
+                                                cursorLine: cursor.map { flow.line(ofRecord: $0) }, textTop: flow.textTop)
         DecodingPane.draw(flow, from: top, into: &surface, area: area)
         return surface
     }
@@ -194,18 +195,184 @@ struct DecodingTailTests {
         #expect(DecodingPane.layoutStart(records, anchor: 3, height: 12, width: 50) == 0)
     }
 
+    /// With and without a problem above the text and a hidden tail at its end.
     func sameAsWhole(_ texts: [String]) throws {
         let records = texts.enumerated().map { step($0.offset, $0.element, H: Double($0.offset % 9) * 0.4,
                                                      phase: $0.offset >= 330 ? .answer : .thinking) }
-        for (w, h) in [(30, 8), (52, 14), (13, 5)] {
-            for cursor in [nil, 0, 5, 100, 200, 329, 330, 331, 390, 399] as [Int?] {
-                let s = snapshot(records, cursor: cursor)
-                let got = render(DecodingPane(), s, width: w, height: h)
-                let want = reference(s, width: w, height: h)
-                #expect(got.lines == want.lines, "width \(w) height \(h) cursor \(String(describing: cursor))")
-                #expect((0..<h).allSatisfy { y in (0..<w).allSatisfy { got[$0, y] == want[$0, y] } },
-                        "styles, width \(w) height \(h) cursor \(String(describing: cursor))")
+        let problem = "A farmer has 17 sheep and all but 9 run away.\nHow many are left?"
+        // (problem, hidden from record, bytes kept of it)
+        let cases: [(String, (record: Int, bytes: Int)?)] = [("", nil), (problem, nil), (problem, (395, 2)), ("", (300, 0))]
+        for (problem, hidden) in cases {
+            var visible = records
+            if let hidden {
+                visible = Array(records.prefix(hidden.record + 1))
+                visible[hidden.record].text = String(visible[hidden.record].text.prefix(hidden.bytes))   // ASCII texts
+            }
+            for (w, h) in [(30, 8), (52, 14), (13, 5)] {
+                for cursor in [nil, 0, 5, 100, 200, 329, 330, 331, 390, 399] as [Int?] {
+                    var s = snapshot(records, cursor: cursor)
+                    s.problem = problem
+                    s.hiddenFrom = hidden.map { .init(position: records[$0.record].position, visibleBytes: $0.bytes) }
+                    let got = render(DecodingPane(), s, width: w, height: h)
+                    let want = reference(s, visible: visible, width: w, height: h)
+                    let label = "width \(w) height \(h) cursor \(String(describing: cursor)) problem \(!problem.isEmpty) "
+                        + "hidden \(String(describing: hidden))"
+                    #expect(got.lines == want.lines, "\(label)")
+                    #expect((0..<h).allSatisfy { y in (0..<w).allSatisfy { got[$0, y] == want[$0, y] } }, "styles, \(label)")
+                }
             }
         }
+    }
+}
+
+@Suite("Decoding pane: the problem above the text")
+struct DecodingProblemTests {
+    let sheep = steps(["17", " sheep", ",", " all", " but", " 9", " run", " away", ".", " So", " 9", " are", " left", "."])
+
+    func withProblem(_ records: [StepRecord], _ problem: String, cursor: Int? = nil) -> WorkbenchSnapshot {
+        var s = snapshot(records, cursor: cursor)
+        s.problem = problem
+        return s
+    }
+
+    @Test("the problem comes first, word-wrapped and dimmed, then a blank line, then the text")
+    func problemFirst() {
+        let s = render(DecodingPane(), withProblem(steps(["All", " but", " 9", "."]),
+                                                   "  A farmer has 17 sheep.\nHow many are left?\n"), width: 16, height: 9)
+        expectLines(s, ["xxxxxxxxxxxxxxxx",
+                        "xA farmer has  x",
+                        "x17 sheep.     x",
+                        "xHow many are  x",
+                        "xleft?         x",
+                        "x              x",
+                        "xAll but 9.    x",
+                        "x              x",
+                        "xxxxxxxxxxxxxxxx"])
+        #expect(cellStyles(s, y: 1, x: 1, count: 12).allSatisfy { $0 == Style(Role.dim, dim: true) })
+        #expect(s[1, 6].style == Style(Role.entropy(0)))
+    }
+
+    @Test("a long text scrolls the problem out at the top; a cursor on the first line shows it again")
+    func scrollsAndHome() {
+        let problem = "How many sheep are left?"
+        let tail = render(DecodingPane(), withProblem(sheep, problem), width: 14, height: 7)
+        expectLines(tail, ["xxxxxxxxxxxxxx",
+                           "x            x",
+                           "x17 sheep,   x",
+                           "xall but 9   x",
+                           "xrun away. Sox",
+                           "x9 are left. x",
+                           "xxxxxxxxxxxxxx"])
+        // Home: the cursor on the first token, which the tail shows too, brings the problem back
+        let home = render(DecodingPane(), withProblem(sheep, problem, cursor: 0), width: 14, height: 7)
+        expectLines(home, ["xxxxxxxxxxxxxx",
+                           "xHow many    x",
+                           "xsheep are   x",
+                           "xleft?       x",
+                           "x            x",
+                           "x17 sheep,   x",
+                           "xxxxxxxxxxxxxx"])
+        #expect(home[1, 5].style.reverse && home[1, 1].style == Style(Role.dim, dim: true))
+        // a later line leaves the view where it was
+        let later = render(DecodingPane(), withProblem(sheep, problem, cursor: 4), width: 14, height: 7)
+        expectLines(later, tail.lines)
+        // a problem taller than the pane gives way to the cursor's line, at the bottom
+        let low = render(DecodingPane(), withProblem(sheep, problem, cursor: 1), width: 14, height: 5)
+        expectLines(low, ["xxxxxxxxxxxxxx",
+                          "xleft?       x",
+                          "x            x",
+                          "x17 sheep,   x",
+                          "xxxxxxxxxxxxxx"])
+    }
+
+    @Test("before the first token: the problem, then the waiting line, following the tail")
+    func waitingBelowProblem() {
+        let s = render(DecodingPane(), withProblem([], "How many sheep are left?"), width: 14, height: 8)
+        expectLines(s, ["xxxxxxxxxxxxxx",
+                        "xHow many    x",
+                        "xsheep are   x",
+                        "xleft?       x",
+                        "x            x",
+                        "xwaiting for x",
+                        "x            x",
+                        "xxxxxxxxxxxxxx"])
+        #expect(s[1, 5].style == Style(Role.dim, dim: true))
+        let short = render(DecodingPane(), withProblem([], "How many sheep are left?"), width: 14, height: 5)
+        expectLines(short, ["xxxxxxxxxxxxxx",
+                            "xleft?       x",
+                            "x            x",
+                            "xwaiting for x",
+                            "xxxxxxxxxxxxxx"])
+        // a blank problem draws nothing extra
+        let blank = render(DecodingPane(), withProblem(sheep, " \n "), width: 14, height: 7)
+        expectLines(blank, render(DecodingPane(), snapshot(sheep), width: 14, height: 7).lines)
+    }
+}
+
+@Suite("Decoding pane: the hidden stop string")
+struct DecodingHiddenTailTests {
+    /// "The answer is 9." and then the stop string "\nProblem:" and a token after it.
+    let records = steps(["The", " answer", " is", " 9", ".\nProb", "lem", ":", " What"])
+
+    func hiding(from record: Int, keeping bytes: Int, cursor: Int? = nil, _ records: [StepRecord]? = nil) -> WorkbenchSnapshot {
+        let records = records ?? self.records
+        var s = snapshot(records, cursor: cursor)
+        s.hiddenFrom = .init(position: records[record].position, visibleBytes: bytes)
+        return s
+    }
+
+    @Test("records from the hidden tail on are not drawn, but for its first record's visible bytes")
+    func hidesTail() {
+        let s = render(DecodingPane(), hiding(from: 4, keeping: 1), width: 20, height: 4)
+        expectLines(s, ["xxxxxxxxxxxxxxxxxxxx",
+                        "xThe answer is 9.  x",
+                        "x                  x",
+                        "xxxxxxxxxxxxxxxxxxxx"])
+        let whole = render(DecodingPane(), hiding(from: 5, keeping: 0), width: 20, height: 4)
+        expectLines(whole, ["xxxxxxxxxxxxxxxxxxxx",
+                            "xThe answer is 9.  x",
+                            "xProb              x",
+                            "xxxxxxxxxxxxxxxxxxxx"])
+        // a tail past the end hides nothing; one before the first record hides everything
+        var beyond = snapshot(records)
+        beyond.hiddenFrom = .init(position: 1_000, visibleBytes: 0)
+        expectLines(render(DecodingPane(), beyond, width: 20, height: 4),
+                    render(DecodingPane(), snapshot(records), width: 20, height: 4).lines)
+        var all = snapshot(records)
+        all.hiddenFrom = .init(position: 0, visibleBytes: 3)
+        expectLines(render(DecodingPane(), all, width: 20, height: 4), ["xxxxxxxxxxxxxxxxxxxx",
+                                                                       "x                  x",
+                                                                       "x                  x",
+                                                                       "xxxxxxxxxxxxxxxxxxxx"])
+    }
+
+    @Test("a cursor on a hidden record stands on the last one shown")
+    func cursorOnHidden() {
+        let s = render(DecodingPane(), hiding(from: 4, keeping: 1, cursor: 6), width: 20, height: 4)
+        expectLines(s, ["xxxxxxxxxxxxxxxxxxxx",
+                        "xThe answer is 9.  x",
+                        "x                  x",
+                        "xxxxxxxxxxxxxxxxxxxx"])
+        #expect(s[16, 1].style.reverse && !s[15, 1].style.reverse)
+        // with nothing of the first hidden record left, its empty placeholder takes the cursor
+        let empty = render(DecodingPane(), hiding(from: 4, keeping: 0, cursor: 7), width: 20, height: 4)
+        expectLines(empty, ["xxxxxxxxxxxxxxxxxxxx",
+                            "xThe answer is 9   x",
+                            "x                  x",
+                            "xxxxxxxxxxxxxxxxxxxx"])
+        #expect(empty[16, 1].style == Style(Role.tokenCursor, reverse: true))
+    }
+
+    @Test("the visible bytes are rounded down to a character boundary")
+    func characterBoundary() {
+        let wide = steps(["東京", "は"])
+        for (bytes, shown) in [(0, ""), (2, ""), (3, "東"), (5, "東"), (6, "東京"), (99, "東京")] {
+            let s = render(DecodingPane(), hiding(from: 0, keeping: bytes, wide), width: 8, height: 3)
+            expectLines(s, ["xxxxxxxx", "x" + shown + String(repeating: " ", count: 6 - 2 * shown.count) + "x", "xxxxxxxx"])
+        }
+        // a combining accent belongs to the letter before it
+        #expect(VisibleRecords.prefix("cafe\u{301}!", utf8Bytes: 4) == "caf")
+        #expect(VisibleRecords.prefix("cafe\u{301}!", utf8Bytes: 6) == "cafe\u{301}")
+        #expect(VisibleRecords.prefix("ab", utf8Bytes: -1) == "")
     }
 }

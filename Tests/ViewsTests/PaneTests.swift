@@ -237,13 +237,14 @@ struct StrategyPaneTests {
         .init(key: "k", name: "KV", enabled: true, available: false, detail: "StreamingLLM 4+256"),
     ]
 
-    @Test("key, name, on/off or n/a, detail, clipped to the width")
+    @Test("key, name, on/off or n/a, detail; the row cut to the width when no detail fits")
     func rowsRendered() {
-        let s = render(StrategyPane(), snapshot(strategies: rows), width: 30, height: 5)
+        let s = render(StrategyPane(), snapshot(strategies: rows), width: 30, height: 6)
         expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                         "xs SwiReasoning on  sw 1/2   x",
                         "xc CGRS         off          x",
-                        "xk KV           n/a Streamingx",
+                        "xk KV           n/a Streamin…x",
+                        "x                   4+256    x",
                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         #expect(s[17, 1].style == Style(Role.strategyOn, bold: true))
         #expect(s[17, 2].style == Style(Role.strategyOff))
@@ -254,6 +255,85 @@ struct StrategyPaneTests {
                              "xc CGRS    x",
                              "xk KV      x",
                              "xxxxxxxxxxxx"])
+    }
+
+    let swi = WorkbenchSnapshot.StrategyRow(key: "s", name: "SwiReasoning", enabled: false, available: true,
+                                           detail: "window 512 alpha 1.0 beta 0.7")
+    let kv = WorkbenchSnapshot.StrategyRow(key: "k", name: "KV policy", enabled: true, available: true,
+                                          detail: "streaming:sinks=4:recent=512  held 260")
+
+    @Test("a detail too long for its row wraps under the detail column at spaces; a long word is shortened")
+    func detailWraps() {
+        let s = render(StrategyPane(), snapshot(strategies: [swi, kv]), width: 34, height: 7)
+        expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                        "xs SwiReasoning off window 512   x",
+                        "x                   alpha 1.0    x",
+                        "x                   beta 0.7     x",
+                        "xk KV policy    on  streaming:si…x",
+                        "x                   held 260     x",
+                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        #expect(s[20, 2].style == .plain && s[1, 4].style == Style(Role.keyHint, bold: true))
+        let ascii = render(StrategyPane(), snapshot(strategies: [kv]), width: 34, height: 4, glyphs: .ascii)
+        expectLines(ascii, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                            "xk KV policy on  streaming:sin...x",
+                            "x                held 260        x",
+                            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+    }
+
+    @Test("an unavailable strategy is dimmed, with n/a and its reason, wrapped, instead of its detail")
+    func unavailableReason() {
+        let exit = WorkbenchSnapshot.StrategyRow(key: "e", name: "Early exit", enabled: false, available: false,
+                                                 detail: "thr 0.9", reason: "needs embedding input, which this backend does not offer")
+        let s = render(StrategyPane(), snapshot(strategies: [swi, exit]), width: 34, height: 11)
+        expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                        "xs SwiReasoning off window 512   x",
+                        "x                   alpha 1.0    x",
+                        "x                   beta 0.7     x",
+                        "xe Early exit   n/a needs        x",
+                        "x                   embedding    x",
+                        "x                   input, which x",
+                        "x                   this backend x",
+                        "x                   does not     x",
+                        "x                   offer        x",
+                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        let dim = Style(Role.strategyUnavailable, dim: true)
+        #expect(cellStyles(s, y: 4, x: 1, count: 24).allSatisfy { $0 == dim })
+        #expect(cellStyles(s, y: 9, x: 20, count: 5).allSatisfy { $0 == dim })
+        // the memberwise init without a reason still compiles, and falls back to the detail
+        let plain = WorkbenchSnapshot.StrategyRow(key: "e", name: "Early exit", enabled: false, available: false, detail: "thr 0.9")
+        #expect(plain.reason == nil)
+    }
+
+    @Test("lines that do not all fit: the last strategy shown ends in the ellipsis, the rest are counted")
+    func cutShort() {
+        let cgrs = WorkbenchSnapshot.StrategyRow(key: "c", name: "CGRS", enabled: true, available: true, detail: "")
+        let counted = render(StrategyPane(), snapshot(strategies: [swi, cgrs, kv]), width: 34, height: 5)
+        expectLines(counted, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                              "xs SwiReasoning off window 512   x",
+                              "x                   alpha 1.0 …  x",
+                              "x+2 more                         x",
+                              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        // every strategy has its first line: no count, the last one cut short
+        let all = render(StrategyPane(), snapshot(strategies: [swi, cgrs, kv]), width: 34, height: 7)
+        expectLines(all, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                          "xs SwiReasoning off window 512   x",
+                          "x                   alpha 1.0    x",
+                          "x                   beta 0.7     x",
+                          "xc CGRS         on               x",
+                          "xk KV policy    on  streaming:si…x",
+                          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        #expect(StrategyPane.lineCount([swi, cgrs, kv], width: 32, glyphs: .unicode) == 6)
+    }
+
+    @Test("words wrap at spaces, keeping runs of spaces inside a line; a cut ends in the ellipsis")
+    func wrapText() {
+        #expect(Format.wrap("δ 0.90  C 0.93 p 0.30", width: 9, glyphs: .unicode) == ["δ 0.90  C", "0.93 p", "0.30"])
+        #expect(Format.wrap("  lead and   trail  ", width: 20, glyphs: .unicode) == ["lead and   trail"])
+        #expect(Format.wrap("a supercalifragilistic b", width: 6, glyphs: .unicode) == ["a", "super…", "b"])
+        #expect(Format.wrap("one two three four", width: 9, maxLines: 1, glyphs: .unicode) == ["one two …"])
+        #expect(Format.wrap("one two three four", width: 9, maxLines: 1, glyphs: .ascii) == ["one ..."])
+        #expect(Format.wrap("", width: 9, glyphs: .unicode) == [])
+        #expect(Format.wrap("a b", width: 0, glyphs: .unicode) == [])
     }
 
     @Test("more rows than fit end in a count; none at all says so")

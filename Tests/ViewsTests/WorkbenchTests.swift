@@ -131,11 +131,11 @@ struct WorkbenchTests {
         expectLines(s, [" thinktop ─ gemma-3-270m Q4_K_M ─ ctx 30/4096 ─ 71 tok/s ─ ▶ running            ",
                         "┌ Decoding ────────────────────────────────────────────┐┌ Strategies ──────────┐",
                         "│<think> 17 sheep, all but 9 run away.                 ││s SwiReasoning on  sw │",
-                        "│Wait, let me check.</think>                           ││c CGRS         on     │",
-                        "│── answer ────────────────────────────────────────────││w NoWait       off    │",
-                        "│ 9.                                                   ││b Budget       on  512│",
+                        "│Wait, let me check.</think>                           ││                   1/2│",
+                        "│── answer ────────────────────────────────────────────││c CGRS         on     │",
+                        "│ 9.                                                   ││w NoWait       off    │",
+                        "│                                                      ││b Budget       on  512│",
                         "│                                                      ││e Early exit   n/a    │",
-                        "│                                                      ││                      │",
                         "│                                                      ││                      │",
                         "│                                                      │└──────────────────────┘",
                         "│                                                      │┌ Budget ──────────────┐",
@@ -156,6 +156,32 @@ struct WorkbenchTests {
         #expect(s[1, 2].style.role == Role.entropy(0) && s[12, 2].style.role == Role.entropy(1))   // "<think>", " sheep"
         #expect(s[2, 5].style == Style(Role.entropy(0), bold: true))                             // the answer's "9"
         #expect(s[8, 19].style.role == Role.kvThinking && s[9, 19].style.role == Role.kvFree)
+    }
+
+    @Test("details that wrap ask the layout for a taller strategy panel")
+    func tallerStrategies() {
+        let strategies = demoStrategies + [
+            .init(key: "k", name: "KV policy", enabled: true, available: true, detail: "streaming:sinks=4:recent=512"),
+            .init(key: "x", name: "Latent", enabled: false, available: false, detail: "",
+                  reason: "needs embedding input, which this backend does not offer"),
+        ]
+        let s = Workbench.render(snapshot(demoRecords, contextSize: 4096, strategies: strategies), width: 120, height: 40,
+                                 glyphs: .unicode)
+        let right = s.lines[1...13].map { String($0.dropFirst(84)) }
+        #expect(right == ["┌ Strategies ──────────────────────┐",
+                          "│s SwiReasoning on  sw 1/2         │",
+                          "│c CGRS         on                 │",
+                          "│w NoWait       off                │",
+                          "│b Budget       on  512            │",
+                          "│e Early exit   n/a                │",
+                          "│k KV policy    on  streaming:sink…│",
+                          "│x Latent       n/a needs embedding│",
+                          "│                   input, which   │",
+                          "│                   this backend   │",
+                          "│                   does not offer │",
+                          "└──────────────────────────────────┘",
+                          "┌ Budget ──────────────────────────┐"],
+                Comment(rawValue: "rendered:\n" + right.joined(separator: "\n")))
     }
 
     @Test("odd snapshots at many sizes: no crash, every row as wide as the screen")
