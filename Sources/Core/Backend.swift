@@ -1,3 +1,64 @@
+/// A sequence of the model's KV cache. Core uses three, by name: the run itself, the fork a
+/// probe decodes on, and a scratch sequence for one-off evaluations.
+public struct SequenceID: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
+                          CustomStringConvertible {
+    public var rawValue: Int32
+    public init(rawValue: Int32) { self.rawValue = rawValue }
+    public init(integerLiteral value: Int32) { rawValue = value }
+
+    /// the run: prompt and generated inputs
+    public static let main: SequenceID = 0
+    /// a probe's fork of the run (removed after every probe)
+    public static let probe: SequenceID = 1
+    /// every sequence at once (llama.cpp's −1), for removals
+    public static let all: SequenceID = -1
+    /// the sequences a session uses
+    public static let used: [SequenceID] = [.main, .probe]
+
+    public static func < (a: SequenceID, b: SequenceID) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "\(rawValue)" }
+}
+
+/// Something a model backend can do for a decoding strategy or a KV policy. A strategy
+/// declares what it needs; a backend what it offers; what is missing makes the strategy
+/// unavailable, with the reason shown (`Capability.missing`).
+public enum Capability: String, Sendable, CaseIterable, Comparable {
+    /// every next-token logit (exact entropy, softmax, pᵀE)
+    case fullDistribution = "full distribution"
+    /// the most likely tokens with their probabilities (what inference servers return);
+    /// offered by every backend that offers the full distribution
+    case topK = "top-k distribution"
+    /// banning tokens (logit −∞) and biasing logits before sampling
+    case tokenBans = "token bans"
+    /// decoding on a copy of the run's sequence (probes)
+    case forks
+    /// feeding an embedding instead of a token (latent thinking)
+    case embeddingInput = "embedding input"
+    /// removing and moving cache positions (KV policies)
+    case kvEdits = "KV edits"
+    /// the attention each cached position receives (H2O, SnapKV)
+    case attention
+
+    public static func < (a: Capability, b: Capability) -> Bool {
+        allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
+    }
+
+    /// What `offered` lacks of `needed` (a full distribution serves top-k needs too).
+    public static func missing(_ needed: Set<Capability>, offered: Set<Capability>) -> [Capability] {
+        var have = offered
+        if have.contains(.fullDistribution) { have.insert(.topK) }
+        return needed.subtracting(have).sorted()
+    }
+
+    /// "needs embedding input, which this backend does not offer"
+    public static func reason(_ missing: [Capability], backend: String = "this backend") -> String? {
+        guard !missing.isEmpty else { return nil }
+        let list = missing.map(\.rawValue)
+        let named = list.count == 1 ? list[0] : list.dropLast().joined(separator: ", ") + " and " + list.last!
+        return "needs \(named), which \(backend) does not offer"
+    }
+}
+
 /// What Core knows of a model: evaluate an input at a position, read the next-token
 /// logits, edit the KV cache, and tokenize. The Engine implements it over llama.cpp;
 /// tests implement it with scripted logits.
@@ -11,30 +72,56 @@ public protocol ModelBackend: AnyObject {
     var contextSize: Int { get }
     /// Largest number of tokens one decode call accepts.
     var batchSize: Int { get }
+    /// What this backend can do (see `Capability`).
+    var capabilities: Set<Capability> { get }
 
     /// Evaluates tokens at consecutive positions starting at `position` on `sequence`;
     /// afterwards `logits()` belongs to the last of them.
-    func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws
+    func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws
     /// Evaluates one input embedding (already in the model's input scale) at `position`.
-    func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws
-    /// Next-token logits after the last decode, `vocabularySize` floats, not copied.
+    func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws
+    /// Next-token logits after the last decode, `vocabularySize` floats, not copied; read-only.
     func logits() -> UnsafeBufferPointer<Float>
 
     /// Removes the cells of `sequence` with positions in [from, to) (`to` nil: to the end).
-    func removeCells(sequence: Int32, from: Int, to: Int?) throws
+    func removeCells(sequence: SequenceID, from: Int, to: Int?) throws
     /// Adds `delta` to the positions in [from, to) of `sequence`.
-    func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws
+    func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws
     /// Copies the cells of `source` into `destination` (positions [from, to)).
-    func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?)
+    func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?)
     /// The smallest and largest position held for `sequence`, nil when empty.
-    func positionRange(sequence: Int32) -> ClosedRange<Int>?
+    func positionRange(sequence: SequenceID) -> ClosedRange<Int>?
 
     func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32]
     /// The bytes a token stands for (special tokens rendered as their text).
     func piece(_ token: Int32) -> [UInt8]
     func isEndOfGeneration(_ token: Int32) -> Bool
+    /// Whether a token is a control token (end of turn, chat-template markers): its text is
+    /// not part of what the model says, so it never reaches the visible output.
+    func isControl(_ token: Int32) -> Bool
     /// The single token that `text` tokenizes to with special tokens parsed, if there is one.
     func singleToken(_ text: String) -> Int32?
+}
+
+extension ModelBackend {
+    /// Test doubles: end-of-generation tokens are the control tokens.
+    public func isControl(_ token: Int32) -> Bool { isEndOfGeneration(token) }
+}
+
+/// A backend that can give token embeddings in its input scale (for latent thinking).
+public protocol EmbeddingSource: AnyObject {
+    /// Gets the embeddings ready (loading the table, calibrating the input scale); may decode
+    /// on the context, so the session keeps the main logits aside first. After it, the two
+    /// methods below never touch the context.
+    func prepareInput() throws
+    /// E[token]·scale
+    func inputEmbedding(of token: Int32) throws -> [Float]
+    /// Σ weights[i]·E[ids[i]]·scale
+    func inputMixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws -> [Float]
+}
+
+extension EmbeddingSource {
+    public func prepareInput() throws {}
 }
 
 /// A backend that can report the attention its decodes paid to each cached position (the

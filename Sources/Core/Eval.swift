@@ -152,9 +152,5 @@ public struct EvalRow: Codable, Sendable {
 extension DecodingSession {
     /// Interventions so far: strategy events (forcing, replacing, suppressions, probes,
     /// early exits …); latent steps and the user's own commands are not counted.
-    public var interventionCount: Int {
-        let notInterventions: Set<String> = ["pause", "resume", "step", "stop", "enable", "disable", "parameter",
-                                             "error", "rewind", "latent", "kv-policy", "rebuild", "context-full"]
-        return events.filter { !notInterventions.contains($0.kind) }.count
-    }
+    public var interventionCount: Int { events.filter(\.kind.isIntervention).count }
 }

@@ -26,9 +26,9 @@ public final class KVLedger {
     }
 
     /// sequence → position → entry
-    public private(set) var cells: [Int32: [Int: Entry]] = [:]
+    public private(set) var cells: [SequenceID: [Int: Entry]] = [:]
     /// sequence → indices evicted by a policy
-    public private(set) var evicted: [Int32: Set<Int>] = [:]
+    public private(set) var evicted: [SequenceID: Set<Int>] = [:]
     public let shape: KVShape
     /// bytes one position takes over all layers (0 when unknown)
     public var bytesPerCell: Int { shape.bytesPerCell }
@@ -53,17 +53,17 @@ public final class KVLedger {
 
     public init(shape: KVShape = .unknown) { self.shape = shape }
 
-    public func decoded(sequence: Int32, at position: Int, tokens: ArraySlice<Int32>) {
-        let first = sequence == 0 ? (nextIndex ?? position) : position
-        let phase = sequence == 0 ? (nextPhase ?? .prompt) : .thinking
+    public func decoded(sequence: SequenceID, at position: Int, tokens: ArraySlice<Int32>) {
+        let first = sequence == .main ? (nextIndex ?? position) : position
+        let phase = sequence == .main ? (nextPhase ?? .prompt) : .thinking
         for (i, t) in tokens.enumerated() {
             cells[sequence, default: [:]][position + i] = Entry(token: t, index: first + i, phase: phase)
             evicted[sequence]?.remove(first + i)
         }
-        if sequence == 0 { nextIndex = nil; nextPhase = nil }
+        if sequence == .main { nextIndex = nil; nextPhase = nil }
     }
 
-    public func decodedEmbedding(sequence: Int32, at position: Int) {
+    public func decodedEmbedding(sequence: SequenceID, at position: Int) {
         decoded(sequence: sequence, at: position, tokens: [Int32(-1)][...])
     }
 
@@ -71,9 +71,9 @@ public final class KVLedger {
     /// marks their indices evicted, not rewound. Returns the indices removed (of the lowest
     /// sequence touched), in position order.
     @discardableResult
-    public func removed(sequence: Int32, from: Int, to: Int?, eviction: Bool = false) -> [Int] {
+    public func removed(sequence: SequenceID, from: Int, to: Int?, eviction: Bool = false) -> [Int] {
         var out: [Int] = []
-        let seqs = sequence < 0 ? cells.keys.sorted() : [sequence]
+        let seqs = sequence == .all ? cells.keys.sorted() : [sequence]
         for s in seqs {
             guard let held = cells[s] else { continue }
             let gone = held.keys.filter { $0 >= max(0, from) && (to == nil || $0 < to!) }.sorted()
@@ -85,7 +85,7 @@ public final class KVLedger {
         return out
     }
 
-    public func shifted(sequence: Int32, from: Int, to: Int?, delta: Int) {
+    public func shifted(sequence: SequenceID, from: Int, to: Int?, delta: Int) {
         guard let held = cells[sequence] else { return }
         var next: [Int: Entry] = [:]
         for (p, e) in held {
@@ -98,7 +98,7 @@ public final class KVLedger {
         cells[sequence] = next
     }
 
-    public func copied(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
+    public func copied(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
         guard let held = cells[source] else { return }
         for (p, e) in held where p >= max(0, start) && (end == nil || p < end!) {
             cells[destination, default: [:]][p] = e
@@ -119,9 +119,9 @@ public final class KVLedger {
     /// Adds one main decode's attention (by KV position, as the tap reports it) to the
     /// scores of the entries holding those positions, and keeps it by index.
     func attended(_ byPosition: UnsafeBufferPointer<Float>) {
-        guard var held = cells[0] else { return }
-        cells[0] = nil                      // mutated below without a copy, put back at the end
-        defer { cells[0] = held }
+        guard var held = cells[.main] else { return }
+        cells[.main] = nil                  // mutated below without a copy, put back at the end
+        defer { cells[.main] = held }
         var newest = -1
         for e in held.values where e.index > newest { newest = e.index }
         var byIndex = [Float](repeating: 0, count: newest + 1)
@@ -146,37 +146,37 @@ public final class KVLedger {
             contributionFloats -= contributions[count...].reduce(0) { $0 + $1.count }
             contributions.removeLast(contributions.count - count)
         }
-        guard var held = cells[0] else { return }
+        guard var held = cells[.main] else { return }
         for (p, e) in held {
             var s: Float = 0
             for c in contributions where e.index < c.count { s += c[e.index] }
             held[p]!.score = s
         }
-        cells[0] = held
+        cells[.main] = held
     }
 
     /// The main sequence's evicted indices after a rewind (those of the evictions that stand).
     func setEvicted(_ indices: Set<Int>) {
-        evicted[0] = indices
+        evicted[.main] = indices
     }
 
     // MARK: queries
 
     /// Smallest and largest position held for `sequence`.
-    public func range(sequence: Int32) -> ClosedRange<Int>? {
+    public func range(sequence: SequenceID) -> ClosedRange<Int>? {
         guard let held = cells[sequence], let lo = held.keys.min(), let hi = held.keys.max() else { return nil }
         return lo...hi
     }
 
-    public func count(sequence: Int32) -> Int { cells[sequence]?.count ?? 0 }
+    public func count(sequence: SequenceID) -> Int { cells[sequence]?.count ?? 0 }
 
     /// Cells in use over all sequences (forks share their source's cells).
     public var cellsInUse: Int {
         var positions = Set<Int>()
         var separate = 0
         for (s, held) in cells {
-            if s == 0 { positions.formUnion(held.keys) } else {
-                let main = cells[0] ?? [:]
+            if s == .main { positions.formUnion(held.keys) } else {
+                let main = cells[.main] ?? [:]
                 separate += held.filter { main[$0.key] != $0.value }.count
             }
         }
@@ -184,18 +184,18 @@ public final class KVLedger {
     }
 
     /// The main sequence's live entries in position order.
-    public func entries(sequence: Int32 = 0) -> [(position: Int, entry: Entry)] {
+    public func entries(sequence: SequenceID = .main) -> [(position: Int, entry: Entry)] {
         (cells[sequence] ?? [:]).sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     }
 
     /// The position that holds `index` in `sequence`, if it is still held.
-    public func position(ofIndex index: Int, sequence: Int32 = 0) -> Int? {
+    public func position(ofIndex index: Int, sequence: SequenceID = .main) -> Int? {
         cells[sequence]?.first { $0.value.index == index }?.key
     }
 
     /// Indices the sliding-window layers can still attend to from the next position: those
     /// whose position is within `window` of the newest (nil when the model has no such layers).
-    public func slidingWindowIndices(sequence: Int32 = 0) -> ClosedRange<Int>? {
+    public func slidingWindowIndices(sequence: SequenceID = .main) -> ClosedRange<Int>? {
         guard let w = shape.slidingWindow, let r = range(sequence: sequence) else { return nil }
         // llama.cpp masks p0 for the query at p1 when p1 − p0 ≥ window; the next query is at newest + 1
         let inWindow = (cells[sequence] ?? [:]).filter { $0.key > r.upperBound + 1 - w }.map(\.value.index)
@@ -204,13 +204,13 @@ public final class KVLedger {
     }
 
     /// Bytes the sequence's live cells take.
-    public func bytes(sequence: Int32) -> Int { count(sequence: sequence) * bytesPerCell }
+    public func bytes(sequence: SequenceID) -> Int { count(sequence: sequence) * bytesPerCell }
 
     /// A description of the first disagreement with the backend's position ranges, nil when
     /// the ledger and the cache agree for every sequence either knows. On models with
     /// sliding-window layers llama.cpp's minimum may be any position from the ledger's
     /// minimum up to newest − window + 1 (see the type's comment).
-    public func disagreement(with backend: ModelBackend, sequences: [Int32] = [0, 1]) -> String? {
+    public func disagreement(with backend: ModelBackend, sequences: [SequenceID] = SequenceID.used) -> String? {
         for s in sequences {
             let mine = range(sequence: s)
             let theirs = backend.positionRange(sequence: s)
@@ -244,34 +244,35 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
         let tap = base as? AttentionSource
         attention = tap?.capturesAttention == true ? tap : nil
         // whatever the cache held before, the ledger starts from an empty cache
-        for s: Int32 in [0, 1] { try? base.removeCells(sequence: s, from: 0, to: nil) }
+        for s in SequenceID.used { try? base.removeCells(sequence: s, from: 0, to: nil) }
     }
 
     public var vocabularySize: Int { base.vocabularySize }
     public var embeddingSize: Int { base.embeddingSize }
     public var contextSize: Int { base.contextSize }
     public var batchSize: Int { base.batchSize }
+    public var capabilities: Set<Capability> { base.capabilities }
 
-    public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws {
+    public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
         try base.decode(tokens: tokens, at: position, sequence: sequence)
         ledger.decoded(sequence: sequence, at: position, tokens: tokens)
         afterDecode(sequence)
     }
 
-    public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws {
+    public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws {
         try base.decode(embedding: embedding, at: position, sequence: sequence)
         ledger.decodedEmbedding(sequence: sequence, at: position)
         afterDecode(sequence)
     }
 
-    private func afterDecode(_ sequence: Int32) {
-        if sequence == 0, let tap = attention { ledger.attended(tap.lastAttention()) }
+    private func afterDecode(_ sequence: SequenceID) {
+        if sequence == .main, let tap = attention { ledger.attended(tap.lastAttention()) }
         check()
     }
 
     public func logits() -> UnsafeBufferPointer<Float> { base.logits() }
 
-    public func removeCells(sequence: Int32, from: Int, to: Int?) throws {
+    public func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
         try base.removeCells(sequence: sequence, from: from, to: to)
         ledger.removed(sequence: sequence, from: from, to: to)
         check()
@@ -279,20 +280,20 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
 
     /// A removal by an eviction policy: the indices are remembered as evicted and returned.
     @discardableResult
-    public func evictCells(sequence: Int32, from: Int, to: Int?) throws -> [Int] {
+    public func evictCells(sequence: SequenceID, from: Int, to: Int?) throws -> [Int] {
         try base.removeCells(sequence: sequence, from: from, to: to)
         let gone = ledger.removed(sequence: sequence, from: from, to: to, eviction: true)
         check()
         return gone
     }
 
-    public func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {
+    public func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws {
         try base.shiftCells(sequence: sequence, from: from, to: to, delta: delta)
         ledger.shifted(sequence: sequence, from: from, to: to, delta: delta)
         check()
     }
 
-    public func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
+    public func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
         base.copySequence(from: source, to: destination, from: start, to: end)
         ledger.copied(from: source, to: destination, from: start, to: end)
         check()
@@ -305,10 +306,11 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
         #endif
     }
 
-    public func positionRange(sequence: Int32) -> ClosedRange<Int>? { base.positionRange(sequence: sequence) }
+    public func positionRange(sequence: SequenceID) -> ClosedRange<Int>? { base.positionRange(sequence: sequence) }
     public func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32] { try base.tokenize(text, addSpecial: addSpecial) }
     public func piece(_ token: Int32) -> [UInt8] { base.piece(token) }
     public func isEndOfGeneration(_ token: Int32) -> Bool { base.isEndOfGeneration(token) }
+    public func isControl(_ token: Int32) -> Bool { base.isControl(token) }
     public func singleToken(_ text: String) -> Int32? { base.singleToken(text) }
 
     /// Which query rows of the next decodes the tap counts (see `AttentionSource`).
@@ -325,5 +327,10 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public func inputMixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws -> [Float] {
         guard let e = base as? EmbeddingSource else { throw ThinktopError.embeddingUnavailable("this backend cannot feed embeddings") }
         return try e.inputMixture(ids: ids, weights: weights)
+    }
+
+    public func prepareInput() throws {
+        guard let e = base as? EmbeddingSource else { throw ThinktopError.embeddingUnavailable("this backend cannot feed embeddings") }
+        try e.prepareInput()
     }
 }

@@ -27,19 +27,22 @@ public enum EvictionMoment: Sendable, Equatable {
     case generation(incoming: Int)
 }
 
-public protocol KVPolicy: AnyObject {
+/// Who a KV policy is, for specs, the panel, `thinktop strategies` and the README table.
+public struct KVPolicyInfo: Sendable {
     /// name in `--kv` specs: none, streaming, h2o, snapkv
-    var id: String { get }
-    var name: String { get }
-    /// "faithful" or a label such as "token-level port"
-    var fidelity: String { get }
-    /// current parameters as `k=v` pairs, in spec order
-    var parameters: [(String, String)] { get }
-    func set(_ name: String, _ value: String) throws
-    /// whether it needs the attention tap
-    var needsAttention: Bool { get }
+    public var id: String
+    public var name: String
+    public var source: String
+    /// what the backend must offer (KV edits always; attention for the scored policies)
+    public var needs: Set<Capability>
+    /// "faithful" or a label such as "token-level port", with the deviations
+    public var fidelity: String
     /// whether it moves positions after evicting (needs a cache that can shift)
-    var shiftsPositions: Bool { get }
+    public var shiftsPositions: Bool
+}
+
+public protocol KVPolicy: Configurable {
+    static var info: KVPolicyInfo { get }
     /// The prompt rows whose attention the tap should count during the prefill (nil: the
     /// last row of each batch, the default for the map).
     func prefillQueries(promptTokens: Int) -> Range<Int>?
@@ -50,21 +53,21 @@ public protocol KVPolicy: AnyObject {
 }
 
 extension KVPolicy {
-    public var fidelity: String { "faithful" }
-    public var needsAttention: Bool { false }
-    public var shiftsPositions: Bool { false }
+    public static var kindName: String { "KV policy" }
+    public static var specName: String { info.id }
+    public var id: String { Self.info.id }
+    public var name: String { Self.info.name }
+    public var needsAttention: Bool { Self.info.needs.contains(.attention) }
+    public var shiftsPositions: Bool { Self.info.shiftsPositions }
     public func prefillQueries(promptTokens: Int) -> Range<Int>? { nil }
-    /// "streaming:sinks=4:recent=512"
-    public var spec: String { ([id] + parameters.map { "\($0.0)=\($0.1)" }).joined(separator: ":") }
 }
 
 /// No eviction: the run stops cleanly when the context is full.
 public final class NoEviction: KVPolicy {
-    public let id = "none"
-    public let name = "no eviction"
+    public static let info = KVPolicyInfo(id: "none", name: "no eviction", source: "", needs: [],
+                                          fidelity: "stops cleanly at a full context", shiftsPositions: false)
+    public static var parameters: [Parameter<NoEviction>] { [] }
     public init() {}
-    public var parameters: [(String, String)] { [] }
-    public func set(_ name: String, _ value: String) throws { throw StrategyParameter.unknown("none", name, known: [], kind: policyKind) }
     public func budget(promptTokens: Int) -> Int? { nil }
     public func plan(_ entries: [(position: Int, entry: KVLedger.Entry)], moment: EvictionMoment, capacity: Int, promptTokens: Int) -> EvictionPlan? { nil }
 }
@@ -79,27 +82,21 @@ public final class NoEviction: KVPolicy {
 /// 33 ms at 4096 on Gemma 3 270M); `batch=N` evicts N − 1 more positions each time so that
 /// only every Nth step shifts, at the price of a window that breathes by N − 1 positions.
 public final class StreamingLLM: KVPolicy {
-    public let id = "streaming"
-    public let name = "StreamingLLM"
+    public static let info = KVPolicyInfo(
+        id: "streaming", name: "StreamingLLM", source: "mit-han-lab/streaming-llm, `StartRecentKVCache`", needs: [.kvEdits],
+        fidelity: "faithful: keep the sinks and the most recent positions, drop the oldest others, shift the later positions down (`llama_memory_seq_rm` + `seq_add`); the window is capped by the context. Option `batch=N` (off) evicts N − 1 more at a time so only every Nth step pays llama.cpp's whole-cache K-shift",
+        shiftsPositions: true)
+    public static var parameters: [Parameter<StreamingLLM>] {
+        [.integer("sinks", \.sinks, 0...65_536, always: true, help: "first positions always kept (attention sinks)"),
+         .integer("recent", \.recent, 1...1_048_576, always: true, help: "most recent positions kept"),
+         .integer("batch", \.batch, 1...65_536, help: "deviation: evict N − 1 more positions at a time, so only every Nth step shifts")]
+    }
     public var sinks = 4
     public var recent = 512
     public var batch = 1
     public init() {}
-    public var parameters: [(String, String)] {
-        [("sinks", "\(sinks)"), ("recent", "\(recent)")] + (batch == 1 ? [] : [("batch", "\(batch)")])
-    }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "sinks": sinks = try StrategyParameter.int(id, name, value, in: 0...65_536, kind: policyKind)
-        case "recent": recent = try StrategyParameter.int(id, name, value, in: 1...1_048_576, kind: policyKind)
-        case "batch": batch = try StrategyParameter.int(id, name, value, in: 1...65_536, kind: policyKind)
-        default: throw StrategyParameter.unknown(id, name, known: ["sinks", "recent", "batch"], kind: policyKind)
-        }
-    }
 
     public func budget(promptTokens: Int) -> Int? { sinks + recent }
-    public var shiftsPositions: Bool { true }
 
     public func plan(_ entries: [(position: Int, entry: KVLedger.Entry)], moment: EvictionMoment, capacity: Int, promptTokens: Int) -> EvictionPlan? {
         let incoming: Int
@@ -127,24 +124,19 @@ public final class StreamingLLM: KVPolicy {
 /// fixed at the prompt as in the authors' scripts (heavy 10 %, recent 10 %); values ≥ 1 are
 /// counts. Token-level port: scores summed over heads and layers, no position shifts.
 public final class H2O: KVPolicy {
-    public let id = "h2o"
-    public let name = "H2O"
-    public let fidelity = "token-level port"
+    public static let info = KVPolicyInfo(
+        id: "h2o", name: "H2O", source: "FMInference/H2O, `utils_real_drop`", needs: [.kvEdits, .attention],
+        fidelity: "**token-level port**: the original keeps heavy hitters per head; llama.cpp drops whole positions, so scores are summed over heads and layers. Budgets are fractions of the prompt length, fixed at the prompt as in the authors' scripts (the prompt itself is compressed); values ≥ 1 are counts. The recent window includes the incoming token, as in the reference. No position shift",
+        shiftsPositions: false)
+    public static var parameters: [Parameter<H2O>] {
+        [.number("heavy", \.heavy, 0...1_048_576, always: true, help: "heavy hitters kept: a fraction of the prompt, or a count (≥ 1)",
+                 format: ParameterFormat.fractionOrCount),
+         .number("recent", \.recent, 0...1_048_576, always: true, help: "recent positions kept (the incoming one included): a fraction of the prompt, or a count",
+                 format: ParameterFormat.fractionOrCount)]
+    }
     public var heavy = 0.1
     public var recent = 0.1
     public init() {}
-    public var needsAttention: Bool { true }
-    public var parameters: [(String, String)] { [("heavy", Self.show(heavy)), ("recent", Self.show(recent))] }
-
-    static func show(_ v: Double) -> String { v >= 1 ? String(Int(v)) : String(format: "%g", v) }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "heavy": heavy = try StrategyParameter.double(id, name, value, in: 0...1_048_576, kind: policyKind)
-        case "recent": recent = try StrategyParameter.double(id, name, value, in: 0...1_048_576, kind: policyKind)
-        default: throw StrategyParameter.unknown(id, name, known: ["heavy", "recent"], kind: policyKind)
-        }
-    }
 
     func counts(promptTokens: Int) -> (heavy: Int, recent: Int) {
         func n(_ v: Double) -> Int { v >= 1 ? Int(v) : Int(v * Double(promptTokens)) }
@@ -168,8 +160,10 @@ public final class H2O: KVPolicy {
         let size = min(c.heavy + c.recent, capacity)
         let excess = entries.count + incoming - size
         guard excess > 0 else { return nil }
-        // the recent window stays; of the rest, the lowest accumulated scores go (ties: oldest)
-        let older = entries.dropLast(min(c.recent, entries.count))
+        // the recent window stays — the incoming inputs count in it, as in the reference, which
+        // evicts after appending them (`modify_llama.py`: keep the last recent_size, the new
+        // token included) — and of the rest, the lowest accumulated scores go (ties: oldest)
+        let older = entries.dropLast(min(max(0, c.recent - incoming), entries.count))
         let gone = older.enumerated()
             .sorted { ($0.element.entry.score, $0.offset) < ($1.element.entry.score, $1.offset) }
             .prefix(excess).map(\.element.position).sorted()
@@ -179,48 +173,53 @@ public final class H2O: KVPolicy {
 
 /// SnapKV (Li et al.; FasterDecoding/SnapKV, `SnapKVCluster`): once, after the prompt, score
 /// each prompt position by the attention the last `window` prompt queries pay it, smooth the
-/// scores with an average pool of width `kernel`, and keep the `capacity − window` best plus
-/// the window itself. Defaults: window 32, kernel 5, capacity 1024. Token-level port: scores
-/// summed over heads and layers.
+/// scores with a pool of width `kernel`, and keep the `capacity − window` best plus the window
+/// itself. Defaults as `init_snapkv` sets them: window 32, kernel 5, average pooling, capacity
+/// 2048 (the authors' LongBench ablations also use `pool=max` with kernel 7). Token-level
+/// port: scores summed over heads and layers.
 public final class SnapKV: KVPolicy {
-    public let id = "snapkv"
-    public let name = "SnapKV"
-    public let fidelity = "token-level port"
+    public static let info = KVPolicyInfo(
+        id: "snapkv", name: "SnapKV", source: "FasterDecoding/SnapKV, `SnapKVCluster`", needs: [.kvEdits, .attention],
+        fidelity: "**token-level port** (scores summed over heads and layers); at the prefill only: the last `window` prompt queries' attention, pooled (`avg_pool1d` with zero padding counted, or `max_pool1d` with `pool=max`), keeps the best `capacity − window` prompt positions plus the window; prompts shorter than `capacity` are left alone",
+        shiftsPositions: false)
+    public enum Pool: String, Sendable, CaseIterable { case avg, max }
+    public static var parameters: [Parameter<SnapKV>] {
+        [.integer("window", \.window, 1...65_536, always: true, help: "the last prompt queries whose attention scores the prompt"),
+         .integer("kernel", \.kernel, 1...257, always: true, help: "pooling width (the LongBench max-pool ablations use 7)"),
+         .choice("pool", \.pool, help: "avg (avg_pool1d, init_snapkv's default) or max (max_pool1d)"),
+         .integer("capacity", \.capacity, 2...1_048_576, always: true, help: "prompt positions kept (window included); shorter prompts are left alone")]
+    }
     public var window = 32
     public var kernel = 5
-    public var capacity = 1024
+    public var pool = Pool.avg
+    public var capacity = 2048
     public init() {}
-    public var needsAttention: Bool { true }
-    public var parameters: [(String, String)] { [("window", "\(window)"), ("kernel", "\(kernel)"), ("capacity", "\(capacity)")] }
 
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "window": window = try StrategyParameter.int(id, name, value, in: 1...65_536, kind: policyKind)
-        case "kernel": kernel = try StrategyParameter.int(id, name, value, in: 1...257, kind: policyKind)
-        case "capacity": capacity = try StrategyParameter.int(id, name, value, in: 2...1_048_576, kind: policyKind)
-        default: throw StrategyParameter.unknown(id, name, known: ["window", "kernel", "capacity"], kind: policyKind)
-        }
+    public func validate() throws {
         if window >= capacity { throw ThinktopError.invalidArgument("KV policy snapkv: window (\(window)) must be below capacity (\(capacity))") }
     }
 
     public func prefillQueries(promptTokens: Int) -> Range<Int>? { max(0, promptTokens - window)..<promptTokens }
     public func budget(promptTokens: Int) -> Int? { nil }
 
-    /// Average pool of width `kernel`, stride 1, zero padding `kernel / 2` counted in the
-    /// average (PyTorch's `avg_pool1d` defaults, as SnapKV calls it).
-    static func pool(_ x: [Float], kernel: Int) -> [Float] {
+    /// Pool of width `kernel`, stride 1, padding `kernel / 2`: the average with the zero
+    /// padding counted (PyTorch's `avg_pool1d` defaults, as SnapKV calls it), or the maximum
+    /// of the positions inside (`max_pool1d` pads with −∞).
+    static func pool(_ x: [Float], kernel: Int, _ kind: Pool = .avg) -> [Float] {
         let half = kernel / 2
         return x.indices.map { i in
-            var s: Float = 0
-            for j in (i - half)...(i - half + kernel - 1) where j >= 0 && j < x.count { s += x[j] }
-            return s / Float(kernel)
+            let inside = ((i - half)...(i - half + kernel - 1)).filter { $0 >= 0 && $0 < x.count }.map { x[$0] }
+            switch kind {
+            case .avg: return inside.reduce(0, +) / Float(kernel)
+            case .max: return inside.max() ?? 0
+            }
         }
     }
 
     public func plan(_ entries: [(position: Int, entry: KVLedger.Entry)], moment: EvictionMoment, capacity: Int, promptTokens: Int) -> EvictionPlan? {
         guard case .prefill = moment, case let n = promptTokens, n > self.capacity, entries.count > self.capacity else { return nil }
         let observed = entries.filter { $0.entry.index < n - window }
-        let pooled = Self.pool(observed.map(\.entry.score), kernel: kernel)
+        let pooled = Self.pool(observed.map(\.entry.score), kernel: kernel, pool)
         let keep = Set(pooled.enumerated().sorted { ($0.element, -$0.offset) > ($1.element, -$1.offset) }
             .prefix(self.capacity - window).map(\.offset))
         let gone = observed.enumerated().filter { !keep.contains($0.offset) }.map(\.element.position)
@@ -228,20 +227,20 @@ public final class SnapKV: KVPolicy {
     }
 }
 
-/// how parameter errors name a policy
-private let policyKind = "KV policy"
-
 public enum KVPolicyRegistry {
     /// every policy, in the order the TUI's `k` cycles them
-    public static func all() -> [KVPolicy] { [NoEviction(), StreamingLLM(), H2O(), SnapKV()] }
+    public static var types: [any KVPolicy.Type] { [NoEviction.self, StreamingLLM.self, H2O.self, SnapKV.self] }
+
+    public static func all() -> [any KVPolicy] { types.map { $0.init() } }
 
     /// "streaming:sinks=4:recent=256" → a configured policy; one-line errors otherwise.
-    public static func parse(_ spec: String) throws -> KVPolicy {
+    public static func parse(_ spec: String) throws -> any KVPolicy {
         let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         let id = parts[0].trimmingCharacters(in: .whitespaces).lowercased()
-        guard let policy = all().first(where: { $0.id == id }) else {
-            throw ThinktopError.invalidArgument("unknown KV policy \"\(parts[0])\" (known: \(all().map(\.id).joined(separator: ", ")))")
+        guard let type = types.first(where: { $0.info.id == id }) else {
+            throw ThinktopError.invalidArgument("unknown KV policy \"\(parts[0])\" (known: \(types.map { $0.info.id }.joined(separator: ", ")))")
         }
+        let policy = type.init()
         for p in parts.dropFirst() {
             let kv = p.split(separator: "=", maxSplits: 1).map(String.init)
             guard kv.count == 2 else {

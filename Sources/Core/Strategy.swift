@@ -1,28 +1,52 @@
 import Foundation
 
 // Decoding-time strategies: the hooks a strategy has at each step, what it may decide, and
-// how several strategies compose.
+// how several strategies compose (`StrategyPipeline`).
 //
-// Call order at a step (session thread):
+// Call order at a step (session thread), each hook over the enabled strategies in
+// composition order (`StrategyRegistry`):
 //   1. the session computes the raw signals (`StepView.summary`) on the untouched logits;
-//   2. `beforeSampling` of every enabled strategy, in `StrategyOrder` order: each may ban
-//      tokens, bias logits, ask to force tokens, or override sampling for this step;
-//      bans union, biases add, the first strategy that forces wins (the trace says who);
-//   3. the session samples from the adjusted logits (raw signals stay in the record);
-//   4. `review` of every enabled strategy, in order: the first that replaces the sampled
-//      token wins (budget forcing's "Wait" instead of an early think-close);
-//   5. `input` of every enabled strategy: the first that returns an embedding decides that
-//      the token is fed as that embedding (latent thinking);
-//   6. after the token is decoded, `afterToken`: strategies update their state and may run
-//      probes on a forked sequence (the main sequence's KV and logits are left as they were).
-// Every decision a strategy takes goes into the record's `effects` and, for interventions,
-// into a trace event.
+//   2. `beforeSampling`: each may ban tokens, bias logits, ask to force tokens, or override
+//      sampling for this step; bans add up, biases add, the first that forces wins and the
+//      first sampling override wins (the others are recorded as overridden);
+//   3. the session samples from the adjusted logits (a copy it owns; the raw signals stay in
+//      the record);
+//   4. the token: a forced one if tokens are queued (then `observeForced` sees what the
+//      sampler drew), else `review` may replace the sampled token (the first that does wins);
+//   5. `input`: the first strategy that returns an embedding has the token fed as that
+//      embedding (latent thinking);
+//   6. after the token was decoded, `afterToken`: strategies update their state and may run
+//      probes on a fork (`Prober`, only handed over when the token was fed), leaving the main
+//      sequence's cells and next-token logits as they were.
+// Every decision goes into the record's typed `effects` and, for interventions, a trace event.
 
-/// What the session shows a strategy at a step. Read-only.
+/// Who a strategy is, for specs, the panel, `thinktop strategies` and the README table.
+public struct StrategyInfo: Sendable {
+    /// name in `--strategy` specs, e.g. "cgrs"
+    public var id: String
+    /// display name, e.g. "CGRS"
+    public var name: String
+    /// paper and reference code
+    public var source: String
+    /// what the backend must offer
+    public var needs: Set<Capability>
+    /// how closely it follows the reference, and its deviations (one line)
+    public var fidelity: String
+    /// the parameter `NAME=VALUE` sets in a spec
+    public var primary: String?
+
+    public init(id: String, name: String, source: String, needs: Set<Capability>, fidelity: String, primary: String?) {
+        self.id = id; self.name = name; self.source = source; self.needs = needs; self.fidelity = fidelity
+        self.primary = primary
+    }
+}
+
+/// What the session shows a strategy before the token is fed. Read-only; `logits` is valid
+/// only during the hook call it is passed to.
 public struct StepView {
     /// generation step (index of the token about to be generated)
     public let step: Int
-    /// KV position the token will take
+    /// the token's position in the sequence
     public let position: Int
     /// the phase the token about to be generated belongs to (before markers are seen)
     public let phase: Phase
@@ -34,12 +58,49 @@ public struct StepView {
     public let logits: UnsafeBufferPointer<Float>
     /// generated text so far, all phases, stop strings not yet removed
     public let text: String
-    /// the think-close marker the session uses
+    /// the think markers the session uses
     public let markers: ThinkMarkers
     /// the session's sampling parameters (for strategies that adapt them)
     public let sampling: SamplingParameters
     /// max_new_tokens of the run
     public let maxTokens: Int
+
+    public init(step: Int, position: Int, phase: Phase, thinkingTokens: Int, summary: DistributionSummary,
+                logits: UnsafeBufferPointer<Float>, text: String, markers: ThinkMarkers, sampling: SamplingParameters,
+                maxTokens: Int) {
+        self.step = step; self.position = position; self.phase = phase; self.thinkingTokens = thinkingTokens
+        self.summary = summary; self.logits = logits; self.text = text; self.markers = markers
+        self.sampling = sampling; self.maxTokens = maxTokens
+    }
+
+    /// The same step as `afterToken` sees it: the logits are gone by then.
+    public var afterToken: TokenView {
+        TokenView(step: step, position: position, phase: phase, thinkingTokens: thinkingTokens, summary: summary,
+                  text: text, markers: markers, maxTokens: maxTokens)
+    }
+}
+
+/// What `afterToken` sees of the step: no logits (the context has moved on to the next
+/// position's by then).
+public struct TokenView: Sendable {
+    public let step: Int
+    public let position: Int
+    /// the phase before this token (its own is the record's)
+    public let phase: Phase
+    /// thinking tokens before this one
+    public let thinkingTokens: Int
+    /// signals of the raw distribution the token was drawn from
+    public let summary: DistributionSummary
+    /// the generated text before this token
+    public let text: String
+    public let markers: ThinkMarkers
+    public let maxTokens: Int
+
+    public init(step: Int, position: Int, phase: Phase, thinkingTokens: Int, summary: DistributionSummary, text: String,
+                markers: ThinkMarkers, maxTokens: Int) {
+        self.step = step; self.position = position; self.phase = phase; self.thinkingTokens = thinkingTokens
+        self.summary = summary; self.text = text; self.markers = markers; self.maxTokens = maxTokens
+    }
 }
 
 /// What a strategy decides before sampling.
@@ -48,15 +109,24 @@ public struct StepDecision {
     public var banned: Set<Int32> = []
     /// logit additions (summed when several strategies bias one token)
     public var bias: [Int32: Float] = [:]
-    /// tokens to feed instead of sampled ones, starting now; first strategy wins
+    /// tokens to feed instead of sampled ones, starting now
     public var force: [Int32] = []
-    public var forceBy: String?
-    /// sampling parameters for this step only (entropix); first strategy wins
+    /// sampling parameters for this step only (entropix)
     public var sampling: SamplingParameters?
-    public var samplingBy: String?
-    /// lines for the record's `effects`
-    public var effects: [String] = []
+    /// what the strategy did, for the record (the pipeline fills in the strategy)
+    public var effects: [Effect] = []
     public init() {}
+
+    public mutating func effect(_ kind: EffectKind, _ text: String) { effects.append(Effect(nil, kind, text)) }
+}
+
+/// When a probe's greedy decoding stops.
+public enum ProbeStop: Sendable, Equatable {
+    /// after `maxTokens`
+    case none
+    /// once the probe's generated text contains one of these (checked across token
+    /// boundaries, as inference engines match stop strings)
+    case anyOf([String])
 }
 
 /// What a probe on a forked sequence returned.
@@ -70,156 +140,105 @@ public struct ProbeResult: Sendable, Equatable {
     public var probabilities: [Double]
     /// wall time, ms
     public var ms: Double
+
+    public init(tokens: [Int32] = [], text: String = "", entropies: [Double] = [], probabilities: [Double] = [], ms: Double = 0) {
+        self.tokens = tokens; self.text = text; self.entropies = entropies; self.probabilities = probabilities; self.ms = ms
+    }
 }
 
-/// Services the session gives strategies: tokens, text, embeddings, probes, events.
+/// Probes on a fork of the main sequence, handed to `afterToken` only when the token was fed
+/// (not when the run ends at it).
+public protocol Prober {
+    /// Cells of the KV cache no sequence uses: what a probe's appended text and tokens must
+    /// fit in.
+    var freeCells: Int { get }
+    /// Forks the main sequence (keeping only the inputs below `cutAt` when given: a context
+    /// the run has already gone past), feeds `appending`, hands the next-token distribution
+    /// after it to `first`, then greedy-decodes up to `maxTokens` tokens until `stop`. The fork
+    /// is removed; the main sequence and its next-token logits are untouched.
+    func probe(appending: String, maxTokens: Int, stop: ProbeStop, cutAt: Int?,
+               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult
+}
+
+extension Prober {
+    public func probe(appending: String, maxTokens: Int, stop: ProbeStop) throws -> ProbeResult {
+        try probe(appending: appending, maxTokens: maxTokens, stop: stop, cutAt: nil, first: nil)
+    }
+}
+
+/// Services the session gives strategies: tokens, text, embeddings, randomness, events.
 public protocol StrategyEnvironment: AnyObject {
-    var backend: ModelBackend { get }
+    var vocabularySize: Int { get }
+    /// the bytes of a token (special tokens rendered)
+    func piece(_ token: Int32) -> [UInt8]
     /// the text of a token (special tokens rendered)
     func text(of token: Int32) -> String
     func tokenize(_ text: String) throws -> [Int32]
-    /// Forks the main sequence, feeds `appending`, reads the next-token distribution after it
-    /// (handed to `first`), then greedy-decodes up to `maxTokens` tokens, stopping after a
-    /// token whose text contains `stopAt`. The fork is removed; the main sequence and its
-    /// next-token logits are untouched.
-    func probe(appending: String, maxTokens: Int, stopAt: String?,
-               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult
-    /// The same on a fork that keeps only the positions below `cutAt`, for rules that probe
-    /// a context the main sequence has already gone past.
-    func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,
-               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult
-    /// Whether a probe may run now: inside `afterToken`, once the token was fed (not when the
-    /// run ends at this token).
-    var canProbe: Bool { get }
-    /// Whether the model can be fed embeddings (latent thinking).
-    var canFeedEmbeddings: Bool { get }
-    /// Cells of the KV cache no sequence uses: what a probe's appended text and tokens must
-    /// fit in (positions alone no longer tell once a policy has evicted).
-    var freeCells: Int { get }
+    func isEndOfGeneration(_ token: Int32) -> Bool
     /// uniform draw in [0, 1) from the strategies' own seeded generator (restored on rewind)
     func uniform() -> Double
-    /// writes a trace event at the current step
-    func event(_ kind: String, _ detail: String)
+    /// writes a trace event at the current step, in the name of the strategy being called
+    func event(_ kind: EventKind, _ detail: String, ms: Double?)
     /// E[token]·scale, the embedding that stands for feeding `token` (latent thinking)
     func embedding(of token: Int32) throws -> [Float]
     /// Σ_i weights[i]·E[ids[i]]·scale over the given tokens
     func mixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws -> [Float]
 }
 
-/// A decoding-time strategy. Implementations keep their parameters validated (with the
-/// authors' defaults), expose their live state for display, and can save/restore their
-/// state so a rewind puts them back exactly.
-public protocol DecodingStrategy: AnyObject {
-    /// name in `--strategy` specs, e.g. "cgrs"
-    var id: String { get }
-    /// display name, e.g. "CGRS"
-    var name: String { get }
-    /// the TUI key that toggles it
-    var key: Character { get }
-    /// what it needs: "logits", "fork", "embeddings", "attention"
-    var needs: [String] { get }
-    /// "faithful" or a label such as "heuristic stand-in"
-    var fidelity: String { get }
-    /// current parameters as `k=v` pairs, in spec order
-    var parameters: [(String, String)] { get }
+extension StrategyEnvironment {
+    public func event(_ kind: EventKind, _ detail: String) { event(kind, detail, ms: nil) }
+}
+
+/// A decoding-time strategy: a class holding its parameters (declared once in `parameters`,
+/// with the authors' defaults) and a typed, Sendable `State` that a rewind puts back exactly.
+public protocol DecodingStrategy: Configurable {
+    associatedtype State: Sendable
+    static var info: StrategyInfo { get }
+    /// everything that changes while it runs (restored exactly on a rewind)
+    var state: State { get set }
     /// live state for the panel, e.g. "C 0.93 p 0.30"
     var liveState: String { get }
-    /// Sets one parameter; throws with a one-line message for a bad name or value.
-    func set(_ name: String, _ value: String) throws
-    /// Called once before the first step (and again after a parameter change).
+    /// Called once before the first step it is on for (and again after a parameter change).
     func prepare(_ env: StrategyEnvironment) throws
     func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws
     /// Replacement tokens for the sampled one (nil: keep it).
     func review(sampled: Int32, view: StepView, env: StrategyEnvironment) throws -> [Int32]?
     /// An embedding to feed instead of the token (nil: feed the token).
-    func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws -> [Float]?
-    /// After the token was appended (and decoded, when it was).
-    func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws
-    /// State for exact rewinds.
-    func saveState() -> Any
-    func restoreState(_ state: Any)
-}
-
-extension StrategyEnvironment {
-    /// Test doubles that answer probes whenever asked.
-    public var canProbe: Bool { true }
-    public var canFeedEmbeddings: Bool { backend is EmbeddingSource }
-    public var freeCells: Int { backend.contextSize - ((backend.positionRange(sequence: 0)?.upperBound ?? -1) + 1) }
-
-    /// Environments without cut probes (test doubles) answer plain probes only.
-    public func probe(appending: String, maxTokens: Int, stopAt: String?, cutAt: Int?,
-                      first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
-        guard cutAt == nil else { throw ThinktopError.invalidArgument("this environment cannot cut probes") }
-        return try probe(appending: appending, maxTokens: maxTokens, stopAt: stopAt, first: first)
-    }
+    func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws -> [Float]?
+    /// On a step whose token was forced: the token the sampler drew, for rules that follow
+    /// it (SwiReasoning's lock). Nothing is fed from here.
+    func observeForced(sampled: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws
+    /// After the token was appended (and decoded, when it was: then `prober` is given).
+    func afterToken(_ record: StepRecord, view: TokenView, prober: Prober?, env: StrategyEnvironment,
+                    effects: inout [Effect]) throws
 }
 
 extension DecodingStrategy {
-    public var fidelity: String { "faithful" }
+    public static var kindName: String { "strategy" }
+    public static var specName: String { info.id }
+    public var id: String { Self.info.id }
+    public var name: String { Self.info.name }
     public var liveState: String { "" }
     public func prepare(_ env: StrategyEnvironment) throws {}
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {}
     public func review(sampled: Int32, view: StepView, env: StrategyEnvironment) throws -> [Int32]? { nil }
-    public func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws -> [Float]? { nil }
-    public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {}
-    public func saveState() -> Any { () }
-    public func restoreState(_ state: Any) {}
+    public func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws -> [Float]? { nil }
+    public func observeForced(sampled: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws {}
+    public func afterToken(_ record: StepRecord, view: TokenView, prober: Prober?, env: StrategyEnvironment,
+                           effects: inout [Effect]) throws {}
 
-    /// "cgrs:delta=0.9" — the spec that recreates this strategy as it is now.
-    public var spec: String {
-        ([id] + parameters.map { "\($0.0)=\($0.1)" }).joined(separator: ":")
+    /// The state as it is now, to put back on a rewind.
+    public func memento() -> StrategyMemento {
+        let saved = state
+        return StrategyMemento { self.state = saved }
     }
+
+    /// Back to a fresh run's state, parameters kept.
+    public func resetState() { state = Self().state }
 }
 
-/// Parameter parsing with one-line errors naming the strategy (or KV policy: `kind`) and parameter.
-public enum StrategyParameter {
-    public static func double(_ strategy: String, _ name: String, _ value: String, in range: ClosedRange<Double>,
-                              kind: String = "strategy") throws -> Double {
-        guard let v = Double(value), range.contains(v) else {
-            throw ThinktopError.invalidArgument("\(kind) \(strategy): \(name) must be a number in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"")
-        }
-        return v
-    }
-
-    public static func int(_ strategy: String, _ name: String, _ value: String, in range: ClosedRange<Int>,
-                           kind: String = "strategy") throws -> Int {
-        guard let v = Int(value), range.contains(v) else {
-            throw ThinktopError.invalidArgument("\(kind) \(strategy): \(name) must be a whole number in \(range.lowerBound)…\(range.upperBound), got \"\(value)\"")
-        }
-        return v
-    }
-
-    public static func bool(_ strategy: String, _ name: String, _ value: String) throws -> Bool {
-        switch value.lowercased() {
-        case "1", "true", "on", "yes": return true
-        case "0", "false", "off", "no": return false
-        default: throw ThinktopError.invalidArgument("strategy \(strategy): \(name) must be on or off, got \"\(value)\"")
-        }
-    }
-
-    /// C escapes in texts given on the command line: \n, \t, \\.
-    public static func text(_ value: String) -> String {
-        var out = ""
-        var escape = false
-        for c in value {
-            if escape {
-                switch c {
-                case "n": out.append("\n")
-                case "t": out.append("\t")
-                default: out.append(c)
-                }
-                escape = false
-            } else if c == "\\" {
-                escape = true
-            } else {
-                out.append(c)
-            }
-        }
-        if escape { out.append("\\") }
-        return out
-    }
-
-    public static func unknown(_ strategy: String, _ name: String, known: [String], kind: String = "strategy") -> ThinktopError {
-        .invalidArgument("\(kind) \(strategy) has no parameter \"\(name)\"" + (known.isEmpty ? " (it has none)" : " (it has: \(known.joined(separator: ", ")))"))
-    }
+/// A strategy's state at one step, typed and captured by value; `restore` puts it back.
+public struct StrategyMemento {
+    let put: () -> Void
+    public func restore() { put() }
 }

@@ -87,6 +87,9 @@ public struct StopMatcher: Sendable, Equatable {
         return (emit, nil)
     }
 
+    /// UTF-8 bytes held back because they could start a stop string.
+    public var heldBytes: Int { held.utf8.count }
+
     /// Text still held at the end of generation (it did not become a stop string).
     public mutating func flush() -> String {
         defer { held = "" }

@@ -4,7 +4,9 @@ import Foundation
 /// summary. Documented in docs/TRACE.md; `TraceFormat.version` goes up whenever a field
 /// changes meaning, and the reader keeps reading every version written before.
 public enum TraceFormat {
-    public static let version = 1
+    /// 2: effects are objects (strategy, kind, text); events name their strategy and carry a
+    /// probe's or an eviction's time in `ms`; `stop-string` events. Format 1 reads as 2.
+    public static let version = 2
 }
 
 /// One alternative the model weighed at a step.
@@ -103,19 +105,23 @@ public struct TraceHeader: Codable, Sendable, Equatable {
     public var created: String
     public var model: ModelFacts
     public var prompt: String
+    /// the problem as the user gave it (the demo's question, or the prompt before any chat
+    /// template); absent in format 1
+    public var problem: String?
     public var promptTokens: Int
     public var settings: RunSettings
     public var seed: UInt64
 
     enum CodingKeys: String, CodingKey {
-        case type, format, tool, created, model, prompt, settings, seed
+        case type, format, tool, created, model, prompt, problem, settings, seed
         case promptTokens = "prompt_tokens"
     }
 
     public init(format: Int = TraceFormat.version, tool: String, created: String, model: ModelFacts, prompt: String,
-                promptTokens: Int, settings: RunSettings) {
+                problem: String? = nil, promptTokens: Int, settings: RunSettings) {
         self.format = format; self.tool = tool; self.created = created; self.model = model
-        self.prompt = prompt; self.promptTokens = promptTokens; self.settings = settings; self.seed = settings.sampling.seed
+        self.prompt = prompt; self.problem = problem; self.promptTokens = promptTokens; self.settings = settings
+        self.seed = settings.sampling.seed
     }
 }
 
@@ -159,7 +165,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var reasoningStep: Int
     public var stepMean: Double
     /// what strategies did at this step (empty without strategies)
-    public var effects: [String]
+    public var effects: [Effect]
     /// wall time of the step (analysis, sampling and the decode of this token), ms
     public var ms: Double
 
@@ -173,7 +179,7 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public init(index: Int, position: Int, token: Int32, text: String, phase: Phase, input: InputKind,
                 logprob: Double, prob: Double, entropy: Double, varentropy: Double, top1: Double, margin: Double,
                 top: [Alternative], windowMean: Double, trend: Double, reasoningStep: Int, stepMean: Double,
-                effects: [String], ms: Double) {
+                effects: [Effect], ms: Double) {
         self.index = index; self.position = position; self.token = token; self.text = text; self.phase = phase
         self.input = input; self.logprob = logprob; self.prob = prob; self.entropy = entropy
         self.varentropy = varentropy; self.top1 = top1; self.margin = margin; self.top = top
@@ -187,14 +193,27 @@ public struct TraceEvent: Codable, Sendable, Equatable {
     public var type = "event"
     /// the generation step the event happened before
     public var step: Int
-    public var kind: String
+    public var kind: EventKind
+    /// the strategy that acted (interventions), or the KV policy (`evict`)
+    public var strategy: String?
     public var position: Int?
     public var detail: String?
     /// for `evict`: the positions (sequence indices) the KV policy removed
     public var removed: [Int]?
+    /// wall time of a probe or an eviction, ms
+    public var ms: Double?
+    /// for `stop-string`: the bytes of the token at `position` that stay visible
+    public var visibleBytes: Int?
 
-    public init(step: Int, kind: String, position: Int? = nil, detail: String? = nil, removed: [Int]? = nil) {
-        self.step = step; self.kind = kind; self.position = position; self.detail = detail; self.removed = removed
+    enum CodingKeys: String, CodingKey {
+        case type, step, kind, strategy, position, detail, removed, ms
+        case visibleBytes = "visible_bytes"
+    }
+
+    public init(step: Int, kind: EventKind, strategy: String? = nil, position: Int? = nil, detail: String? = nil,
+                removed: [Int]? = nil, ms: Double? = nil, visibleBytes: Int? = nil) {
+        self.step = step; self.kind = kind; self.strategy = strategy; self.position = position; self.detail = detail
+        self.removed = removed; self.ms = ms; self.visibleBytes = visibleBytes
     }
 }
 
@@ -275,83 +294,5 @@ public final class TraceWriter {
                 off += n
             }
         }
-    }
-}
-
-/// Reads a trace back. A last line cut off mid-way (a crash while writing) is reported in
-/// `truncated` instead of failing the whole read.
-public struct TraceReader {
-    public var lines: [TraceLine] = []
-    public var truncated = false
-
-    public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ThinktopError.traceUnreadable(path: path, reason: "no such file or not readable")
-        }
-        try self.init(data: data, path: path)
-    }
-
-    public init(data: Data, path: String = "trace") throws {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let rawLines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
-        struct Kind: Decodable { var type: String }
-        for (n, raw) in rawLines.enumerated() {
-            if raw.isEmpty { continue }
-            let isLast = n == rawLines.count - 1
-            do {
-                let kind = try decoder.decode(Kind.self, from: raw)
-                switch kind.type {
-                case "header":
-                    let h = try decoder.decode(TraceHeader.self, from: raw)
-                    guard h.format >= 1, h.format <= TraceFormat.version else {
-                        throw ThinktopError.traceUnreadable(path: path, reason: "trace format \(h.format) is newer than this thinktop reads (\(TraceFormat.version))")
-                    }
-                    lines.append(.header(h))
-                case "token": lines.append(.token(try decoder.decode(StepRecord.self, from: raw)))
-                case "event": lines.append(.event(try decoder.decode(TraceEvent.self, from: raw)))
-                case "summary": lines.append(.summary(try decoder.decode(TraceSummary.self, from: raw)))
-                default:
-                    throw ThinktopError.traceUnreadable(path: path, reason: "line \(n + 1) has unknown type \"\(kind.type)\"")
-                }
-            } catch let e as ThinktopError {
-                throw e
-            } catch {
-                // an unterminated last line is a write cut short, anything else is not a trace
-                if isLast && data.last != 0x0A {
-                    truncated = true
-                    break
-                }
-                throw ThinktopError.traceUnreadable(path: path, reason: "line \(n + 1) is not a thinktop trace line")
-            }
-        }
-        guard case .header = lines.first else {
-            throw ThinktopError.traceUnreadable(path: path, reason: "it does not start with a thinktop trace header")
-        }
-    }
-
-    public var header: TraceHeader? {
-        if case .header(let h) = lines.first { return h }
-        return nil
-    }
-    public var tokens: [StepRecord] { lines.compactMap { if case .token(let t) = $0 { return t } else { return nil } } }
-    public var events: [TraceEvent] { lines.compactMap { if case .event(let e) = $0 { return e } else { return nil } } }
-    /// The tokens standing at the end of the run: every rewind event drops the tokens at
-    /// and after its position, as it did in the session.
-    public var finalTokens: [StepRecord] {
-        var out: [StepRecord] = []
-        for l in lines {
-            switch l {
-            case .token(let t): out.append(t)
-            case .event(let e) where e.kind == "rewind":
-                if let p = e.position { out.removeAll { $0.position >= p } }
-            default: break
-            }
-        }
-        return out
-    }
-    public var summary: TraceSummary? {
-        for l in lines.reversed() { if case .summary(let s) = l { return s } }
-        return nil
     }
 }

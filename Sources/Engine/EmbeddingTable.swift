@@ -6,7 +6,7 @@ import Kernels
 /// The token-embedding matrix (`token_embd.weight`), read from the GGUF file with gguf.h
 /// and memory-mapped; rows are dequantised on demand with ggml's `to_float` for the
 /// tensor's type. llama.cpp's public API does not expose this matrix.
-public final class EmbeddingTable: @unchecked Sendable {
+public final class EmbeddingTable {
     public let vocabularySize: Int
     public let embeddingSize: Int
     public let typeName: String
@@ -62,12 +62,11 @@ public final class EmbeddingTable: @unchecked Sendable {
         denseRows?.deallocate()
     }
 
-    private let denseLock = NSLock()
     private var denseRows: UnsafeMutableBufferPointer<Float>?
 
     /// Bytes the dense Float32 copy takes (vocabularySize × embeddingSize × 4).
     public var denseBytes: Int { vocabularySize * embeddingSize * MemoryLayout<Float>.stride }
-    public var isDense: Bool { denseLock.withLock { denseRows != nil } }
+    public var isDense: Bool { denseRows != nil }
 
     /// The whole table dequantised to Float32, built on first use (one `to_float` call per
     /// row, about 1.5 s) and kept for the life of the table: vocabulary × n_embd × 4 bytes,
@@ -76,8 +75,6 @@ public final class EmbeddingTable: @unchecked Sendable {
     /// every latent step) one streaming pass instead of 262,144 dequantiser calls. Q8_0 tables
     /// (Gemma 3 270M's) do not need it: `mixture` reads them directly.
     public func dense() -> UnsafeBufferPointer<Float> {
-        denseLock.lock()
-        defer { denseLock.unlock() }
         if let d = denseRows { return UnsafeBufferPointer(d) }
         let d = UnsafeMutableBufferPointer<Float>.allocate(capacity: vocabularySize * embeddingSize)
         for t in 0..<vocabularySize {

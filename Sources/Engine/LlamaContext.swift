@@ -56,8 +56,9 @@ public struct ContextOptions: Sendable {
 }
 
 /// A llama.cpp context over a model: the `ModelBackend` the decoding session steps.
-/// Owns the `llama_context` and its batches; keeps the model alive.
-public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendable {
+/// Owns the `llama_context` and its batches; keeps the model alive. Not Sendable: one
+/// thread uses it at a time (the session's).
+public final class LlamaContext: ModelBackend, KVShapeSource {
     public let model: LlamaModel
     /// the cache's bands (full-attention and sliding-window layers), from llama.cpp's report
     public let kvShape: KVShape
@@ -143,14 +144,27 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
     public var batchSize: Int { options.batchSize }
     var memory: OpaquePointer { llama_get_memory(pointer) }
 
-    public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws {
+    /// Everything, on any device llama.cpp runs on: the whole distribution, bans (logits are
+    /// edited in the session's copy), forks, embedding input when the model file's token
+    /// embeddings can be read, KV edits, and attention when the tap is on.
+    public var capabilities: Set<Capability> {
+        var c: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .kvEdits]
+        if embeddingInputReadable { c.insert(.embeddingInput) }
+        if tap != nil { c.insert(.attention) }
+        return c
+    }
+
+    /// whether `token_embd.weight` can be read and dequantised (checked once)
+    private lazy var embeddingInputReadable: Bool = (try? loadEmbeddings()) != nil
+
+    public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
         precondition(!tokens.isEmpty && tokens.count <= options.batchSize, "batch of \(tokens.count) tokens")
         var i = 0
         for t in tokens {
             tokenBatch.token[i] = t
             tokenBatch.pos[i] = Int32(position + i)
             tokenBatch.n_seq_id[i] = 1
-            tokenBatch.seq_id[i]![0] = sequence
+            tokenBatch.seq_id[i]![0] = sequence.rawValue
             tokenBatch.logits[i] = 0
             i += 1
         }
@@ -159,14 +173,14 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
         try run(tokenBatch, position: position)
     }
 
-    public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws {
+    public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws {
         precondition(embedding.count == embeddingSize, "embedding of \(embedding.count) floats, model takes \(embeddingSize)")
         if embeddingBatch == nil { embeddingBatch = llama_batch_init(1, Int32(embeddingSize), 1) }
         var b = embeddingBatch!
         b.embd.update(from: embedding.baseAddress!, count: embedding.count)
         b.pos[0] = Int32(position)
         b.n_seq_id[0] = 1
-        b.seq_id[0]![0] = sequence
+        b.seq_id[0]![0] = sequence.rawValue
         b.logits[0] = 1
         b.n_tokens = 1
         embeddingBatch = b
@@ -194,30 +208,30 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
         return UnsafeBufferPointer(start: l, count: vocabularySize)
     }
 
-    public func removeCells(sequence: Int32, from: Int, to: Int?) throws {
+    public func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
         lastLogits = nil
-        guard llama_memory_seq_rm(memory, sequence, Int32(from), Int32(to ?? -1)) else {
+        guard llama_memory_seq_rm(memory, sequence.rawValue, Int32(from), Int32(to ?? -1)) else {
             throw ThinktopError.kvEditFailed("cannot remove positions \(from)…\(to.map { String($0 - 1) } ?? "end") of sequence \(sequence)")
         }
-        tap?.remove(sequence: sequence, from: from, to: to)
+        tap?.remove(sequence: sequence.rawValue, from: from, to: to)
     }
 
-    public func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {
+    public func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws {
         guard llama_memory_can_shift(memory) else {
             throw ThinktopError.kvEditFailed("this model's cache cannot shift positions")
         }
-        llama_memory_seq_add(memory, sequence, Int32(from), Int32(to ?? -1), Int32(delta))
-        tap?.shift(sequence: sequence, from: from, to: to, delta: delta)
+        llama_memory_seq_add(memory, sequence.rawValue, Int32(from), Int32(to ?? -1), Int32(delta))
+        tap?.shift(sequence: sequence.rawValue, from: from, to: to, delta: delta)
     }
 
-    public func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
-        llama_memory_seq_cp(memory, source, destination, Int32(start), Int32(end ?? -1))
-        tap?.copy(from: source, to: destination, from: start, to: end)
+    public func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
+        llama_memory_seq_cp(memory, source.rawValue, destination.rawValue, Int32(start), Int32(end ?? -1))
+        tap?.copy(from: source.rawValue, to: destination.rawValue, from: start, to: end)
     }
 
-    public func positionRange(sequence: Int32) -> ClosedRange<Int>? {
-        let lo = llama_memory_seq_pos_min(memory, sequence)
-        let hi = llama_memory_seq_pos_max(memory, sequence)
+    public func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {
+        let lo = llama_memory_seq_pos_min(memory, sequence.rawValue)
+        let hi = llama_memory_seq_pos_max(memory, sequence.rawValue)
         guard lo >= 0, hi >= lo else { return nil }
         return Int(lo)...Int(hi)
     }
@@ -234,28 +248,29 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
     }
 
     public func isEndOfGeneration(_ token: Int32) -> Bool { model.isEndOfGeneration(token) }
+    public func isControl(_ token: Int32) -> Bool { model.isControl(token) }
     public func singleToken(_ text: String) -> Int32? { model.singleToken(text) }
 
     // MARK: state
 
     /// The state of one sequence (its KV cells), as llama.cpp serialises it.
-    public func saveState(sequence: Int32) throws -> [UInt8] {
-        let size = llama_state_seq_get_size(pointer, sequence)
+    public func saveState(sequence: SequenceID) throws -> [UInt8] {
+        let size = llama_state_seq_get_size(pointer, sequence.rawValue)
         var bytes = [UInt8](repeating: 0, count: size)
-        let written = llama_state_seq_get_data(pointer, &bytes, size, sequence)
+        let written = llama_state_seq_get_data(pointer, &bytes, size, sequence.rawValue)
         guard written > 0 else { throw ThinktopError.kvEditFailed("saving the state of sequence \(sequence) failed") }
         return Array(bytes.prefix(written))
     }
 
     /// Restores a state saved by `saveState` into `sequence` (which should be empty).
     /// `logits()` is invalid afterwards until the next decode.
-    public func restoreState(_ bytes: [UInt8], sequence: Int32) throws {
+    public func restoreState(_ bytes: [UInt8], sequence: SequenceID) throws {
         lastLogits = nil
         if tap != nil {
             // llama.cpp places the restored cells where no graph shows them to the tap
             throw ThinktopError.stateRestoreFailed("a context with the attention tap cannot restore a saved sequence state")
         }
-        let read = llama_state_seq_set_data(pointer, bytes, bytes.count, sequence)
+        let read = llama_state_seq_set_data(pointer, bytes, bytes.count, sequence.rawValue)
         guard read > 0 else { throw ThinktopError.stateRestoreFailed("llama.cpp rejected \(bytes.count) bytes for sequence \(sequence)") }
     }
 
@@ -272,14 +287,14 @@ public final class LlamaContext: ModelBackend, KVShapeSource, @unchecked Sendabl
     }
 
     /// Finds the scale at which feeding a token's embedding row reproduces feeding the token:
-    /// one token is evaluated both ways on a scratch sequence, for scale 1 and √n_embd, and
-    /// the scale whose logits agree best is kept. Leaves no cells behind; `logits()` is
-    /// invalid afterwards until the next decode.
+    /// one token is evaluated both ways on the probe sequence (empty between probes, and
+    /// emptied again here), for scale 1 and √n_embd, and the scale whose logits agree best is
+    /// kept. Leaves no cells behind; `logits()` is invalid afterwards until the next decode.
     @discardableResult
     public func calibrateInputScale(probe token: Int32? = nil) throws -> Float {
         if let s = inputScale { return s }
         let table = try loadEmbeddings()
-        let scratch = Int32(options.sequences - 1)
+        let scratch = SequenceID.probe
         let t = token ?? model.bosToken
         try removeCells(sequence: scratch, from: 0, to: nil)
         try decode(tokens: [t][...], at: 0, sequence: scratch)
@@ -323,7 +338,7 @@ extension LlamaContext {
     public func plainDecode(_ tokens: [Int32], startingAt position: Int) throws -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         for (i, t) in tokens.enumerated() {
-            try decode(tokens: [t][...], at: position + i, sequence: 0)
+            try decode(tokens: [t][...], at: position + i, sequence: .main)
             _ = llama_get_logits_ith(pointer, -1)
         }
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -331,6 +346,8 @@ extension LlamaContext {
 }
 
 extension LlamaContext: EmbeddingSource {
+    public func prepareInput() throws { try calibrateInputScale() }
+
     public func inputEmbedding(of token: Int32) throws -> [Float] {
         var row = [Float](repeating: 0, count: embeddingSize)
         try scaledEmbedding(of: token, into: &row)

@@ -3,6 +3,8 @@ import Core
 import Foundation
 
 /// A loaded GGUF model. Owns the `llama_model`; contexts made from it keep it alive.
+/// Immutable after loading (llama.cpp's model is read-only and may serve contexts on several
+/// threads), hence shareable although it holds C pointers.
 public final class LlamaModel: @unchecked Sendable {
     public let path: String
     let pointer: OpaquePointer
@@ -140,6 +142,13 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     public func isEndOfGeneration(_ token: Int32) -> Bool { llama_vocab_is_eog(vocab, token) }
+
+    /// Control tokens (end of turn, chat-template markers) and end-of-generation tokens: not
+    /// text the model says. Think markers are not control tokens in the reasoning models'
+    /// vocabularies, so they stay visible.
+    public func isControl(_ token: Int32) -> Bool {
+        isEndOfGeneration(token) || (llama_vocab_get_attr(vocab, token).rawValue & LLAMA_TOKEN_ATTR_CONTROL.rawValue) != 0
+    }
 
     public var bosToken: Int32 { llama_vocab_bos(vocab) }
 

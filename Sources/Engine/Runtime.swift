@@ -1,33 +1,42 @@
 import CLlama
 import Foundation
+import Synchronization
 
 /// llama.cpp's process-wide set-up, and its log output kept off the user's terminal.
 /// Every log line goes into a bounded in-memory buffer (shown when a load fails) and,
 /// when `logFile` is set, to that file.
 public enum LlamaRuntime {
-    private static let lock = NSLock()
-    nonisolated(unsafe) private static var initialized = false
-    nonisolated(unsafe) private static var recent: [String] = []
-    nonisolated(unsafe) private static var partial = ""
-    /// lines recorded so far (a mark for `log(since:)`)
-    nonisolated(unsafe) private static var lineCount = 0
-    nonisolated(unsafe) private static var logHandle: FileHandle?
-    /// also echo llama.cpp's log to stderr (for debugging; never while the TUI is up)
-    nonisolated(unsafe) public static var echoToStderr = false
+    private struct State {
+        var initialized = false
+        var recent: [String] = []
+        var partial = ""
+        /// lines recorded so far (a mark for `log(since:)`)
+        var lineCount = 0
+        var logHandle: FileHandle?
+        var echoToStderr = false
+    }
+    private static let state = Mutex(State())
+
+    /// Also echo llama.cpp's log to stderr (for debugging; never while the TUI is up).
+    public static var echoToStderr: Bool {
+        get { state.withLock { $0.echoToStderr } }
+        set { state.withLock { $0.echoToStderr = newValue } }
+    }
 
     /// Sets up llama.cpp once. `logFile`: where its log is appended (nil: memory only).
     public static func initialize(logFile: String? = nil) {
-        lock.lock()
-        defer { lock.unlock() }
-        if let logFile, logHandle == nil {
-            if !FileManager.default.fileExists(atPath: logFile) {
-                FileManager.default.createFile(atPath: logFile, contents: nil)
+        let first = state.withLock { s -> Bool in
+            if let logFile, s.logHandle == nil {
+                if !FileManager.default.fileExists(atPath: logFile) {
+                    FileManager.default.createFile(atPath: logFile, contents: nil)
+                }
+                s.logHandle = FileHandle(forWritingAtPath: logFile)
+                _ = try? s.logHandle?.seekToEnd()
             }
-            logHandle = FileHandle(forWritingAtPath: logFile)
-            _ = try? logHandle?.seekToEnd()
+            defer { s.initialized = true }
+            return !s.initialized
         }
-        guard !initialized else { return }
-        initialized = true
+        guard first else { return }
         llama_log_set({ level, text, _ in
             guard let text else { return }
             LlamaRuntime.record(level: level, String(cString: text))
@@ -36,42 +45,34 @@ public enum LlamaRuntime {
     }
 
     static func record(level: ggml_log_level, _ text: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        if level != GGML_LOG_LEVEL_DEBUG, let data = text.data(using: .utf8) {
-            logHandle?.write(data)
-            if echoToStderr { FileHandle.standardError.write(data) }
-        }
-        partial += text
-        while let nl = partial.firstIndex(of: "\n") {
-            let line = String(partial[..<nl])
-            partial = String(partial[partial.index(after: nl)...])
-            if level == GGML_LOG_LEVEL_DEBUG { continue }
-            recent.append(line)
-            lineCount += 1
-            if recent.count > 200 { recent.removeFirst(recent.count - 200) }
+        state.withLock { s in
+            if level != GGML_LOG_LEVEL_DEBUG, let data = text.data(using: .utf8) {
+                s.logHandle?.write(data)
+                if s.echoToStderr { FileHandle.standardError.write(data) }
+            }
+            s.partial += text
+            while let nl = s.partial.firstIndex(of: "\n") {
+                let line = String(s.partial[..<nl])
+                s.partial = String(s.partial[s.partial.index(after: nl)...])
+                if level == GGML_LOG_LEVEL_DEBUG { continue }
+                s.recent.append(line)
+                s.lineCount += 1
+                if s.recent.count > 200 { s.recent.removeFirst(s.recent.count - 200) }
+            }
         }
     }
 
     /// The last log lines, newest last.
     public static func recentLog(_ n: Int = 20) -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return Array(recent.suffix(n))
+        state.withLock { Array($0.recent.suffix(n)) }
     }
 
     /// A mark for `log(since:)`.
-    public static func logMark() -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return lineCount
-    }
+    public static func logMark() -> Int { state.withLock { $0.lineCount } }
 
     /// The lines logged after `mark` (at most the last 200).
     public static func log(since mark: Int) -> [String] {
-        lock.lock()
-        defer { lock.unlock() }
-        return Array(recent.suffix(min(recent.count, max(0, lineCount - mark))))
+        state.withLock { Array($0.recent.suffix(min($0.recent.count, max(0, $0.lineCount - mark)))) }
     }
 
     /// The most telling recent error line from llama.cpp, for one-line error messages.

@@ -97,7 +97,7 @@ struct Bench: ParsableCommand {
         var lastSession: DecodingSession?
         let prompt: [Int32] = strategy.isEmpty ? [bos] : try model.tokenize(DemoProblem.prompt, addSpecial: true)
         // one session generation from BOS: the full per-token path, trace lines included
-        func analysed(on context: LlamaContext = context, kv: KVPolicy? = nil) throws -> (Double, [Int32]) {
+        func analysed(on context: LlamaContext = context, kv: (any KVPolicy)? = nil) throws -> (Double, [Int32]) {
             context.clearMemory()
             let session = try DecodingSession(backend: context, config: config, promptTokens: prompt,
                                               initialPhase: strategy.isEmpty ? .answer : .thinking)
@@ -172,10 +172,7 @@ struct Bench: ParsableCommand {
             result.forced_step_ms = mean(.forced)
             result.latent_steps = s.records.filter { $0.input == .latent }.count
             if let l = result.latent_step_ms, let e = result.explicit_step_ms { result.latent_over_explicit = l / e }
-            let probeMs = s.events.filter { $0.kind == "probe" }.compactMap { e -> Double? in
-                guard let d = e.detail, let r = d.range(of: #"[0-9.]+ ?ms"#, options: .regularExpression) else { return nil }
-                return Double(d[r].filter { "0123456789.".contains($0) })
-            }
+            let probeMs = s.events.filter { $0.kind == .probe }.compactMap(\.ms)
             result.probes = probeMs.count
             if !probeMs.isEmpty {
                 result.probe_ms = probeMs.reduce(0, +) / Double(probeMs.count)
@@ -218,7 +215,7 @@ struct Bench: ParsableCommand {
             let kvContext = policy.needsAttention ? try LlamaContext(model: model, options: kvOptions) : context
             _ = try analysed(on: kvContext, kv: policy)
             if let s = lastSession {
-                let evicting = Set(s.events.filter { $0.kind == "evict" && $0.position != nil }.map(\.step))
+                let evicting = Set(s.events.filter { $0.kind == .evict && $0.position != nil }.map(\.step))
                 let steps = s.records.dropLast()
                 let withEviction = steps.filter { evicting.contains($0.index) }.map(\.ms)
                 let without = steps.filter { !evicting.contains($0.index) }.map(\.ms)

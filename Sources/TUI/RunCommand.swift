@@ -4,21 +4,51 @@ import Core
 import Dispatch
 import Engine
 import Foundation
+import Synchronization
+
+/// Trace lines written as the run goes, one write per line. A write that fails stops the
+/// recording — the file keeps every line before it — and says so once, through `onFailure`,
+/// instead of failing silently. Lives on the session's thread.
+final class TraceRecorder {
+    private var writer: TraceWriter?
+    let path: String?
+    private(set) var failure: String?
+    /// called once, with a one-line reason, when a write fails
+    var onFailure: ((String) -> Void)?
+
+    init(path: String?) throws {
+        self.path = path
+        writer = try path.map { try TraceWriter(path: $0) }
+    }
+
+    func write(_ line: TraceLine) {
+        guard let w = writer else { return }
+        do { try w.write(line) } catch {
+            writer = nil
+            let why = "\(error)"
+            failure = why
+            onFailure?(why)
+        }
+    }
+}
 
 /// A model, a context and a session set up from the command line, with the trace attached.
+/// Not Sendable: the whole of it goes to the session's thread (`start`).
 struct PreparedRun {
     let model: LlamaModel
     let context: LlamaContext
     let session: DecodingSession
-    let trace: TraceWriter?
+    let recorder: TraceRecorder
     let header: TraceHeader
+    /// the problem as the user gave it (before any chat template)
+    let problem: String
 
     static func prepare(model modelOptions: ModelOptions, generation g: GenerationOptions, quietLoad: Bool = false) throws -> PreparedRun {
         let sampling = try g.sampling.parameters()
         let contextOptions = try modelOptions.contextOptions(attentionTap: g.needsAttention)
         let policy = try KVPolicyRegistry.parse(g.kv)
         // the trace file is created first, so a bad path fails before any model work
-        let trace = try g.trace.map { try TraceWriter(path: $0) }
+        let recorder = try TraceRecorder(path: g.trace)
         let model = try modelOptions.loadModel(quiet: quietLoad)
         let (promptText, usedChat) = try g.promptText(model: model)
         let tokens = try model.tokenize(promptText, addSpecial: true)
@@ -37,25 +67,36 @@ struct PreparedRun {
         let settings = RunSettings(sampling: sampling, maxTokens: g.maxTokens, contextSize: context.contextSize,
                                    threads: context.threads, stops: g.stops, chatTemplate: usedChat,
                                    topAlternatives: config.topAlternatives, thinkOpen: markers.open,
-                                   thinkClose: markers.close,
-                                   strategies: session.strategies.filter { session.enabled.contains($0.id) }.map(\.spec),
+                                   thinkClose: markers.close, strategies: session.enabledSpecs,
                                    kvPolicy: policy.spec, attention: contextOptions.attentionTap)
+        let problem = try g.problemText()
         let header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
-                                 model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText, promptTokens: tokens.count,
-                                 settings: settings)
-        try trace?.write(.header(header))
-        if let trace {
-            session.onStep = { record in try? trace.write(.token(record)) }
-            session.onEvent = { event in try? trace.write(.event(event)) }
-        }
-        return PreparedRun(model: model, context: context, session: session, trace: trace, header: header)
+                                 model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText,
+                                 problem: problem, promptTokens: tokens.count, settings: settings)
+        recorder.write(.header(header))
+        if let why = recorder.failure { throw ThinktopError.traceUnwritable(path: g.trace ?? "", reason: why) }
+        session.onStep = { record in recorder.write(.token(record)) }
+        session.onEvent = { event in recorder.write(.event(event)) }
+        return PreparedRun(model: model, context: context, session: session, recorder: recorder, header: header,
+                           problem: problem)
     }
 
-    func finish() throws -> TraceSummary {
+    /// Writes the summary line; returns it.
+    func finish() -> TraceSummary {
         let summary = session.summary()
-        try trace?.write(.summary(summary))
+        recorder.write(.summary(summary))
         return summary
     }
+}
+
+/// What a headless run reports back from the session's thread.
+final class RunOutcome: Sendable {
+    struct Value: Sendable {
+        var summary: TraceSummary?
+        var error: String?
+        var traceFailure: String?
+    }
+    let value = Mutex(Value())
 }
 
 struct Run: ParsableCommand {
@@ -70,38 +111,48 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation, quietLoad: quiet)
-        let session = prepared.session
-        session.onText = { text in
+        let commands = prepared.session.commands
+        let tracePath = prepared.recorder.path
+        let outcome = RunOutcome()
+        prepared.session.onText = { text in
             fputs(text, tt_stdout())
             fflush(tt_stdout())
+        }
+        // a trace that can no longer be written ends the run: recording it was the point
+        prepared.recorder.onFailure = { why in
+            outcome.value.withLock { $0.traceFailure = why }
+            commands.send(.stop)
         }
         // Ctrl-C and SIGTERM stop generation cleanly: the trace still gets its summary
         signal(SIGINT, SIG_IGN)
         signal(SIGTERM, SIG_IGN)
         let sources = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            s.setEventHandler { session.send(.stop) }
+            s.setEventHandler { commands.send(.stop) }
             s.resume()
             return s
         }
         defer { sources.forEach { $0.cancel() } }
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            session.run()
-            done.signal()
+        let thread = SessionThread(commands: commands) {
+            prepared.session.run()
+            let summary = prepared.finish()
+            outcome.value.withLock {
+                $0.summary = summary
+                $0.error = prepared.session.lastError.map { "\($0)" }
+            }
         }
-        thread.stackSize = 8 << 20
-        thread.start()
-        done.wait()
+        thread.join()
         print("")
         fflush(tt_stdout())
-        let summary = try prepared.finish()
-        if let error = session.lastError { throw error }
-        if !quiet {
+        let result = outcome.value.withLock { $0 }
+        if let why = result.traceFailure {
+            throw ThinktopError.io("\(why): generation was stopped there")
+        }
+        if let error = result.error { throw ThinktopError.io(error) }
+        if !quiet, let summary = result.summary {
             let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events · stopped: %@%@",
                               summary.tokens, summary.thinkingTokens, summary.answerTokens, summary.tokensPerSecond,
-                              summary.events, summary.stopReason,
-                              prepared.trace.map { " · trace \($0.path)" } ?? "")
+                              summary.events, summary.stopReason, tracePath.map { " · trace \($0)" } ?? "")
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
     }

@@ -1,6 +1,7 @@
 import CNcurses
 import Core
 import Foundation
+import Synchronization
 import Views
 
 /// A key as the workbench understands it.
@@ -10,8 +11,9 @@ enum Key: Equatable {
     case resize
 }
 
-/// Signals that end the workbench. Set from a signal handler, read by the event loop.
-nonisolated(unsafe) var pendingQuitSignal: sig_atomic_t = 0
+/// Signals that end the workbench. Set from a signal handler (an atomic store is
+/// async-signal-safe), read by the event loop.
+let pendingQuitSignal = Atomic<Int32>(0)
 
 /// The one place that talks to curses: start-up and restore, colours from a theme, frames
 /// drawn by sending only the cells that changed since the last frame, keys. While it is up,
@@ -26,7 +28,8 @@ final class CursesTerminal {
     private var previous: Surface?
     private var savedStderr: Int32 = -1
     private var stderrPath: String?
-    nonisolated(unsafe) private static var active = false
+    /// whether curses is up (read by the fatal-signal handlers)
+    private static let active = Atomic<Bool>(false)
 
     /// Starts curses. Refuses without a terminal on stdin and stdout.
     init(theme: Theme, noColor: Bool) throws {
@@ -48,7 +51,7 @@ final class CursesTerminal {
             if savedStderr >= 0 { dup2(savedStderr, 2) }
             throw ThinktopError.invalidArgument("curses could not start on this terminal (TERM=\(ProcessInfo.processInfo.environment["TERM"] ?? "unset"))")
         }
-        Self.active = true
+        Self.active.store(true, ordering: .sequentiallyConsistent)
         Self.installSignalHandlers()
         cbreak()
         noecho()
@@ -69,8 +72,7 @@ final class CursesTerminal {
 
     /// Ends curses and gives stderr back, printing what was written to it meanwhile.
     func restore() {
-        guard Self.active else { return }
-        Self.active = false
+        guard Self.active.exchange(false, ordering: .sequentiallyConsistent) else { return }
         endwin()
         if savedStderr >= 0 {
             dup2(savedStderr, 2)
@@ -88,15 +90,12 @@ final class CursesTerminal {
 
     /// For fatal signals: put the terminal back before the process dies.
     static func emergencyRestore() {
-        if active {
-            active = false
-            endwin()
-        }
+        if active.exchange(false, ordering: .sequentiallyConsistent) { endwin() }
     }
 
     private static func installSignalHandlers() {
         for sig in [SIGINT, SIGTERM, SIGHUP] {
-            signal(sig) { s in pendingQuitSignal = s }
+            signal(sig) { s in pendingQuitSignal.store(s, ordering: .relaxed) }
         }
         for sig in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] {
             signal(sig) { s in

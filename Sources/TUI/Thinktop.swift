@@ -13,7 +13,7 @@ struct Thinktop: ParsableCommand {
         (Gemma 3 270M, set up by `make model`) with the built-in demo problem.
         """,
         version: version,
-        subcommands: [Tui.self, Run.self, Replay.self, Eval.self, Inspect.self, Bench.self],
+        subcommands: [Tui.self, Run.self, Replay.self, Eval.self, Inspect.self, Bench.self, Strategies.self],
         defaultSubcommand: Tui.self)
 }
 
@@ -131,7 +131,7 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Stop when this text appears (repeatable). The demo stops at a new \"Problem:\".")
     var stop: [String] = []
 
-    @Option(name: .long, help: "Decoding strategy, NAME[=VALUE][:PARAM=VALUE]… (repeatable), e.g. nowait, budget=256:extend=2. See the README's strategy table.")
+    @Option(name: .long, help: "Decoding strategy, NAME[=VALUE][:PARAM=VALUE]… (repeatable), e.g. nowait, budget=256:extend=2. `thinktop strategies` lists them with every parameter.")
     var strategy: [String] = []
 
     @Option(name: .long, help: "KV-cache policy, NAME[:PARAM=VALUE]…: none (stop when full), streaming (sinks=4:recent=512), h2o (heavy=0.1:recent=0.1), snapkv (window=32:kernel=5:capacity=1024).")
@@ -166,6 +166,18 @@ struct GenerationOptions: ParsableArguments {
 
     var isDemo: Bool { prompt == nil && promptFile == nil }
 
+    /// The problem as the user gave it: the demo's question, or the prompt before any template.
+    func problemText() throws -> String {
+        if let p = prompt { return p }
+        if let f = promptFile {
+            guard let s = try? String(contentsOfFile: f, encoding: .utf8) else {
+                throw ThinktopError.invalidArgument("cannot read the prompt file \(f) as UTF-8 text")
+            }
+            return s
+        }
+        return DemoProblem.question
+    }
+
     /// The prompt text as the model will see it, and whether the chat template was applied.
     func promptText(model: LlamaModel) throws -> (String, Bool) {
         var text: String
@@ -182,4 +194,36 @@ struct GenerationOptions: ParsableArguments {
     }
 
     var stops: [String] { isDemo && stop.isEmpty ? [DemoProblem.stop] : stop }
+}
+
+extension Thinktop {
+    /// The names `thinktop WORD` accepts as a subcommand.
+    static var subcommandNames: [String] {
+        configuration.subcommands.map { $0._commandName } + ["help"]
+    }
+
+    /// For a first argument that is neither an option nor a subcommand: nil when it is fine,
+    /// else the nearest subcommand's name (nil inside when none is near).
+    static func unknownSubcommand(_ word: String) -> String?? {
+        guard !word.hasPrefix("-"), !subcommandNames.contains(word) else { return nil }
+        let best = subcommandNames.map { ($0, editDistance(word.lowercased(), $0)) }.min { $0.1 < $1.1 }
+        guard let (name, d) = best, d <= max(2, name.count / 2) else { return .some(nil) }
+        return .some(name)
+    }
+
+    /// Levenshtein distance, with a swap of two neighbours counting as one edit.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let x = Array(a), y = Array(b)
+        var d = [[Int]](repeating: [Int](repeating: 0, count: y.count + 1), count: x.count + 1)
+        for i in 0...x.count { d[i][0] = i }
+        for j in 0...y.count { d[0][j] = j }
+        guard !x.isEmpty, !y.isEmpty else { return max(x.count, y.count) }
+        for i in 1...x.count {
+            for j in 1...y.count {
+                d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (x[i - 1] == y[j - 1] ? 0 : 1))
+                if i > 1, j > 1, x[i - 1] == y[j - 2], x[i - 2] == y[j - 1] { d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1) }
+            }
+        }
+        return d[x.count][y.count]
+    }
 }

@@ -47,14 +47,55 @@ struct Tui: ParsableCommand {
         let (theme, noColor) = try ThemeFiles.load(theme)
         let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation)
         let terminal = try CursesTerminal(theme: theme, noColor: noColor)
-        let app = WorkbenchApp(source: .live(prepared), terminal: terminal)
+        let mailbox = Mailbox()
+        let session = prepared.session
+        let tracePath = prepared.recorder.path
+        // the session's thread tells the UI everything through the mailbox
+        session.onStep = { [unowned session] r in
+            prepared.recorder.write(.token(r))
+            mailbox.push(.record(r))
+            if !session.enabled.isEmpty { mailbox.push(.strategies(session.strategyStatus())) }
+            mailbox.push(.kv(KVView(session)))
+        }
+        session.onEvent = { [unowned session] e in
+            prepared.recorder.write(.event(e))
+            switch e.kind {
+            case .enable, .disable, .parameter: mailbox.push(.strategies(session.strategyStatus()))
+            case .kvPolicy:
+                mailbox.push(.strategies(session.strategyStatus()))
+                mailbox.push(.kv(KVView(session)))
+            case .rewind:
+                mailbox.push(.rewind(position: e.position ?? 0))
+                mailbox.push(.kv(KVView(session)))
+            case .pause, .step: mailbox.push(.paused(true))
+            case .resume: mailbox.push(.paused(false))
+            default: break
+            }
+            mailbox.push(.event(e))
+        }
+        session.onFinish = { reason in mailbox.push(.finished(reason.rawValue)) }
+        prepared.recorder.onFailure = { why in mailbox.push(.traceFailed(why)) }
+        let info = (header: prepared.header, problem: prepared.problem, attention: session.capturesAttention,
+                    strategies: session.strategyStatus(), kvRow: KVView(session).policyRow)
+        let thread = SessionThread(commands: session.commands) {
+            prepared.session.run(stayAfterDone: true)
+            mailbox.push(.summary(prepared.finish()))
+        }
+        let app = WorkbenchApp(source: .live(LiveRun(header: info.header, problem: info.problem, attention: info.attention,
+                                                     strategies: info.strategies, kvRow: info.kvRow, thread: thread)),
+                               terminal: terminal, mailbox: mailbox)
         app.run()
         terminal.restore()
-        let s = prepared.session.summary()
-        let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events%@",
-                          s.tokens, s.thinkingTokens, s.answerTokens, s.tokensPerSecond, s.events,
-                          prepared.trace.map { " · trace \($0.path)" } ?? "")
-        FileHandle.standardError.write(Data((line + "\n").utf8))
+        if let why = app.traceFailure {
+            FileHandle.standardError.write(Data("thinktop: \(why): recording stopped there\n".utf8))
+        }
+        if let s = app.summary {
+            let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events%@",
+                              s.tokens, s.thinkingTokens, s.answerTokens, s.tokensPerSecond, s.events,
+                              tracePath.map { " · trace \($0)" } ?? "")
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+        }
+        if app.traceFailure != nil { throw ExitCode(1) }
     }
 }
 

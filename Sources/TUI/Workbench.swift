@@ -1,59 +1,76 @@
 import Core
 import Foundation
+import Synchronization
 import Views
 
-/// What the decoding thread tells the UI, in order. The session's callbacks push; the UI
-/// drains once per frame, so the two threads share nothing else.
-final class Mailbox: @unchecked Sendable {
-    enum Item {
+/// What the decoding thread tells the UI, in order. The session's callbacks push on the
+/// session's thread; the UI drains once per frame, so the two threads share nothing else.
+final class Mailbox: Sendable {
+    enum Item: Sendable {
         case record(StepRecord)
         case rewind(position: Int)
         case paused(Bool)
         case finished(String)
         case event(TraceEvent)
-        case strategies([WorkbenchSnapshot.StrategyRow])
+        case strategies([StrategyStatus])
         case kv(KVView)
+        /// the trace could not be written: recording stopped
+        case traceFailed(String)
+        /// the run's summary, once the session's thread is done with it
+        case summary(TraceSummary)
     }
-    private let lock = NSLock()
-    private var items: [Item] = []
+    private let items = Mutex<[Item]>([])
 
-    func push(_ item: Item) {
-        lock.lock()
-        items.append(item)
-        lock.unlock()
-    }
+    func push(_ item: Item) { items.withLock { $0.append(item) } }
 
     func drain() -> [Item] {
-        lock.lock()
-        defer { lock.unlock() }
-        let out = items
-        items.removeAll(keepingCapacity: true)
-        return out
+        items.withLock { i in
+            defer { i.removeAll(keepingCapacity: true) }
+            return i
+        }
     }
 }
 
 /// What the KV map shows of the ledger, copied on the session's thread.
-struct KVView {
+struct KVView: Sendable {
     var evicted: Set<Int>
     var held: Int
+    /// the policy's spec, and its name and parameters for the panel
     var policy: String
+    var policyRow: String
     var slidingFrom: Int?
     var attention: [Float]
 
     init(_ session: DecodingSession) {
-        evicted = session.ledger.evicted[0] ?? []
-        held = session.ledger.count(sequence: 0)
+        evicted = session.ledger.evicted[.main] ?? []
+        held = session.ledger.count(sequence: .main)
         policy = session.kvPolicy.spec
+        policyRow = ([session.kvPolicy.id] + session.kvPolicy.parameterValues.map { "\($0.name)\u{00A0}\($0.value)" })
+            .joined(separator: " ")
         slidingFrom = session.ledger.slidingWindowIndices()?.lowerBound
         attention = session.attentionByPosition()
     }
 }
 
-/// The KV policy's row: `k` cycles the policies.
-func kvRow(_ session: DecodingSession) -> WorkbenchSnapshot.StrategyRow {
-    let p = session.kvPolicy
-    return .init(key: "k", name: "KV policy", enabled: p.id != "none", available: true,
-                 detail: p.id == "none" ? "none (stops when full)" : p.spec)
+/// The workbench's keys. Core knows strategies by id; which key toggles which is the TUI's
+/// business (the README's table reads it from here too).
+enum StrategyKeys {
+    static let byID: [String: Character] = [
+        "budget": "b", "deer": "e", "thinkbrake": "x", "answerstop": "a", "stoppressure": "p", "cgrs": "c",
+        "nowait": "w", "entropix": "n", "swir": "s",
+    ]
+    /// cycles the KV policies
+    static let kvPolicy: Character = "k"
+
+    static func key(_ id: String) -> Character { byID[id] ?? " " }
+    static func id(for key: Character) -> String? { byID.first { $0.value == key }?.key }
+}
+
+/// The KV policy's row (`k` cycles the policies): its name and parameters.
+func kvRow(_ row: String?) -> WorkbenchSnapshot.StrategyRow {
+    let none = row == nil || row == "none"
+    return .init(key: StrategyKeys.kvPolicy, name: "KV policy", enabled: !none, available: true,
+                 detail: none ? "none (stops when full)" : row!)
 }
 
 /// The policies `k` steps through mid-run: SnapKV acts at the prefill only, and H2O needs
@@ -64,14 +81,15 @@ func nextKVPolicy(after current: String, attention: Bool) -> String {
     return cycle[(i + 1) % cycle.count]
 }
 
-/// The panel's rows for a session's strategies. Call on the session's thread (or before it starts).
-func strategyRows(_ session: DecodingSession) -> [WorkbenchSnapshot.StrategyRow] {
-    session.strategies.map { st in
-        let on = session.enabled.contains(st.id)
-        let params = st.parameters.map { "\($0.0) \($0.1)" }.joined(separator: " ")
-        let detail = on ? (st.liveState.isEmpty ? params : st.liveState) : params
-        return .init(key: st.key, name: st.name, enabled: on, available: true, detail: detail)
-    } + [kvRow(session)]
+/// The panel's rows for the strategies' published status, and the KV policy's row.
+func strategyRows(_ statuses: [StrategyStatus], kvRow row: String?) -> [WorkbenchSnapshot.StrategyRow] {
+    statuses.map { st in
+        // a parameter's name and value are joined by a no-break space, so wrapping keeps them together
+        let params = st.shown.map { "\($0.name)\u{00A0}\($0.value)" }.joined(separator: " ")
+        let detail = st.enabled ? (st.liveState.isEmpty ? params : st.liveState) : params
+        return .init(key: StrategyKeys.key(st.id), name: st.name, enabled: st.enabled, available: st.unavailable == nil,
+                     detail: detail, reason: st.unavailable)
+    } + [kvRow(row)]
 }
 
 /// Rows for a replay: the strategies the trace was recorded with, read-only.
@@ -82,35 +100,60 @@ func replayRows(_ header: TraceHeader) -> [WorkbenchSnapshot.StrategyRow] {
     }
 }
 
+/// What the workbench knows of a live run besides what the mailbox brings.
+struct LiveRun: Sendable {
+    let header: TraceHeader
+    /// the problem as the user gave it (before any chat template)
+    let problem: String
+    /// whether the attention tap is on (H2O can be cycled to)
+    let attention: Bool
+    let strategies: [StrategyStatus]
+    /// the KV policy as the panel shows it (`KVView.policyRow`)
+    let kvRow: String
+    let thread: SessionThread
+}
+
 /// The interactive workbench: a live session or a recorded trace, drawn by the Views panes,
 /// driven by keys. The decoding runs on its own thread; this loop redraws at most ~30 times
 /// a second from what the mailbox delivered and stays responsive while the model computes.
 final class WorkbenchApp {
     enum Source {
-        case live(PreparedRun)
+        case live(LiveRun)
         case replay(ReplayTimeline)
     }
 
     private let source: Source
     private let terminal: CursesTerminal
-    private let mailbox = Mailbox()
+    private let mailbox: Mailbox
     private var snapshot: WorkbenchSnapshot
+    /// the strategies as last published
+    private var statuses: [StrategyStatus] = []
+    /// the KV policy's row as last published
+    private var kvPolicyRow: String?
     private var noticeUntil = Date.distantPast
-    private var sessionThread: Thread?
-    private var sessionDone = DispatchSemaphore(value: 0)
     private var quit = false
+    /// the run's summary, once the session's thread wrote it
+    private(set) var summary: TraceSummary?
+    /// why the trace stopped being written, if it did
+    private(set) var traceFailure: String?
 
-    init(source: Source, terminal: CursesTerminal) {
+    init(source: Source, terminal: CursesTerminal, mailbox: Mailbox = Mailbox()) {
         self.source = source
         self.terminal = terminal
+        self.mailbox = mailbox
         switch source {
         case .live(let run):
-            let facts = run.header.model
+            let h = run.header
+            statuses = run.strategies
+            kvPolicyRow = run.kvRow
             snapshot = WorkbenchSnapshot(
-                modelName: facts.file, modelDetail: facts.description, status: .running,
-                promptTokens: run.header.promptTokens, contextSize: run.header.settings.contextSize,
-                strategies: strategyRows(run.session), kvBytesPerToken: facts.kvBytesPerToken ?? 0,
-                slidingWindow: facts.slidingWindow)
+                modelName: h.model.file, modelDetail: h.model.description, status: .running,
+                promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
+                strategies: strategyRows(run.strategies, kvRow: run.kvRow),
+                kvBytesPerToken: h.model.kvBytesPerToken ?? 0, slidingWindow: h.model.slidingWindow)
+            snapshot.problem = run.problem
+            snapshot.kvPolicy = h.settings.kvPolicy
+            updateBudget()
         case .replay(let timeline):
             let h = timeline.header
             snapshot = WorkbenchSnapshot(
@@ -118,30 +161,27 @@ final class WorkbenchApp {
                 promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
                 strategies: replayRows(h), kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
                 slidingWindow: h.model.slidingWindow)
+            snapshot.problem = timeline.problem
             if timeline.truncated {
                 flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
             }
         }
     }
 
-    /// Runs until the user quits or a signal arrives.
+    /// Runs until the user quits or a signal arrives; a live run's session is then stopped
+    /// and its thread joined (the trace gets its summary).
     func run() {
-        if case .live(let run) = source { startSession(run) }
         var lastFrame = Date.distantPast
         var dirty = true
         while !quit {
-            if pendingQuitSignal != 0 { quit = true; break }
+            if pendingQuitSignal.load(ordering: .relaxed) != 0 { quit = true; break }
             if let key = terminal.readKey(timeoutMs: 15) {
                 handle(key)
                 dirty = true
             }
             if absorbMailbox() { dirty = true }
             if case .replay(let timeline) = source, timeline.advance(now: Date()) {
-                snapshot.records = timeline.records
-                snapshot.evicted = timeline.evicted
-                snapshot.kvPolicy = timeline.kvPolicy
-                snapshot.slidingFrom = timeline.slidingFrom(window: snapshot.slidingWindow)
-                snapshot.attention = timeline.attention
+                showReplay(timeline)
                 dirty = true
             }
             if snapshot.notice != nil && Date() > noticeUntil { snapshot.notice = nil; dirty = true }
@@ -152,7 +192,20 @@ final class WorkbenchApp {
                 dirty = false
             }
         }
-        stopSession()
+        if case .live(let run) = source {
+            run.thread.send(.stop)
+            run.thread.join()
+            _ = absorbMailbox()
+        }
+    }
+
+    private func showReplay(_ timeline: ReplayTimeline) {
+        snapshot.records = timeline.records
+        snapshot.evicted = timeline.evicted
+        snapshot.kvPolicy = timeline.kvPolicy
+        snapshot.slidingFrom = timeline.slidingFrom(window: snapshot.slidingWindow)
+        snapshot.attention = timeline.attention
+        snapshot.hiddenFrom = timeline.hidden
     }
 
     private func draw() {
@@ -175,53 +228,10 @@ final class WorkbenchApp {
         noticeUntil = Date().addingTimeInterval(seconds)
     }
 
-    // MARK: the live session
-
-    private func startSession(_ run: PreparedRun) {
-        let session = run.session
-        let box = mailbox
-        let traceStep = session.onStep
-        let traceEvent = session.onEvent
-        session.onStep = { [unowned session] r in
-            traceStep?(r)
-            box.push(.record(r))
-            if !session.enabled.isEmpty { box.push(.strategies(strategyRows(session))) }
-            box.push(.kv(KVView(session)))
-        }
-        session.onEvent = { [unowned session] e in
-            traceEvent?(e)
-            switch e.kind {
-            case "enable", "disable", "parameter": box.push(.strategies(strategyRows(session)))
-            case "kv-policy":
-                box.push(.strategies(strategyRows(session)))
-                box.push(.kv(KVView(session)))
-            case "rewind":
-                box.push(.rewind(position: e.position ?? 0))
-                box.push(.kv(KVView(session)))
-            case "pause", "step": box.push(.paused(true))
-            case "resume": box.push(.paused(false))
-            default: break
-            }
-            box.push(.event(e))
-        }
-        session.onFinish = { reason in box.push(.finished(reason.rawValue)) }
-        let done = sessionDone
-        let thread = Thread {
-            session.run(stayAfterDone: true)
-            done.signal()
-        }
-        thread.stackSize = 8 << 20
-        thread.name = "thinktop-decode"
-        sessionThread = thread
-        thread.start()
-    }
-
-    private func stopSession() {
-        guard case .live(let run) = source, sessionThread != nil else { return }
-        run.session.send(.stop)
-        sessionDone.wait()
-        sessionThread = nil
-        _ = try? run.finish()
+    /// The budget gauge follows budget forcing's published budget while it is on.
+    private func updateBudget() {
+        let budget = statuses.first { $0.id == "budget" && $0.enabled }
+        snapshot.thinkingBudget = budget?.value("budget").flatMap { Int($0) }
     }
 
     /// Applies what the decoding thread sent. Returns whether anything changed.
@@ -234,6 +244,7 @@ final class WorkbenchApp {
                 snapshot.records.append(r)
             case .rewind(let p):
                 snapshot.records.removeAll { $0.position >= p }
+                if let h = snapshot.hiddenFrom, h.position >= p { snapshot.hiddenFrom = nil }
                 if case .done = snapshot.status { snapshot.status = .running }
                 if let c = snapshot.cursor, c >= snapshot.records.count { snapshot.cursor = nil }
             case .paused(let paused):
@@ -243,11 +254,13 @@ final class WorkbenchApp {
                 snapshot.status = .done(reason)
             case .event(let e):
                 switch e.kind {
-                case "error": flash(e.detail ?? "error", seconds: 6)
-                case "budget-end": snapshot.forcedEndAt = e.step; flash("budget reached: thinking ended")
-                case "early-exit": flash("early exit: \(e.detail ?? "")")
-                case "context-full": flash("the context is full: press k for an evicting KV policy to go on", seconds: 8)
-                case "kv-policy": flash("KV policy \(e.detail ?? "")")
+                case .error: flash(e.detail ?? "error", seconds: 6)
+                case .budgetEnd: snapshot.forcedEndAt = e.step; flash("budget reached: thinking ended")
+                case .earlyExit: flash("early exit: \(e.detail ?? "")")
+                case .contextFull: flash("the context is full: press k for an evicting KV policy to go on", seconds: 8)
+                case .kvPolicy: flash("KV policy \(e.detail ?? "")")
+                case .stopString:
+                    if let p = e.position { snapshot.hiddenFrom = .init(position: p, visibleBytes: e.visibleBytes ?? 0) }
                 default: break
                 }
             case .kv(let v):
@@ -256,14 +269,19 @@ final class WorkbenchApp {
                 snapshot.kvPolicy = v.policy
                 snapshot.slidingFrom = v.slidingFrom
                 snapshot.attention = v.attention
-            case .strategies(let rows):
-                snapshot.strategies = rows
-                if let b = rows.first(where: { $0.key == "b" }), b.enabled,
-                   case .live(let run) = source, let budget = budgetValue(run) {
-                    snapshot.thinkingBudget = budget
-                } else {
-                    snapshot.thinkingBudget = nil
+                if kvPolicyRow != v.policyRow {
+                    kvPolicyRow = v.policyRow
+                    snapshot.strategies = strategyRows(statuses, kvRow: v.policyRow)
                 }
+            case .strategies(let list):
+                statuses = list
+                snapshot.strategies = strategyRows(list, kvRow: kvPolicyRow)
+                updateBudget()
+            case .traceFailed(let why):
+                traceFailure = why
+                flash("trace write failed: \(why) — recording stopped, the run goes on", seconds: 3600)
+            case .summary(let s):
+                summary = s
             }
         }
         return true
@@ -310,13 +328,14 @@ final class WorkbenchApp {
             if snapshot.showHelp { snapshot.showHelp = false }
         default:
             switch source {
-            case .live(let run): handleLive(c, run.session)
+            case .live(let run): handleLive(c, run)
             case .replay(let timeline): handleReplay(c, timeline)
             }
         }
     }
 
-    private func handleLive(_ c: Character, _ session: DecodingSession) {
+    private func handleLive(_ c: Character, _ run: LiveRun) {
+        let session = run.thread
         switch c {
         case " ":
             if case .paused = snapshot.status {
@@ -345,38 +364,31 @@ final class WorkbenchApp {
         case "t":
             session.send(.endThinking)
             flash("ending thinking: feeding the think-close marker")
-        case "k":
+        case StrategyKeys.kvPolicy:
             let current = snapshot.kvPolicy.flatMap { $0.split(separator: ":").first.map(String.init) } ?? "none"
-            let next = nextKVPolicy(after: current, attention: session.capturesAttention)
+            let next = nextKVPolicy(after: current, attention: run.attention)
             session.send(.setKVPolicy(next))
-            if next == "none" && !session.capturesAttention {
+            if next == "none" && !run.attention {
                 flash("KV policy none (H2O needs the attention tap: start with --attention)")
             }
         case "+", "-", "=":
-            guard case .live(let run) = source, let current = budgetValue(run) else { return }
+            guard let current = statuses.first(where: { $0.id == "budget" })?.value("budget").flatMap({ Int($0) }) else { return }
             let step = max(16, current / 8)
             let next = max(16, c == "-" ? current - step : current + step)
             session.send(.setParameter("budget", "budget", "\(next)"))
-            if !snapshot.strategies.contains(where: { $0.key == "b" && $0.enabled }) {
+            if !statuses.contains(where: { $0.id == "budget" && $0.enabled }) {
                 session.send(.enableStrategy("budget", true))
             }
             flash("thinking budget \(next)")
         default:
-            if let row = snapshot.strategies.first(where: { $0.key == c }) {
-                guard row.available, let st = session.strategies.first(where: { $0.key == c }) else {
-                    flash("\(row.name) is not available yet")
-                    return
-                }
-                session.send(.enableStrategy(st.id, !row.enabled))
-                flash("\(row.name) \(row.enabled ? "off" : "on")")
+            guard let id = StrategyKeys.id(for: c), let st = statuses.first(where: { $0.id == id }) else { return }
+            if let why = st.unavailable {
+                flash("\(st.name) is not available: it \(why)", seconds: 5)
+                return
             }
+            session.send(.enableStrategy(id, !st.enabled))
+            flash("\(st.name) \(st.enabled ? "off" : "on")")
         }
-    }
-
-    /// The budget strategy's current budget (its parameter is only changed through commands,
-    /// so reading it here races at worst with a pending change of our own).
-    private func budgetValue(_ run: PreparedRun) -> Int? {
-        (run.session.strategy("budget") as? BudgetForcing)?.budget
     }
 
     private func handleReplay(_ c: Character, _ timeline: ReplayTimeline) {
@@ -386,7 +398,7 @@ final class WorkbenchApp {
         case ".":
             timeline.playing = false
             _ = timeline.stepForward()
-            snapshot.records = timeline.records
+            showReplay(timeline)
         case "+", "=":
             timeline.speed = min(64, timeline.speed * 2)
         case "-":
@@ -394,108 +406,9 @@ final class WorkbenchApp {
         case "r", "t":
             flash("a replay cannot change the run: start one with `thinktop` to steer it")
         default:
-            if snapshot.strategies.contains(where: { $0.key == c }) {
+            if StrategyKeys.id(for: c) != nil || c == StrategyKeys.kvPolicy {
                 flash("a replay cannot change the run")
             }
         }
-    }
-}
-
-/// A recorded trace played back in time: tokens appear at their recorded pace (scaled by
-/// `speed`), rewinds happen where they happened.
-final class ReplayTimeline {
-    let header: TraceHeader
-    let truncated: Bool
-    private let items: [TraceLine]
-    private var next = 0
-    private var due = Date()
-    private(set) var records: [StepRecord] = []
-    /// evictions standing at this point of the replay: (the position the incoming token took,
-    /// nil for the prefill's; the positions removed)
-    private var evictions: [(at: Int?, removed: [Int])] = []
-    private(set) var kvPolicy: String?
-    /// with a trace written with --trace-attention: the attention each position has received
-    /// from the generated tokens so far
-    private(set) var attention: [Float] = []
-    var evicted: Set<Int> { Set(evictions.flatMap(\.removed)) }
-
-    private func attend(_ a: [Float]) {
-        if attention.count < a.count { attention += [Float](repeating: 0, count: a.count - attention.count) }
-        for (p, w) in a.enumerated() { attention[p] += w }
-    }
-
-    /// The oldest position the sliding-window layers attend to, when shifts moved positions:
-    /// the KV positions are then the held positions in order, so the window is the last
-    /// `window` held ones. Without shifts, nil (the last `window` positions).
-    func slidingFrom(window: Int) -> Int? {
-        guard window > 0, records.contains(where: { $0.kvPosition != nil }), let last = records.last else { return nil }
-        let gone = evicted
-        var held = 0
-        var p = last.position
-        while p >= 0 {
-            if !gone.contains(p) { held += 1; if held == window { return p } }
-            p -= 1
-        }
-        return 0
-    }
-    var playing = true
-    var speed = 1.0
-
-    init(reader: TraceReader) throws {
-        guard let h = reader.header else { throw ThinktopError.traceUnreadable(path: "trace", reason: "no header") }
-        header = h
-        truncated = reader.truncated
-        kvPolicy = h.settings.kvPolicy
-        items = reader.lines.filter {
-            switch $0 {
-            case .token: return true
-            case .event(let e): return ["rewind", "evict", "kv-policy"].contains(e.kind)
-            default: return false
-            }
-        }
-    }
-
-    var finished: Bool { next >= items.count }
-
-    /// Applies the next line. Returns false at the end.
-    func stepForward() -> Bool {
-        guard next < items.count else { return false }
-        switch items[next] {
-        case .token(let t):
-            records.append(t)
-            if let a = t.attention { attend(a) }
-        case .event(let e) where e.kind == "rewind":
-            if let p = e.position {
-                records.removeAll { $0.position >= p }
-                attention = []
-                for r in records { if let a = r.attention { attend(a) } }
-                // evictions made when the token at p or later was fed are undone (as in the session)
-                evictions.removeAll { $0.at.map { $0 >= p } ?? false }
-            }
-        case .event(let e) where e.kind == "evict":
-            evictions.append((e.position, e.removed ?? []))
-        case .event(let e) where e.kind == "kv-policy":
-            kvPolicy = e.detail
-        default: break
-        }
-        next += 1
-        return true
-    }
-
-    /// Plays lines whose time has come. Returns whether anything changed.
-    func advance(now: Date) -> Bool {
-        guard playing, !finished else { due = now; return false }
-        var changed = false
-        var steps = 0
-        while !finished && now >= due && steps < 64 {
-            let ms: Double
-            if case .token(let t) = items[next] { ms = max(1, t.ms) } else { ms = 1 }
-            _ = stepForward()
-            due = due.addingTimeInterval(ms / 1000 / speed)
-            changed = true
-            steps += 1
-        }
-        if due < now.addingTimeInterval(-1) { due = now }   // don't race to catch up after a pause
-        return changed
     }
 }

@@ -7,6 +7,12 @@ import Foundation
 // --help and usage errors keep ArgumentParser's wording but stay short.
 setvbuf(tt_stdout(), nil, _IOFBF, 1 << 16)
 do {
+    // `tui` is the default subcommand and takes no arguments, so a mistyped subcommand
+    // (`thinktop repaly t.jsonl`) would otherwise read as stray arguments to the workbench
+    if let word = CommandLine.arguments.dropFirst().first, let meant = Thinktop.unknownSubcommand(word) {
+        FileHandle.standardError.write(Data("thinktop: unknown subcommand '\(word)'\(meant.map { " (did you mean '\($0)'?)" } ?? ""); see `thinktop help`\n".utf8))
+        exit(64)
+    }
     var command = try Thinktop.parseAsRoot()
     try command.run()
 } catch let error as ThinktopError {

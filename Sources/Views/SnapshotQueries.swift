@@ -21,7 +21,7 @@ extension StepRecord {
     /// Answer tokens are drawn apart from thinking ones; `done` counts as answer.
     var isAnswer: Bool { phase == .answer || phase == .done }
 
-    /// Whether a strategy's effects at this step name a suppression (e.g. CGRS suppressing
-    /// a reflection token): any effect containing "suppress", in any case.
-    var isSuppressed: Bool { effects.contains { $0.lowercased().contains("suppress") } }
+    /// Whether a strategy suppressed tokens at this step where it mattered (NoWait masking the
+    /// favourite, CGRS banning its triggers).
+    var isSuppressed: Bool { effects.contains { $0.kind == .suppress } }
 }

@@ -64,8 +64,11 @@ struct KVPolicyTests {
         //                  0    1    2    3    4    5    6    7   (6, 7 recent)
         let scores: [Float] = [9, 0.5, 4, 0.1, 7, 0.2, 0, 0]
         let plan = try #require(p.plan(entries(scores), moment: .generation(incoming: 1), capacity: 100, promptTokens: 7))
-        // 8 + 1 − 5 = 4 go: the four lowest of positions 0…5
-        #expect(plan.positions == [1, 3, 5, 2].sorted())
+        // 8 + 1 − 5 = 4 go. The recent window of 2 holds the incoming token and position 7
+        // (the reference evicts after appending: keep the last recent_size, the new one
+        // included), so the four lowest of positions 0…6 go, and the three heavy hitters
+        // 0, 2, 4 stay: heavy + recent exactly
+        #expect(plan.positions == [1, 3, 5, 6])
         #expect(plan.compactFrom == nil)
         let ratio = H2O()
         #expect(ratio.budget(promptTokens: 300) == 60)     // 10 % heavy + 10 % recent
@@ -102,7 +105,7 @@ struct KVPolicyTests {
         while try s.step() != nil {}
         #expect(s.stopReason == .contextFull)
         #expect(s.records.count == 16 - prompt.count)
-        let e = try #require(s.events.first { $0.kind == "context-full" })
+        let e = try #require(s.events.first { $0.kind == .contextFull })
         #expect(e.detail!.contains("--kv streaming"))
     }
 
@@ -123,7 +126,7 @@ struct KVPolicyTests {
         let lastFed = prompt.count + 80 - 2
         #expect(held.suffix(8).map(\.entry.index) == Array((lastFed - 7)...lastFed))
         #expect(b.positionRange(sequence: 0) == 0...11)
-        let evictions = s.events.filter { $0.kind == "evict" }
+        let evictions = s.events.filter { $0.kind == .evict }
         let removed = evictions.flatMap { $0.removed ?? [] }
         #expect(Set(removed) == Set(4..<(lastFed - 7)))
         #expect(removed.count == Set(removed).count)
@@ -142,7 +145,7 @@ struct KVPolicyTests {
         let s = try session(b2, maxTokens: 40, kv: "streaming:sinks=2:recent=6")
         for _ in 0..<30 { try s.step() }
         try s.rewind(toPosition: prompt.count + 12)
-        #expect(s.events.contains { $0.kind == "rebuild" })
+        #expect(s.events.contains { $0.kind == .rebuild })
         #expect(s.ledger.disagreement(with: b2) == nil)
         while try s.step() != nil {}
         #expect(s.records.map(\.token) == full.records.map(\.token))
@@ -164,7 +167,7 @@ struct KVPolicyTests {
         #expect(held.suffix(3).map(\.entry.index) == Array((lastFed - 2)...lastFed))
         #expect(Set([3, 10, 17, 24, 31]).isSubset(of: held.prefix(6).map(\.entry.index)))
         #expect(s.ledger.evicted[0]!.allSatisfy { $0 % 7 != 3 })
-        #expect(s.events.contains { $0.kind == "evict" })
+        #expect(s.events.contains { $0.kind == .evict })
         // no shifts: every token sat at its own position
         #expect(s.records.allSatisfy { $0.kvPosition == nil })
         #expect(s.ledger.disagreement(with: b) == nil)
@@ -195,11 +198,11 @@ struct KVPolicyTests {
         s.send(.setKVPolicy("streaming:sinks=2:recent=8"))
         s.applyCommands()
         try s.step()
-        #expect(s.events.contains { $0.kind == "kv-policy" && $0.detail == "streaming:sinks=2:recent=8" })
+        #expect(s.events.contains { $0.kind == .kvPolicy && $0.detail == "streaming:sinks=2:recent=8" })
         #expect(s.ledger.count(sequence: 0) == 10)
         s.send(.setKVPolicy("h2o"))
         s.applyCommands()
-        #expect(s.events.last?.kind == "error")
+        #expect(s.events.last?.kind == .error)
         #expect(s.kvPolicy.id == "streaming")
     }
 
@@ -212,7 +215,7 @@ struct KVPolicyTests {
         let c = try session(b2, maxTokens: 40, kv: "streaming:sinks=4:recent=100")
         while try c.step() != nil {}
         #expect(a.records.map(\.token) == c.records.map(\.token))
-        #expect(!c.events.contains { $0.kind == "evict" })
+        #expect(!c.events.contains { $0.kind == .evict })
     }
 
     @Test("with the tap, a rewind restores the attention scores exactly, from kept contributions or by a rebuild")
@@ -241,7 +244,7 @@ struct KVPolicyTests {
         for _ in 0..<8 { try e.step() }
         let before = e.ledger.entries().prefix(prompt.count + 3).map(\.entry.score)
         try e.rewind(toPosition: prompt.count + 4)
-        #expect(!e.events.contains { $0.kind == "rebuild" })
+        #expect(!e.events.contains { $0.kind == .rebuild })
         for _ in 0..<4 { try e.step() }
         let a = backend(context: 64) { position, _ in Float(position % 3) }
         let f = try session(a, maxTokens: 10, kv: "h2o:heavy=100:recent=100")
@@ -252,6 +255,6 @@ struct KVPolicyTests {
         try e.step()
         #expect(e.ledger.contributionsDropped)
         try e.rewind(toPosition: prompt.count + 2)
-        #expect(e.events.contains { $0.kind == "rebuild" })
+        #expect(e.events.contains { $0.kind == .rebuild })
     }
 }

@@ -38,7 +38,7 @@ struct ProbeStrategyTests {
         Float(log(p * Double(V - 1) / (1 - p)))
     }
 
-    func make(script: [Int32], specs: [String], maxTokens: Int = 40, context: Int = 160,
+    func make(script: [Int32], specs: [String], maxTokens: Int = 1000, context: Int = 160,
               sampling: SamplingParameters = .greedy,
               probe: @escaping (ScriptedBackend.Decoded) -> [Float]) throws -> (DecodingSession, ScriptedBackend) {
         let main = ScriptedBackend.following(script, promptLength: prompt.count, vocabulary: V)
@@ -51,9 +51,10 @@ struct ProbeStrategyTests {
         return (s, backend)
     }
 
-    /// A probe answering " 9" (logit `a`) then "}" (logit `b`): two probe tokens.
+    /// A probe answering " 9" (logit `a`), "}" (logit `b`), then "\n" (logit `b`): DEER's probe
+    /// stops there ("}\n" is on the reference's stop list, a lone "}" is not), CGRS's at "}".
     static func answer(_ a: Float, _ b: Float) -> (ScriptedBackend.Decoded) -> [Float] {
-        { d in d.token == nine ? peaked(brace, b) : peaked(nine, a) }
+        { d in d.token == nine ? peaked(brace, b) : d.token == brace ? peaked(newline, b) : peaked(nine, a) }
     }
 
     // MARK: CGRS
@@ -94,7 +95,7 @@ struct ProbeStrategyTests {
         let (a, b): (Float, Float) = (6, 9)
         let (s, backend) = try make(script: [8, Self.blank, 8, 8, 2, 6, 0], specs: ["cgrs"], probe: Self.answer(a, b))
         while try s.step() != nil {}
-        let probes = s.events.filter { $0.kind == "probe" }
+        let probes = s.events.filter { $0.kind == .probe }
         #expect(probes.count == 1)
         #expect(probes.first?.step == 1)
         #expect(backend.copyCalls.count == 1)
@@ -105,7 +106,7 @@ struct ProbeStrategyTests {
         #expect(abs(cgrs.probability - max(0, (expected - 0.9) / 0.1)) < 1e-4)
         #expect(cgrs.probesRun == 1)
         #expect(cgrs.liveState == "C \(String(format: "%.2f", c)) p \(String(format: "%.2f", cgrs.probability))")
-        #expect(s.records[1].effects.contains { $0.hasPrefix("cgrs: checkpoint C ") })
+        #expect(s.records[1].effects.contains { $0.line.hasPrefix("cgrs: checkpoint C ") })
         #expect(probes[0].detail?.contains("\" 9}\"") == true)   // the probe's text
         // the probe's fork is gone; the main sequence holds exactly the fed positions
         #expect(backend.positionRange(sequence: 1) == nil)
@@ -124,12 +125,12 @@ struct ProbeStrategyTests {
         while try s.step() != nil {}
         let cgrs = try #require(s.strategy("cgrs") as? CGRS)
         #expect(abs(cgrs.probability - target) < 1e-4)
-        let suppressed = s.records.dropFirst().filter { $0.effects.contains { $0.hasPrefix("cgrs: suppressed") } }.count
+        let suppressed = s.records.dropFirst().filter { $0.effects.contains { $0.line.hasPrefix("cgrs: suppressed") } }.count
         #expect(s.records.count == n + 1)
         #expect(abs(Double(suppressed) / Double(n) - cgrs.probability) <= 0.03)
         #expect(cgrs.suppressedSteps == suppressed)
         // nothing before the first checkpoint
-        #expect(!s.records[0].effects.contains { $0.hasPrefix("cgrs: suppressed") })
+        #expect(!s.records[0].effects.contains { $0.line.hasPrefix("cgrs: suppressed") })
     }
 
     @Test("CGRS per=segment: one draw per checkpoint holds for the whole segment")
@@ -144,12 +145,12 @@ struct ProbeStrategyTests {
         while try s.step() != nil {}
         var outcomes: [Bool] = []
         for start in stride(from: 0, to: script.count - 5, by: 5) {
-            let hits = s.records[(start + 1)...(start + 5)].map { r in r.effects.contains { $0.hasPrefix("cgrs: suppressed") } }
+            let hits = s.records[(start + 1)...(start + 5)].map { r in r.effects.contains { $0.line.hasPrefix("cgrs: suppressed") } }
             #expect(Set(hits).count == 1, "segment at \(start) mixes suppressed and free steps")
             outcomes.append(hits[0])
         }
         #expect(outcomes.contains(true) && outcomes.contains(false))
-        #expect(s.events.filter { $0.kind == "probe" }.count == 40)
+        #expect(s.events.filter { $0.kind == .probe }.count == 40)
     }
 
     @Test("CGRS: probes leave the main sequence alone: δ = 1 gives the same run as no strategy")
@@ -170,9 +171,9 @@ struct ProbeStrategyTests {
         #expect(withCGRS.records.map(\.token) == plain.records.map(\.token))
         #expect(withCGRS.records.map(\.entropy) == plain.records.map(\.entropy))
         #expect(withCGRS.records.map(\.top) == plain.records.map(\.top))
-        let probes = withCGRS.events.filter { $0.kind == "probe" }.count
-        #expect(probes >= 1 && probes == withCGRS.records.filter { $0.effects.contains { $0.hasPrefix("cgrs: checkpoint") } }.count)
-        #expect(!withCGRS.records.contains { $0.effects.contains { $0.hasPrefix("cgrs: suppressed") } })
+        let probes = withCGRS.events.filter { $0.kind == .probe }.count
+        #expect(probes >= 1 && probes == withCGRS.records.filter { $0.effects.contains { $0.line.hasPrefix("cgrs: checkpoint") } }.count)
+        #expect(!withCGRS.records.contains { $0.effects.contains { $0.line.hasPrefix("cgrs: suppressed") } })
         #expect(b1.copyCalls.count == probes && b2.copyCalls.isEmpty)
     }
 
@@ -186,14 +187,14 @@ struct ProbeStrategyTests {
                               probe: Self.answer(x, x))
         while try s.step() != nil {}
         let tokens = s.records.map(\.token), effects = s.records.map(\.effects)
-        #expect(effects.joined().contains { $0.hasPrefix("cgrs: suppressed") })
+        #expect(effects.joined().contains { $0.line.hasPrefix("cgrs: suppressed") })
         try s.rewind(toPosition: prompt.count + 40)   // after the second checkpoint
         while try s.step() != nil {}
         #expect(s.records.map(\.token) == tokens && s.records.map(\.effects) == effects)
         try s.rewind(toPosition: prompt.count + 20)   // before it
         while try s.step() != nil {}
         #expect(s.records.map(\.token) == tokens && s.records.map(\.effects) == effects)
-        #expect(s.events.filter { $0.kind == "probe" }.count == 2 + 1)   // only the rerun past step 31 probes again
+        #expect(s.events.filter { $0.kind == .probe }.count == 2 + 1)   // only the rerun past step 31 probes again
     }
 
     // MARK: DEER
@@ -205,8 +206,36 @@ struct ProbeStrategyTests {
         #expect(DEER.confidence([0.99]) == 0)
         #expect(DEER.confidence([]) == 0)
         let d = DEER()
-        #expect(d.isTrigger("Wait") && d.isTrigger(" wait") && d.isTrigger("WAIT\n"))
-        #expect(!d.isTrigger("Waiter") && !d.isTrigger(" Alternatively"))
+        #expect(d.isTriggerToken("Wait") && d.isTriggerToken(" wait") && d.isTriggerToken("WAIT\n"))
+        #expect(!d.isTriggerToken("Waiter") && !d.isTriggerToken(" Alternatively"))
+    }
+
+    @Test("DEER: by default a transition is the text \"Wait\" in the generated text, case-sensitive, across tokens")
+    func deerTextTrigger() {
+        let d = DEER()
+        // where the word starts, counted back from the end of the new text
+        #expect(d.triggerStart(before: "so ", text: "Wait") == 4)
+        #expect(d.triggerStart(before: "so\n", text: "Wait,") == 5)
+        #expect(d.triggerStart(before: "so W", text: "ait") == 4)        // split over two tokens
+        #expect(d.triggerStart(before: "so", text: " Waiting") == 7)     // a substring, as vLLM's stop string
+        #expect(d.triggerStart(before: "so", text: " wait") == nil)      // case-sensitive
+        #expect(d.triggerStart(before: "Wait", text: " so") == nil)      // found once, where it completed
+        #expect(d.triggerStart(before: "so", text: "") == nil)
+        d.triggers = ["Alternatively"]
+        #expect(d.triggerStart(before: "x", text: " Alternatively") == 13)
+        #expect(d.triggerStart(before: "x", text: " Wait") == nil)
+    }
+
+    @Test("DEER: the reference's thinking limit, ratio × max tokens − 50 at a transition, ratio × max outright")
+    func deerReferenceLimit() throws {
+        let d = DEER()
+        #expect(d.exitLimit(maxTokens: 512) == 410 && d.hardLimit(maxTokens: 512) == 460)
+        #expect(d.exitLimit(maxTokens: 16_384) == 14_695)
+        try d.set("limit", "100")
+        #expect(d.exitLimit(maxTokens: 512) == 100)
+        try d.set("limit", "auto")
+        try d.set("ratio", "0")
+        #expect(d.exitLimit(maxTokens: 512) == nil && d.hardLimit(maxTokens: 512) == nil)
     }
 
     /// " so", Wait, then " so" to the end: the probe after Wait decides.
@@ -220,21 +249,21 @@ struct ProbeStrategyTests {
         while try s.step() != nil {}
         let deer = try #require(s.strategy("deer") as? DEER)
         let conf = try #require(deer.lastConfidence)
-        #expect(abs(conf - Self.peakedStats(b).top) < 1e-6)   // the second token only
+        #expect(abs(conf - Self.peakedStats(b).top) < 1e-6)   // the brace and the newline, not the first token
         #expect(deer.probesRun == 1)
-        #expect(s.events.filter { $0.kind == "probe" }.count == 1)
+        #expect(s.events.filter { $0.kind == .probe }.count == 1)
         if p > 0.95 {
             #expect(deer.exited)
             #expect(s.records[2...4].map(\.token) == [Self.newline, Self.close, Self.blank])
             #expect(s.records[2...4].allSatisfy { $0.input == .forced })
             #expect(s.records[3].phase == .thinking && s.records[4].phase == .answer)
-            #expect(s.events.filter { $0.kind == "early-exit" }.count == 1)
-            #expect(s.events.first { $0.kind == "early-exit" }?.step == 2)
-            #expect(s.records[2].effects.contains { $0.hasPrefix("deer: early exit: confidence 0.950") })
+            #expect(s.events.filter { $0.kind == .earlyExit }.count == 1)
+            #expect(s.events.first { $0.kind == .earlyExit }?.step == 2)
+            #expect(s.records[2].effects.contains { $0.line.hasPrefix("deer: early exit: confidence 0.950") })
         } else {
             #expect(!deer.exited)
             #expect(s.records[2].token == Self.so && s.records[2].input == .explicit)
-            #expect(!s.events.contains { $0.kind == "early-exit" })
+            #expect(!s.events.contains { $0.kind == .earlyExit })
             #expect(s.records.allSatisfy { $0.phase == .thinking })
         }
         #expect(deer.liveState == "last conf \(String(format: "%.2f", conf)) · probes 1/10" + (p > 0.95 ? " · exited" : ""))
@@ -245,8 +274,9 @@ struct ProbeStrategyTests {
         // confident only when the probe does not see the Wait token
         let high = Self.logit(forProbability: 0.99)
         let probe: (ScriptedBackend.Decoded) -> [Float] = { d in
-            d.token == Self.nine ? Self.peaked(Self.brace, d.history.contains(Self.wait) ? 0.5 : high)
-                                 : Self.peaked(Self.nine, 3)
+            let sure = d.history.contains(Self.wait) ? 0.5 : high
+            return d.token == Self.nine ? Self.peaked(Self.brace, sure)
+                : d.token == Self.brace ? Self.peaked(Self.newline, sure) : Self.peaked(Self.nine, 3)
         }
         let (before, backend) = try make(script: Self.deerScript, specs: ["deer"], probe: probe)
         while try before.step() != nil {}
@@ -255,7 +285,7 @@ struct ProbeStrategyTests {
         let (after, _) = try make(script: Self.deerScript, specs: ["deer:context=after"], probe: probe)
         while try after.step() != nil {}
         #expect((after.strategy("deer") as? DEER)?.exited == false)
-        #expect(after.events.filter { $0.kind == "probe" }.count == 1)
+        #expect(after.events.filter { $0.kind == .probe }.count == 1)
     }
 
     @Test("DEER: at most maxProbes probes in a run", arguments: [(nil as Int?, 10), (3, 3)])
@@ -265,7 +295,7 @@ struct ProbeStrategyTests {
         let (s, _) = try make(script: script, specs: specs, probe: Self.answer(1, 1))
         while try s.step() != nil {}
         let deer = try #require(s.strategy("deer") as? DEER)
-        #expect(s.events.filter { $0.kind == "probe" }.count == expected)
+        #expect(s.events.filter { $0.kind == .probe }.count == expected)
         #expect(deer.probesRun == expected && !deer.exited)
         #expect(deer.liveState.hasSuffix("probes \(expected)/\(expected)"))
     }
@@ -275,8 +305,8 @@ struct ProbeStrategyTests {
         let (s, _) = try make(script: [8, 4, 8, 4, 8, 8, 6, 0], specs: ["deer:limit=3"], probe: Self.answer(1, 1))
         while try s.step() != nil {}
         // the first Wait (2 thinking tokens) probes; the second (4 ≥ 3) exits
-        #expect(s.events.filter { $0.kind == "probe" }.count == 1)
-        #expect(s.events.filter { $0.kind == "early-exit" }.count == 1)
+        #expect(s.events.filter { $0.kind == .probe }.count == 1)
+        #expect(s.events.filter { $0.kind == .earlyExit }.count == 1)
         #expect(s.records[4...6].map(\.token) == [Self.newline, Self.close, Self.blank])
     }
 
@@ -311,17 +341,17 @@ struct ProbeStrategyTests {
         // the fork: the sentence with ".\n" where the main sequence has ".\n\n"
         #expect(forks == [prompt + [8, Self.dotNewline]])
         #expect(tb.boundaries == 1)
-        #expect(s.records[2].effects.contains { $0.hasPrefix("thinkbrake: margin \(String(format: "%.3f", m))") })
+        #expect(s.records[2].effects.contains { $0.line.hasPrefix("thinkbrake: margin \(String(format: "%.3f", m))") })
         if margin <= 1 {
             #expect(tb.closed)
             #expect(s.records[2...3].map(\.token) == [Self.close, Self.blank])
             #expect(s.records[2...3].allSatisfy { $0.input == .forced })
             #expect(s.records[3].phase == .answer)
-            #expect(s.events.filter { $0.kind == "brake" }.count == 1)
+            #expect(s.events.filter { $0.kind == .brake }.count == 1)
         } else {
             #expect(!tb.closed)
             #expect(s.records[2].token == Self.so && s.records[2].input == .explicit)
-            #expect(!s.events.contains { $0.kind == "brake" })
+            #expect(!s.events.contains { $0.kind == .brake })
         }
         #expect(backend.positionRange(sequence: 1) == nil)
         #expect(tb.liveState.hasPrefix("margin \(String(format: "%.2f", m)) · boundaries 1"))
@@ -348,7 +378,7 @@ struct ProbeStrategyTests {
     func specs() throws {
         #expect(CGRS().spec == "cgrs:delta=0.9")
         #expect(DEER().spec == "deer:threshold=0.95")
-        #expect(ThinkBrake().spec == "thinkbrake:threshold=1")
+        #expect(ThinkBrake().spec == "thinkbrake:threshold=1.0")
         let (list, on) = try StrategyRegistry.configure(["cgrs=0.8:per=segment", "deer=0.9:mean=geometric:cue=\\nA:maxProbes=4",
                                                          "thinkbrake=2.5"])
         #expect(on == ["cgrs", "deer", "thinkbrake"])

@@ -50,7 +50,7 @@ struct SamplerStrategyTests {
         let (d, s) = try decide(e, l, env: env)
         #expect(abs(bits(s).0 - 6) < 1e-6 && bits(s).1 < 1e-6)
         #expect(d.force == [7])
-        #expect(env.events.map(\.0) == ["entropix-clarify"])
+        #expect(env.events.map(\.0) == [.entropixClarify])
         // just inserted: sample with T = min(1.5, 0.666·1.3)
         let (d2, _) = try decide(e, l, text: "so ok", env: env)
         #expect(d2.force.isEmpty)
@@ -138,9 +138,9 @@ struct SamplerStrategyTests {
         let s = try DecodingSession(backend: backend, config: config, promptTokens: [7, 1, 3], initialPhase: .thinking)
         try s.install(specs: ["entropix"])
         while try s.step() != nil {}
-        #expect(s.records.prefix(3).allSatisfy { $0.token == 4 && $0.effects.contains { $0.hasPrefix("entropix: H") && $0.contains("argmax") } })
+        #expect(s.records.prefix(3).allSatisfy { $0.token == 4 && $0.effects.contains { $0.line.hasPrefix("entropix: H") && $0.text.contains("argmax") } })
         #expect((s.strategy("entropix") as? Entropix)?.ruleCounts["argmax"] == 4)
-        #expect(s.strategy("entropix")?.fidelity == "logits-only variant")
+        #expect(Entropix.info.fidelity.hasPrefix("logits-only variant"))
     }
 
     // MARK: answer stop
@@ -180,18 +180,18 @@ struct SamplerStrategyTests {
         let script: [Int32] = [4, 10, 11, 3, 4, 4, 4, 4, 2, 7, 0]
         let s = try answerSession(script, specs: ["answerstop"])
         while try s.step() != nil {}
-        #expect(s.records[3].effects.contains { $0.contains("answerstop: candidate 1/1: \"12\"") })
+        #expect(s.records[3].effects.contains { $0.line.contains("answerstop: candidate 1/1: \"12\"") })
         // text ends with "\n": the think-close and a newline are forced
         #expect(s.records[4].token == 2 && s.records[4].input == .forced)
         #expect(s.records[5].token == 3 && s.records[5].input == .forced && s.records[5].phase == .answer)
-        #expect(s.events.first { $0.kind == "answerstop-end" }?.step == 4)
+        #expect(s.events.first { $0.kind == .answerstopEnd }?.step == 4)
         #expect((s.strategy("answerstop") as? AnswerStop)?.ended == true)
 
         // k = 2: the second candidate line ends it
         let script2: [Int32] = [4, 10, 11, 3, 4, 3, 12, 3, 4, 4, 4, 2, 0]
         let s2 = try answerSession(script2, specs: ["answerstop=2"])
         while try s2.step() != nil {}
-        #expect(s2.events.first { $0.kind == "answerstop-end" }?.step == 8)
+        #expect(s2.events.first { $0.kind == .answerstopEnd }?.step == 8)
         #expect(s2.records[8].token == 2 && s2.records[8].input == .forced)
         #expect((s2.strategy("answerstop") as? AnswerStop)?.candidates == ["12", "12"])
     }
@@ -204,8 +204,8 @@ struct SamplerStrategyTests {
         while try s.step() != nil {}
         let st = try #require(s.strategy("answerstop") as? AnswerStop)
         #expect(st.candidates == ["12", "7", "12"])
-        #expect(s.events.first { $0.kind == "answerstop-end" }?.step == 8)
-        #expect(st.fidelity == "heuristic stand-in")
+        #expect(s.events.first { $0.kind == .answerstopEnd }?.step == 8)
+        #expect(AnswerStop.info.fidelity.contains("heuristic stand-in"))
         #expect(st.spec == "answerstop:k=1:same=2")
     }
 
@@ -220,8 +220,8 @@ struct SamplerStrategyTests {
                                 windowMean: 0, trend: 0, reasoningStep: 0, stepMean: 0, effects: [], ms: 0)
         try l.withUnsafeBufferPointer { lp in
             let view = SwirTestEnvironment.view(logits: lp, text: "= 12\n so", markers: markers)
-            var effects: [String] = []
-            try a.afterToken(record, view: view, env: env, effects: &effects)
+            var effects: [Effect] = []
+            try a.afterToken(record, view: view.afterToken, prober: nil, env: env, effects: &effects)
             var d = StepDecision()
             try a.beforeSampling(view, &d, env)
             #expect(d.force == [3, 2, 3])
@@ -299,9 +299,9 @@ struct SamplerStrategyTests {
         try s.install(specs: ["stoppressure=10"])
         try s.step()
         #expect((s.strategy("stoppressure") as? StopPressure)?.tau == 10)
-        #expect(s.records[0].effects.contains { $0.hasPrefix("stoppressure: close logit +3.600") })
+        #expect(s.records[0].effects.contains { $0.line.hasPrefix("stoppressure: close logit +3.600") })
         #expect(s.records[0].token == 4)   // greedy still picks the top: 2 + 3.6 < 6
-        #expect(s.strategy("stoppressure")?.fidelity == "stand-in")
+        #expect(StopPressure.info.fidelity.contains("stand-in"))
         #expect(throws: ThinktopError.self) { try StrategyRegistry.configure(["stoppressure=0"]) }
     }
 }

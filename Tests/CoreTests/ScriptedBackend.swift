@@ -14,12 +14,16 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
     let embeddingSize = 4
     let contextSize: Int
     let batchSize: Int
+    /// what this scripted model offers (everything but embeddings, by default; attention when
+    /// an attention rule is set)
+    var offered: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .kvEdits]
+    var capabilities: Set<Capability> { attentionRule == nil ? offered : offered.union([.attention]) }
     /// tokens that stand for single raw bytes (to split multi-byte characters)
     let extraBytes: [UInt8] = [0xC3, 0xA9, 0xE6, 0x9D, 0xB1]
 
     /// What a decode fed, as the logits rule sees it.
     struct Decoded {
-        let sequence: Int32
+        let sequence: SequenceID
         /// position of the last input of the decode call
         let position: Int
         /// the last token of the decode call (−1 for an embedding)
@@ -29,11 +33,11 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
     }
 
     /// sequence → (position → token held in the "cache"; −1 for an embedding)
-    private(set) var sequences: [Int32: [Int: Int32]] = [:]
+    private(set) var sequences: [SequenceID: [Int: Int32]] = [:]
     private(set) var decodeCalls: [(position: Int, count: Int)] = []
     /// every decode call's sequence, in order
-    private(set) var decodeSequences: [Int32] = []
-    private(set) var copyCalls: [(source: Int32, destination: Int32)] = []
+    private(set) var decodeSequences: [SequenceID] = []
+    private(set) var copyCalls: [(source: SequenceID, destination: SequenceID)] = []
     private var current: [Float] = []
     /// the rule: logits at the next position given what was decoded
     let rule: (Decoded) -> [Float]
@@ -55,7 +59,7 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
     }
 
     /// The cells of one sequence.
-    func cells(_ sequence: Int32) -> [Int: Int32] { sequences[sequence] ?? [:] }
+    func cells(_ sequence: SequenceID) -> [Int: Int32] { sequences[sequence] ?? [:] }
 
     /// logits that make `script[step]` the clear favourite at generation step `step`
     static func following(_ script: [Int32], promptLength: Int, vocabulary: Int) -> (Int32, Int) -> [Float] {
@@ -73,7 +77,7 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
     /// the sequence's newest position.
     var allowsHoles = false
 
-    private func checkHistory(before position: Int, sequence: Int32) throws {
+    private func checkHistory(before position: Int, sequence: SequenceID) throws {
         let held = sequences[sequence] ?? [:]
         if allowsHoles {
             if let newest = held.keys.max(), newest != position - 1 { throw ThinktopError.decodeFailed(position: position, code: -98) }
@@ -82,12 +86,12 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
         for p in 0..<position where held[p] == nil { throw ThinktopError.decodeFailed(position: p, code: -99) }
     }
 
-    private func history(through position: Int, sequence: Int32) -> [Int32] {
+    private func history(through position: Int, sequence: SequenceID) -> [Int32] {
         let held = sequences[sequence] ?? [:]
         return (0...position).map { held[$0] ?? -2 }
     }
 
-    func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws {
+    func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
         precondition(tokens.count <= batchSize)
         try checkHistory(before: position, sequence: sequence)
         for (i, t) in tokens.enumerated() { sequences[sequence, default: [:]][position + i] = t }
@@ -99,7 +103,7 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
                                history: history(through: lastPos, sequence: sequence)))
     }
 
-    func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws {
+    func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws {
         try checkHistory(before: position, sequence: sequence)
         sequences[sequence, default: [:]][position] = -1
         decodeSequences.append(sequence)
@@ -115,16 +119,16 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
     }
 
     /// A negative sequence means every sequence (as in llama.cpp).
-    func removeCells(sequence: Int32, from: Int, to: Int?) throws {
+    func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
         current = []
-        for s in sequences.keys where sequence < 0 || s == sequence {
+        for s in sequences.keys where sequence == .all || s == sequence {
             for p in sequences[s]!.keys where p >= from && (to == nil || p < to!) { sequences[s]![p] = nil }
         }
     }
 
     private(set) var shiftCalls = 0
 
-    func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {
+    func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws {
         current = []
         shiftCalls += 1
         guard let held = sequences[sequence] else { return }
@@ -135,14 +139,14 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
         sequences[sequence] = next
     }
 
-    func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {
+    func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
         copyCalls.append((source, destination))
         for (p, t) in sequences[source] ?? [:] where p >= start && (end == nil || p < end!) {
             sequences[destination, default: [:]][p] = t
         }
     }
 
-    func positionRange(sequence: Int32) -> ClosedRange<Int>? {
+    func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {
         let held = sequences[sequence] ?? [:]
         guard let lo = held.keys.min(), let hi = held.keys.max() else { return nil }
         return lo...hi
@@ -201,7 +205,7 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
 
     /// One query row per decode (the last input), or one per input in `attentionQueries`,
     /// each paying `attentionRule` to every cell it can see.
-    private func attend(sequence: Int32, first: Int, count: Int) {
+    private func attend(sequence: SequenceID, first: Int, count: Int) {
         guard let rule = attentionRule else { return }
         let held = sequences[sequence] ?? [:]
         attention = [Float](repeating: 0, count: (held.keys.max() ?? -1) + 1)

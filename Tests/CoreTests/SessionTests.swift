@@ -27,7 +27,9 @@ struct SessionTests {
         #expect(s.records.map(\.position) == Array(7..<13))
         #expect(s.stopReason == .endOfGeneration)
         #expect(s.phase == .done)
-        #expect(s.output == "Wait so 9</think>Answer: 9<eos>")
+        // the end-of-generation token's text is not part of the output (the record keeps it)
+        #expect(s.output == "Wait so 9</think>Answer: 9")
+        #expect(s.records.last?.text == "<eos>")
         // the final token is not fed: nothing needs its logits
         #expect(backend.positionRange(sequence: 0) == 0...11)
     }
@@ -103,7 +105,7 @@ struct SessionTests {
         try rewound.rewind(toPosition: prompt.count + 12)
         #expect(rewound.records.count == 12)
         #expect(rewound.output.utf8.count <= outputBefore.utf8.count)
-        #expect(rewound.events.last?.kind == "rewind")
+        #expect(rewound.events.last?.kind == .rewind)
         #expect(rewound.events.last?.position == prompt.count + 12)
         while try rewound.step() != nil {}
         #expect(rewound.records.map(\.token) == straight.records.map(\.token))
@@ -117,32 +119,32 @@ struct SessionTests {
         #expect(throws: ThinktopError.self) { try rewound.rewind(toPosition: 3) }
     }
 
-    @Test("commands from another thread: pause holds, step advances exactly one, stop ends")
+    @Test("commands from another thread: pause holds, step advances exactly one, rewind and resume, stop ends")
     func commandQueue() throws {
         let (s, _) = try session(script: Array(repeating: 5, count: 100), maxTokens: 100, context: 256)
+        let timeline = SessionTimeline()
+        timeline.watch(s)
         s.send(.pause)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread { s.run(stayAfterDone: true); done.signal() }
-        thread.start()
-        Thread.sleep(forTimeInterval: 0.1)
-        #expect(s.records.count == 0)
-        s.send(.step)
-        s.send(.step)
-        Thread.sleep(forTimeInterval: 0.1)
-        #expect(s.records.count == 2)
-        Thread.sleep(forTimeInterval: 0.1)
-        #expect(s.records.count == 2)
-        s.send(.rewind(toPosition: prompt.count + 1))
-        Thread.sleep(forTimeInterval: 0.1)
-        #expect(s.records.count == 1)
-        s.send(.resume)
-        Thread.sleep(forTimeInterval: 0.2)
-        #expect(s.isDone && s.records.count == 100)
-        s.send(.stop)
-        #expect(done.wait(timeout: .now() + 2) == .success)
-        #expect(s.events.map(\.kind) == ["pause", "step", "step", "rewind", "resume", "stop"])
-        // the second step command lands before or after the first step, depending on timing
-        #expect(s.events[1].step == 0 && s.events[2].step <= 1)
+        let p = prompt.count
+        let thread = SessionThread(commands: s.commands) { s.run(stayAfterDone: true) }
+        // each command is sent once the previous one's effect was published, so the order of
+        // what the session did is fixed: a record between two commands would show in it
+        thread.send(.step)
+        #expect(timeline.wait { $0.count == 3 })
+        thread.send(.step)
+        #expect(timeline.wait { $0.count == 5 })
+        thread.send(.rewind(toPosition: p + 1))
+        #expect(timeline.wait(for: .rewind))
+        #expect(timeline.labels == ["pause", "step", "r\(p)", "step", "r\(p + 1)", "rewind"])
+        thread.send(.resume)
+        #expect(timeline.wait { $0.last == .finished(.maxTokens) })
+        thread.send(.stop)
+        thread.join()
+        let labels = timeline.labels
+        // paused after the rewind: nothing was generated until the resume
+        #expect(Array(labels.prefix(7)) == ["pause", "step", "r\(p)", "step", "r\(p + 1)", "rewind", "resume"])
+        #expect(Array(labels.dropFirst(7)) == (1..<100).map { "r\(p + $0)" } + ["done: max tokens", "stop"])
+        #expect(timeline.events.map(\.step) == [0, 0, 1, 1, 1, 100])
     }
 
     @Test("end thinking now: a newline and the think-close marker are forced, then the answer phase")
@@ -153,7 +155,7 @@ struct SessionTests {
         s.send(.endThinking)
         s.send(.stop)
         s.run()   // applies both commands; stop ends before another step
-        #expect(s.events.map(\.kind) == ["force", "stop"])
+        #expect(s.events.map(\.kind.rawValue) == ["force", "stop"])
         let (t, _) = try session(script: [4, 8, 9, 9, 9, 9, 6, 0])
         try t.step()
         try t.step()
@@ -161,7 +163,7 @@ struct SessionTests {
         while try t.step() != nil {}
         #expect(t.records.map(\.token) == [4, 8, 3, 2, 9, 9, 6, 0])
         #expect(t.records.map(\.input) == [.explicit, .explicit, .forced, .forced, .explicit, .explicit, .explicit, .explicit])
-        #expect(t.records[2].effects == ["forced instead of sampled 9"])
+        #expect(t.records[2].effects == [Effect(nil, .forced, "forced instead of sampled 9")])
         #expect(t.records[3].phase == .thinking && t.records[4].phase == .answer)
         try t.endThinking()   // outside thinking: nothing
         #expect(t.events.count == 1)
@@ -208,7 +210,7 @@ struct SessionTests {
         let read = try TraceReader(path: path)
         #expect(!read.truncated)
         #expect(read.header == header)
-        #expect(read.events.map(\.kind) == ["rewind"])
+        #expect(read.events.map(\.kind.rawValue) == ["rewind"])
         #expect(read.summary == s.summary())
         #expect(read.tokens == written)
         // replaying the lines in order, rewinds included, ends at the session's final text

@@ -36,8 +36,8 @@ struct StrategyTests {
         let s = try session(script: [4, 8, 9, 2, 4, 0], specs: ["nowait"])
         while try s.step() != nil {}
         #expect(s.records[0].token == 5)   // runner-up " ok" instead of Wait
-        #expect(s.records[0].effects.contains { $0.contains("nowait: suppressed \"Wait\"") })
-        #expect(s.records[0].effects.contains { $0.hasPrefix("adjusted: H") })
+        #expect(s.records[0].effects.contains { $0.line.contains("nowait: suppressed \"Wait\"") })
+        #expect(s.records[0].effects.contains { $0.kind == .adjusted && $0.text.hasPrefix("H ") })
         // the raw signals are those of the unmasked distribution
         #expect(s.records[0].top[0].id == 4)
         #expect(!s.records.filter { $0.phase == .thinking }.contains { $0.token == 4 })
@@ -52,8 +52,8 @@ struct StrategyTests {
         #expect(s.records[5].input == .forced && s.records[5].token == 3)
         #expect(s.records[6].input == .forced && s.records[6].token == 2)
         #expect(s.records[6].phase == .thinking && s.records[7].phase == .answer)
-        #expect(s.events.map(\.kind).contains("budget-end"))
-        #expect(s.events.first { $0.kind == "budget-end" }?.step == 5)
+        #expect(s.events.map(\.kind.rawValue).contains("budget-end"))
+        #expect(s.events.first { $0.kind == .budgetEnd }?.step == 5)
         // the panel's count is the gauge's: every thinking token generated so far
         let thinking = s.records.filter { $0.phase == .thinking }.count
         #expect(s.strategy("budget")?.liveState.hasPrefix("think \(thinking)/5") == true)
@@ -65,9 +65,9 @@ struct StrategyTests {
         let script: [Int32] = [8, 2, 8, 2, 8, 2, 6, 0]
         let s = try session(script: script, specs: ["budget=100:extend=2"])
         while try s.step() != nil {}
-        let replaced = s.records.filter { $0.effects.contains { $0.contains("budget: replaced sampled 2") } }
+        let replaced = s.records.filter { $0.effects.contains { $0 == Effect("budget", .replace, "replaced sampled 2") } }
         #expect(replaced.count == 2)
-        #expect(s.events.filter { $0.kind == "budget-extend" }.count == 2)
+        #expect(s.events.filter { $0.kind == .budgetExtend }.count == 2)
         // the third close goes through
         #expect(s.records.contains { $0.token == 2 && $0.input == .explicit })
     }
@@ -95,13 +95,13 @@ struct StrategyTests {
         #expect(s.records.prefix(2).allSatisfy { $0.token == 4 })
         #expect(s.records.dropFirst(2).allSatisfy { $0.token != 4 })
         // the toggle, then one event per suppression, each at its step
-        #expect(s.events.map(\.kind) == ["enable", "suppress", "suppress", "suppress", "suppress"])
+        #expect(s.events.map(\.kind.rawValue) == ["enable", "suppress", "suppress", "suppress", "suppress"])
         #expect(s.events[0].step == 2 && s.events[0].detail == "nowait")
         #expect(s.events.dropFirst().map(\.step) == [2, 3, 4, 5])
         s.send(.setParameter("budget", "budget", "9"))
         s.send(.setParameter("budget", "budget", "zero"))
         s.applyCommands()
-        #expect(s.events.map(\.kind).suffix(2) == ["parameter", "error"])
+        #expect(s.events.map(\.kind.rawValue).suffix(2) == ["parameter", "error"])
         #expect((s.strategy("budget") as? BudgetForcing)?.budget == 9)
     }
 }

@@ -13,6 +13,7 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
     let embeddingSize = 4
     let contextSize = 256
     let batchSize = 8
+    let capabilities: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .kvEdits, .embeddingInput]
     let promptLength: Int
 
     enum Input: Equatable {
@@ -44,13 +45,13 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
         return out
     }
 
-    func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: Int32) throws {
+    func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
         for p in 0..<position where fed[p] == nil { throw ThinktopError.decodeFailed(position: p, code: -99) }
         for (i, t) in tokens.enumerated() { fed[position + i] = .token(t) }
         current = rule(position + tokens.count - promptLength)
     }
 
-    func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: Int32) throws {
+    func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws {
         for p in 0..<position where fed[p] == nil { throw ThinktopError.decodeFailed(position: p, code: -99) }
         fed[position] = .embedding(Array(embedding))
         current = rule(position + 1 - promptLength)
@@ -60,13 +61,13 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
         current.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: $0.count) }
     }
 
-    func removeCells(sequence: Int32, from: Int, to: Int?) throws {
+    func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
         for p in fed.keys where p >= from && (to == nil || p < to!) { fed[p] = nil }
     }
-    func shiftCells(sequence: Int32, from: Int, to: Int?, delta: Int) throws {}
-    func copySequence(from source: Int32, to destination: Int32, from start: Int, to end: Int?) {}
-    func positionRange(sequence: Int32) -> ClosedRange<Int>? {
-        guard sequence == 0, let lo = fed.keys.min(), let hi = fed.keys.max() else { return nil }
+    func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws {}
+    func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {}
+    func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {
+        guard sequence == .main, let lo = fed.keys.min(), let hi = fed.keys.max() else { return nil }
         return lo...hi
     }
 
@@ -132,16 +133,15 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
 /// The strategy services without a session, for calling hooks directly.
 final class SwirTestEnvironment: StrategyEnvironment {
     let backend: ModelBackend
-    private(set) var events: [(String, String)] = []
+    private(set) var events: [(EventKind, String)] = []
     init(_ backend: ModelBackend) { self.backend = backend }
+    var vocabularySize: Int { backend.vocabularySize }
+    func piece(_ token: Int32) -> [UInt8] { backend.piece(token) }
+    func isEndOfGeneration(_ token: Int32) -> Bool { backend.isEndOfGeneration(token) }
     func text(of token: Int32) -> String { String(decoding: backend.piece(token), as: UTF8.self) }
     func tokenize(_ text: String) throws -> [Int32] { try backend.tokenize(text, addSpecial: false) }
-    func probe(appending: String, maxTokens: Int, stopAt: String?,
-               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
-        throw ThinktopError.invalidArgument("no probes here")
-    }
     func uniform() -> Double { 0.5 }
-    func event(_ kind: String, _ detail: String) { events.append((kind, detail)) }
+    func event(_ kind: EventKind, _ detail: String, ms: Double?) { events.append((kind, detail)) }
     func embedding(of token: Int32) throws -> [Float] {
         guard let s = backend as? EmbeddingSource else { throw ThinktopError.embeddingUnavailable("none") }
         return try s.inputEmbedding(of: token)
@@ -233,10 +233,10 @@ struct SwiReasoningTests {
         #expect(swir.switches == 2)
         #expect(swir.locked)
         #expect(abs(swir.referenceEntropy - SwirBackend.entropy(l(8))) < 1e-6)
-        #expect(s.events.filter { $0.kind == "swir-switch" }.map(\.step) == [2, 5, 8])
-        #expect(s.records[6].effects.contains { $0.contains("math token \"7\" fed explicitly") })
-        #expect(s.records[2].effects.contains { $0.contains("latent → explicit") })
-        #expect(s.records[1].effects.contains { $0.contains("pᵀE over all 15 tokens") })
+        #expect(s.events.filter { $0.kind == .swirSwitch }.map(\.step) == [2, 5, 8])
+        #expect(s.records[6].effects.contains { $0.line.contains("math token \"7\" fed explicitly") })
+        #expect(s.records[2].effects.contains { $0.line.contains("latent → explicit") })
+        #expect(s.records[1].effects.contains { $0.line.contains("pᵀE over all 15 tokens") })
         #expect(swir.liveState == String(format: "explicit · ref %.2f · switches 2 · locked", swir.referenceEntropy))
     }
 
@@ -255,7 +255,7 @@ struct SwiReasoningTests {
         #expect(kinds[2...10].allSatisfy { $0 == .explicit })
         #expect(kinds[11] == .latent)
         // (then the end-of-generation step's low entropy switches to explicit again)
-        #expect(s.events.filter { $0.kind == "swir-switch" }.map(\.step) == [1, 11, 30])
+        #expect(s.events.filter { $0.kind == .swirSwitch }.map(\.step) == [1, 11, 30])
     }
 
     @Test("latent steps feed the mixture but keep the sampled token in the text")
@@ -285,8 +285,8 @@ struct SwiReasoningTests {
         want = SwirBackend.blend(want, 0.9, SwirBackend.row(8))
         guard case .embedding(let got)? = backend.fed[prompt.count] else { Issue.record("no embedding fed"); return }
         expectClose(got, want, "truncated")
-        #expect(s.records[0].effects.contains { $0.contains("top \(kept.count) tokens") })
-        #expect(s.strategy("swir")?.fidelity == "faithful (truncated mixture)")
+        #expect(s.records[0].effects.contains { $0.line.contains("top \(kept.count) tokens") })
+        #expect(s.strategy("swir")?.spec.contains(":mix=top") == true)
 
         // distinct probabilities: the smallest top set is a sorted prefix (the histogram's
         // crossing bin is sorted, the bins above are taken whole)
@@ -301,7 +301,7 @@ struct SwiReasoningTests {
         for i in keptd { for j in 0..<4 { wantd[j] += pd[i] / cumd * Double(SwirBackend.row(Int32(i))[j]) } }
         guard case .embedding(let gotd)? = b3.fed[prompt.count] else { Issue.record("no embedding fed"); return }
         expectClose(gotd, SwirBackend.blend(wantd, 0.9, SwirBackend.row(8)), "distinct")
-        #expect(s3.records[0].effects.contains { $0.contains("top \(keptd.count) tokens") })
+        #expect(s3.records[0].effects.contains { $0.line.contains("top \(keptd.count) tokens") })
 
         // topk alone (mass 1): exactly the k most likely
         let b2 = SwirBackend(promptLength: prompt.count) { step in step == 0 ? logits : SwirBackend.peaked(0, 9) }
@@ -322,11 +322,23 @@ struct SwiReasoningTests {
         }
         let s = try session(backend, specs: ["swir=1"], maxTokens: 30)
         while try s.step() != nil {}
-        // switch 1 at step 1 → "\n\n</think>\n\n" forced from step 2
-        #expect(s.records[2...6].map(\.token) == [3, 3, 2, 3, 3])
-        #expect(s.records[2...6].allSatisfy { $0.input == .forced })
-        #expect(s.records[6].phase == .answer)
-        #expect(s.events.contains { $0.kind == "swir-cap" && $0.step == 1 && ($0.detail ?? "").contains("convergence") })
+        // switch 1 at step 1 → the close token alone forced at step 2 (the reference's setting
+        // for models with a single think-close token)
+        #expect(s.records[2].token == 2 && s.records[2].input == .forced)
+        #expect(s.records[3].phase == .answer && s.records[3].input != .forced)
+        #expect(s.events.contains { $0.kind == .swirCap && $0.step == 1 && $0.detail == "switch 1 (cap 1): convergence \"</think>\"" })
+
+        // a model whose close marker is text over tokens: "\n\n</think>\n\n", its setting for the others
+        let b2 = SwirBackend(promptLength: prompt.count) { step in
+            step == 0 ? SwirBackend.peaked(4, 2) : step == 1 ? SwirBackend.peaked(4, 3) : step < 7 ? SwirBackend.peaked(4, 1) : SwirBackend.peaked(0, 9)
+        }
+        let config = try SessionConfig(sampling: .greedy, maxTokens: 30, markers: ThinkMarkers(open: "<think>", close: "</think>"))
+        let t = try DecodingSession(backend: b2, config: config, promptTokens: prompt, initialPhase: .thinking)
+        try t.install(specs: ["swir=1"])
+        while try t.step() != nil {}
+        #expect(t.records[2...6].map(\.token) == [3, 3, 2, 3, 3])
+        #expect(t.records[2...6].allSatisfy { $0.input == .forced })
+        #expect(t.records[6].phase == .answer)
     }
 
     @Test("switch cap: termination text past 2·cap, then the answer allowance ends generation")
@@ -347,10 +359,10 @@ struct SwiReasoningTests {
         #expect(s.records.count == 12)
         #expect(s.records[11].token == 0 && s.records[11].input == .forced)
         #expect(s.stopReason == .endOfGeneration)
-        let caps = s.events.filter { $0.kind == "swir-cap" }
+        let caps = s.events.filter { $0.kind == .swirCap }
         #expect(caps.map(\.step) == [1, 3, 5])
         #expect((caps[2].detail ?? "").contains("termination"))
-        #expect(s.events.contains { $0.kind == "swir-end" && $0.step == 11 })
+        #expect(s.events.contains { $0.kind == .swirEnd && $0.step == 11 })
         #expect((s.strategy("swir") as? SwiReasoning)?.switches == 3)
     }
 

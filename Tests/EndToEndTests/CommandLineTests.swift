@@ -121,7 +121,7 @@ struct CommandLineTests {
         let summary = try #require(read.summary)
         #expect(summary.stopReason == "stopped")
         #expect(summary.tokens >= 10 && summary.tokens < 3000)
-        #expect(read.events.last?.kind == "stop")
+        #expect(read.events.last?.kind == .stop)
     }
 
     @Test("inspect prints the model's facts")

@@ -39,7 +39,7 @@ struct LedgerTests {
                 #expect(ledger.disagreement(with: ctx) == nil, "after the rewind")
             }
         }
-        #expect(s.events.contains { $0.kind == "probe" })
+        #expect(s.events.contains { $0.kind == .probe })
         // the ledger's tokens are the prompt and the generated tokens, position by position
         let held = ledger.cells[0]!
         for (i, t) in tokens.enumerated() { #expect(held[i]?.token == t) }
@@ -84,7 +84,7 @@ struct LedgerTests {
         #expect(s.ledger.disagreement(with: ctx) == nil)
         let lastFed = prompt.count + 768 - 2
         #expect(held.last!.entry.index == lastFed)
-        #expect(s.events.filter { $0.kind == "evict" }.count > 500)
+        #expect(s.events.filter { $0.kind == .evict }.count > 500)
     }
 
     @Test("with no eviction (and with the policy machinery idle) the tokens are exactly those of a plain llama.cpp loop")
@@ -111,7 +111,7 @@ struct LedgerTests {
             let s = try session(try DefaultModel.context(ctx: 1024), prompt: DemoProblem.prompt, maxTokens: n, kv: kv)
             while try s.step() != nil {}
             #expect(s.records.map(\.token) == expected, "kv \(kv)")
-            #expect(!s.events.contains { $0.kind == "evict" })
+            #expect(!s.events.contains { $0.kind == .evict })
         }
     }
 
@@ -123,7 +123,7 @@ struct LedgerTests {
         while try s.step() != nil {}
         #expect(s.stopReason == .contextFull)
         #expect(s.records.count == 256 - s.promptTokens.count)
-        #expect(s.events.contains { $0.kind == "context-full" && $0.detail!.contains("--kv streaming") })
+        #expect(s.events.contains { $0.kind == .contextFull && $0.detail!.contains("--kv streaming") })
         // switching to StreamingLLM goes on from where it stopped
         s.send(.setKVPolicy("streaming:sinks=4:recent=32"))
         s.applyCommands()
@@ -162,7 +162,7 @@ struct LedgerTests {
         let s = try session(ctx, prompt: Self.shortPrompt, maxTokens: 160, sampling: sampling, kv: "streaming:sinks=4:recent=60")
         for _ in 0..<120 { try s.step() }
         try s.rewind(toPosition: s.promptTokens.count + 50)
-        #expect(s.events.contains { $0.kind == "rebuild" })
+        #expect(s.events.contains { $0.kind == .rebuild })
         #expect(s.ledger.disagreement(with: ctx) == nil)
         while try s.step() != nil {}
         #expect(s.records.map(\.token) == full.records.map(\.token))
@@ -185,7 +185,7 @@ struct LedgerTests {
         // what stays outside the recent window scored at least as high as anything evicted at the end
         let held = s.ledger.entries()
         #expect(held.allSatisfy { $0.entry.score > 0 })
-        #expect(s.events.filter { $0.kind == "evict" }.count == 79 + 1)   // the prefill's and one per fed token
+        #expect(s.events.filter { $0.kind == .evict }.count == 79 + 1)   // the prefill's and one per fed token
     }
 
     @Test("SnapKV keeps the capacity's best prompt positions plus the observation window, once")
@@ -202,7 +202,7 @@ struct LedgerTests {
         #expect(s.ledger.disagreement(with: ctx) == nil)
         while try s.step() != nil {}
         #expect(s.ledger.count(sequence: 0) == 256 + 19)                  // nothing evicted after the prompt
-        #expect(s.events.filter { $0.kind == "evict" }.count == 1)
+        #expect(s.events.filter { $0.kind == .evict }.count == 1)
     }
 
     @Test("past the sliding window (512 on Gemma 3) the ledger stays in step under StreamingLLM and H2O")

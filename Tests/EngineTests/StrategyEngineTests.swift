@@ -26,7 +26,7 @@ struct StrategyEngineTests {
         #expect(thinking.count >= 25 && thinking.count <= 24 + 6)
         #expect(s.records.contains { $0.phase == .answer })
         #expect(s.fullText.contains("</think>"))
-        #expect(s.events.first { $0.kind == "budget-end" }?.step == 24)
+        #expect(s.events.first { $0.kind == .budgetEnd }?.step == 24)
     }
 
     @Test("NoWait switched on mid-run: reflection words before, none after")
@@ -49,7 +49,7 @@ struct StrategyEngineTests {
         let after = s.records.dropFirst(toggledAt).filter { $0.phase == .thinking }
         #expect(!after.isEmpty)
         #expect(!after.contains { masked.contains($0.token) }, "a masked token appeared after the toggle")
-        #expect(s.events.contains { $0.kind == "enable" && $0.step == toggledAt })
+        #expect(s.events.contains { $0.kind == .enable && $0.step == toggledAt })
     }
 
     @Test("SwiReasoning feeds latent steps as embedding mixtures, marked latent in the trace")
@@ -61,7 +61,7 @@ struct StrategyEngineTests {
         #expect(!latent.isEmpty, "no latent step in 60 tokens with window 4")
         #expect(latent.allSatisfy { $0.phase == .thinking })
         // each latent step is also an event line at its step
-        #expect(s.events.filter { $0.kind == "latent" }.map(\.step) == latent.map(\.index))
+        #expect(s.events.filter { $0.kind == .latent }.map(\.step) == latent.map(\.index))
         // the KV cache holds every fed position, latent ones included
         #expect(ctx.positionRange(sequence: 0) == 0...(s.promptTokens.count + s.records.count - 2))
         // a rewind over latent steps re-feeds their embeddings and reproduces the run
@@ -81,7 +81,7 @@ struct StrategyEngineTests {
         // δ = 1: CGRS probes at every blank line but never suppresses
         let probed = try demoSession(ctx, specs: ["cgrs=1.0"], maxTokens: 120, stops: ["NEVER-SEEN"])
         while try probed.step() != nil {}
-        #expect(probed.events.contains { $0.kind == "probe" }, "no probe ran")
+        #expect(probed.events.contains { $0.kind == .probe }, "no probe ran")
         #expect(probed.records.map(\.token) == plain.records.map(\.token))
         #expect(probed.records.map(\.entropy) == plain.records.map(\.entropy))
         #expect(probed.output == plain.output)

@@ -102,7 +102,7 @@ struct DecodingPaneTests {
         let records = [
             step(0, "a", H: 0.2), step(1, "b", H: 1.2), step(2, "c", H: 9),
             step(3, "d", H: 0.7, input: .latent), step(4, "e", input: .forced),
-            step(5, "f", effects: ["cgrs: suppressed \"Wait\""]), step(6, "g", H: 2.6),
+            step(5, "f", effects: [Effect("cgrs", .suppress, "suppressed \"Wait\"")]), step(6, "g", H: 2.6),
         ]
         let s = render(DecodingPane(), snapshot(records, cursor: 6), width: 10, height: 3)
         expectLines(s, ["xxxxxxxxxx",

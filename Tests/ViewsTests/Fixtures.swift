@@ -23,7 +23,7 @@ let promptTokens = 10
 /// A generated token at step `i` (KV position `promptTokens + i` unless given).
 func step(_ i: Int, _ text: String, H: Double = 0.2, phase: Phase = .thinking, input: InputKind = .explicit,
           p: Double = 0.9, top1: Double = 0.9, margin: Double = 0.8, windowMean: Double = 0.5, trend: Double = 0,
-          top: [Alternative] = [], effects: [String] = [], position: Int? = nil, token: Int32? = nil) -> StepRecord {
+          top: [Alternative] = [], effects: [Effect] = [], position: Int? = nil, token: Int32? = nil) -> StepRecord {
     StepRecord(index: i, position: position ?? promptTokens + i, token: token ?? Int32(100 + i), text: text,
                phase: phase, input: input, logprob: p > 0 ? log(p) : -.infinity, prob: p, entropy: H,
                varentropy: 0.1, top1: top1, margin: margin, top: top, windowMean: windowMean, trend: trend,

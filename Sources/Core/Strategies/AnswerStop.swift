@@ -10,38 +10,35 @@ import Foundation
 /// a newline. Answers are compared after removing spaces, `$`, trailing dots and thousands
 /// separators, lower-cased.
 public final class AnswerStop: DecodingStrategy {
-    public let id = "answerstop"
-    public let name = "Answer stop"
-    public let key: Character = "a"
-    public let needs = ["logits"]
-    public var fidelity: String { "heuristic stand-in" }
+    public static let info = StrategyInfo(
+        id: "answerstop", name: "Answer stop", source: "after Kang et al. 2510.08308", needs: [.topK],
+        fidelity: "**heuristic stand-in** for the paper's trained detector and controller", primary: "k")
+
+    public static var parameters: [Parameter<AnswerStop>] {
+        [.integer("k", \.k, 1...10_000, always: true, help: "candidate answers (\\boxed{…}, \"the answer is …\", \"= N\" at line end) that end thinking"),
+         .optionalInteger("same", \.same, 1...10_000, help: "instead: end once one answer was stated this many times")]
+    }
 
     /// candidates that end thinking
-    public private(set) var k = 1
-    /// 0: count every candidate; n > 0: end once one answer was stated n times
-    public private(set) var same = 0
+    public var k = 1
+    /// nil: count every candidate; n: end once one answer was stated n times
+    public var same: Int?
 
-    struct State {
+    public struct State: Sendable {
         var line = ""
         var candidates: [String] = []
         var counts: [String: Int] = [:]
         var triggered = false
         var ended = false
     }
-    private var state = State()
+    public var state = State()
 
     public init() {}
-
-    public var parameters: [(String, String)] {
-        var p = [("k", "\(k)")]
-        if same > 0 { p.append(("same", "\(same)")) }
-        return p
-    }
 
     public var liveState: String {
         let last = state.candidates.last.map { " · last \(String(reflecting: $0))" } ?? ""
         let progress: String
-        if same > 0 {
+        if let same {
             let best = state.counts.values.max() ?? 0
             progress = "same answer \(best)/\(same)"
         } else {
@@ -52,15 +49,6 @@ public final class AnswerStop: DecodingStrategy {
 
     public var candidates: [String] { state.candidates }
     public var ended: Bool { state.ended }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "k": k = try StrategyParameter.int(id, name, value, in: 1...10_000)
-        case "same":
-            same = ["off", "none"].contains(value.lowercased()) ? 0 : try StrategyParameter.int(id, name, value, in: 0...10_000)
-        default: throw StrategyParameter.unknown(id, name, known: ["k", "same"])
-        }
-    }
 
     // MARK: detection
 
@@ -153,7 +141,8 @@ public final class AnswerStop: DecodingStrategy {
 
     // MARK: hooks
 
-    public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {
+    public func afterToken(_ record: StepRecord, view: TokenView, prober: Prober?, env: StrategyEnvironment,
+                           effects: inout [Effect]) throws {
         guard record.phase == .thinking, !state.ended else { return }
         state.line += record.text
         while let nl = state.line.firstIndex(of: "\n") {
@@ -164,12 +153,12 @@ public final class AnswerStop: DecodingStrategy {
             let key = Self.normalize(answer)
             state.counts[key, default: 0] += 1
             let reached: Bool
-            if same > 0 {
+            if let same {
                 reached = state.counts[key]! >= same
-                effects.append("answerstop: candidate \(String(reflecting: answer)) stated \(state.counts[key]!)/\(same) times")
+                effects.append(Effect(id, .note, "candidate \(String(reflecting: answer)) stated \(state.counts[key]!)/\(same) times"))
             } else {
                 reached = state.candidates.count >= k
-                effects.append("answerstop: candidate \(state.candidates.count)/\(k): \(String(reflecting: answer))")
+                effects.append(Effect(id, .note, "candidate \(state.candidates.count)/\(k): \(String(reflecting: answer))"))
             }
             if reached { state.triggered = true }
         }
@@ -183,11 +172,8 @@ public final class AnswerStop: DecodingStrategy {
         tokens += try env.tokenize("\n")
         decision.force = tokens
         state.ended = true
-        let why = same > 0 ? "the same answer stated \(same) times" : "\(state.candidates.count) candidate\(state.candidates.count == 1 ? "" : "s")"
-        decision.effects.append("\(why): ending thinking")
-        env.event("answerstop-end", "\(why), last \(String(reflecting: state.candidates.last ?? ""))")
+        let why = same.map { "the same answer stated \($0) times" } ?? "\(state.candidates.count) candidate\(state.candidates.count == 1 ? "" : "s")"
+        decision.effect(.force, "\(why): ending thinking")
+        env.event(.answerstopEnd, "\(why), last \(String(reflecting: state.candidates.last ?? ""))")
     }
-
-    public func saveState() -> Any { state }
-    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
 }

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Budget forcing (s1, simplescaling/s1): when thinking reaches `budget` tokens, end it —
 /// a newline if needed, the think-close marker, then the optional answer cue — and continue
 /// in the answer phase. With `extend` > 0, a think-close the model produces before the
@@ -8,29 +6,32 @@ import Foundation
 /// A think-close written as text over several tokens is caught at the token that starts it
 /// ("</"): an approximation the trace labels; models with a think-close token are exact.
 public final class BudgetForcing: DecodingStrategy {
-    public let id = "budget"
-    public let name = "Budget"
-    public let key: Character = "b"
-    public let needs = ["logits"]
+    public static let info = StrategyInfo(
+        id: "budget", name: "Budget", source: "s1, simplescaling/s1", needs: [.topK],
+        fidelity: "faithful; a think-close written as text over several tokens is caught at its first token; the harness's \"Final Answer:\" cue is the option `cue` (off by default)",
+        primary: "budget")
+
+    public static var parameters: [Parameter<BudgetForcing>] {
+        [.integer("budget", \.budget, 1...1_000_000, always: true, help: "thinking tokens allowed (512 when switched on without a value)"),
+         .integer("extend", \.extend, 0...64, help: "times an early think-close is replaced by the `ignore` text (s1: 1, ablations 2/4/6)"),
+         .text("ignore", \.ignore, nonEmpty: true, help: "what replaces an early think-close (s1: \"Wait\"; ablations \"Hmm\", \"Alternatively\")"),
+         .text("cue", \.cue, help: "text after the forced think-close (the s1 harness: \"Final Answer:\")")]
+    }
 
     /// thinking tokens allowed (thinktop's default when switched on without a value: 512)
-    public private(set) var budget = 512
-    public private(set) var extend = 0
-    public private(set) var ignore = "Wait"
-    public private(set) var cue = ""
+    public var budget = 512
+    public var extend = 0
+    public var ignore = "Wait"
+    public var cue = ""
 
-    private struct State { var extensionsUsed = 0; var forcedEnd = false; var used = 0 }
-    private var state = State()
+    public struct State: Sendable {
+        var extensionsUsed = 0
+        var forcedEnd = false
+        var used = 0
+    }
+    public var state = State()
 
     public init() {}
-
-    public var parameters: [(String, String)] {
-        var p = [("budget", "\(budget)")]
-        if extend != 0 { p.append(("extend", "\(extend)")) }
-        if ignore != "Wait" { p.append(("ignore", ignore)) }
-        if !cue.isEmpty { p.append(("cue", cue)) }
-        return p
-    }
 
     public var liveState: String {
         "think \(state.used)/\(budget)" + (extend > 0 ? " · extended \(state.extensionsUsed)/\(extend)" : "")
@@ -38,16 +39,7 @@ public final class BudgetForcing: DecodingStrategy {
     }
 
     public var forcedEnd: Bool { state.forcedEnd }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "budget": budget = try StrategyParameter.int(id, name, value, in: 1...1_000_000)
-        case "extend": extend = try StrategyParameter.int(id, name, value, in: 0...64)
-        case "ignore": ignore = StrategyParameter.text(value)
-        case "cue": cue = StrategyParameter.text(value)
-        default: throw StrategyParameter.unknown(id, name, known: ["budget", "extend", "ignore", "cue"])
-        }
-    }
+    public var extensionsUsed: Int { state.extensionsUsed }
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
         state.used = view.thinkingTokens
@@ -57,13 +49,14 @@ public final class BudgetForcing: DecodingStrategy {
         if let close = view.markers.closeToken { tokens.append(close) } else { tokens += try env.tokenize(view.markers.close) }
         tokens += try env.tokenize("\n" + cue)
         decision.force = tokens
-        decision.effects.append("budget of \(budget) reached: ending thinking")
+        decision.effect(.force, "budget of \(budget) reached: ending thinking")
         state.forcedEnd = true
-        env.event("budget-end", "thinking reached \(view.thinkingTokens) tokens")
+        env.event(.budgetEnd, "thinking reached \(view.thinkingTokens) tokens")
     }
 
     /// The live count includes the token just generated, as the budget gauge does.
-    public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {
+    public func afterToken(_ record: StepRecord, view: TokenView, prober: Prober?, env: StrategyEnvironment,
+                           effects: inout [Effect]) throws {
         state.used = view.thinkingTokens + (record.phase == .thinking ? 1 : 0)
     }
 
@@ -73,10 +66,7 @@ public final class BudgetForcing: DecodingStrategy {
             || (view.markers.closeToken == nil && env.text(of: sampled).contains(String(view.markers.close.prefix(2))))
         guard isClose else { return nil }
         state.extensionsUsed += 1
-        env.event("budget-extend", "extension \(state.extensionsUsed)/\(extend): think-close replaced by \(String(reflecting: ignore))")
+        env.event(.budgetExtend, "extension \(state.extensionsUsed)/\(extend): think-close replaced by \(String(reflecting: ignore))")
         return try env.tokenize(ignore)
     }
-
-    public func saveState() -> Any { state }
-    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
 }

@@ -15,16 +15,24 @@ import Foundation
 /// (" wait", "But", ",Hmm", "Wait," are variants; "Waiter", "button", "Butter", "Hmmm" are not:
 /// they are other words, and the list can name them if wanted).
 public final class CGRS: DecodingStrategy {
-    public let id = "cgrs"
-    public let name = "CGRS"
-    public let key: Character = "c"
-    public let needs = ["logits", "fork"]
+    public static let info = StrategyInfo(
+        id: "cgrs", name: "CGRS", source: "Huang et al. 2508.05337 (no official code)", needs: [.fullDistribution, .tokenBans, .forks],
+        fidelity: "as summarised from the paper; cue and probe length are parameters (unverified against the paper text); bans in thinking only",
+        primary: "delta")
+
+    public static var parameters: [Parameter<CGRS>] {
+        [.number("delta", \.delta, 0...1, always: true, help: "certainty threshold δ: p = max(0, (C − δ)/(1 − δ))"),
+         .text("cue", \.cue, nonEmpty: true, help: "the answer cue a probe appends (unverified against the paper)"),
+         .integer("probe", \.probeTokens, 1...256, help: "greedy probe tokens at most (stops at \"}\")"),
+         .choice("per", \.per, help: "when the Bernoulli(p) draw is made: every thinking step, or once per segment"),
+         .words("triggers", \.triggers, help: "words whose every vocabulary variant is banned when suppression fires")]
+    }
 
     public static let defaultCue = "**Final Answer**\n\\boxed{"
     public static let defaultTriggers = ["Wait", "But", "Alternatively", "Alternative", "Hmm"]
 
     /// When the Bernoulli(p) draw is made.
-    public enum Per: String, Sendable {
+    public enum Per: String, Sendable, CaseIterable {
         /// at every thinking step (the reading of the paper's summary)
         case step
         /// once per checkpoint, for the whole segment up to the next one
@@ -32,16 +40,16 @@ public final class CGRS: DecodingStrategy {
     }
 
     /// the certainty threshold δ
-    public private(set) var delta = 0.9
-    public private(set) var cue = CGRS.defaultCue
+    public var delta = 0.9
+    public var cue = CGRS.defaultCue
     /// greedy probe tokens at most
-    public private(set) var probeTokens = 10
-    public private(set) var per = Per.step
-    public private(set) var triggers = CGRS.defaultTriggers
+    public var probeTokens = 10
+    public var per = Per.step
+    public var triggers = CGRS.defaultTriggers
     /// the banned token ids (built by `prepare` from the vocabulary)
     public private(set) var triggerIds: Set<Int32> = []
 
-    private struct State {
+    public struct State: Sendable {
         var certainty: Double?
         var p = 0.0
         /// per=segment: the draw made at the last checkpoint
@@ -49,18 +57,9 @@ public final class CGRS: DecodingStrategy {
         var probes = 0
         var suppressedSteps = 0
     }
-    private var state = State()
+    public var state = State()
 
     public init() {}
-
-    public var parameters: [(String, String)] {
-        var p = [("delta", DEER.format(delta))]
-        if cue != Self.defaultCue { p.append(("cue", DEER.escape(cue))) }
-        if probeTokens != 10 { p.append(("probe", "\(probeTokens)")) }
-        if per != .step { p.append(("per", per.rawValue)) }
-        if triggers != Self.defaultTriggers { p.append(("triggers", triggers.joined(separator: ","))) }
-        return p
-    }
 
     public var liveState: String {
         let c = state.certainty.map { String(format: "%.2f", $0) } ?? "–"
@@ -73,26 +72,6 @@ public final class CGRS: DecodingStrategy {
     public var probability: Double { state.p }
     public var probesRun: Int { state.probes }
     public var suppressedSteps: Int { state.suppressedSteps }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "delta": delta = try StrategyParameter.double(id, name, value, in: 0...1)
-        case "cue": cue = StrategyParameter.text(value)
-        case "probe": probeTokens = try StrategyParameter.int(id, name, value, in: 1...256)
-        case "per":
-            guard let p = Per(rawValue: value.lowercased()) else {
-                throw ThinktopError.invalidArgument("strategy cgrs: per must be step or segment, got \"\(value)\"")
-            }
-            per = p
-        case "triggers":
-            let list = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            guard !list.isEmpty else {
-                throw ThinktopError.invalidArgument("strategy cgrs: triggers must name at least one word, got \"\(value)\"")
-            }
-            triggers = list
-        default: throw StrategyParameter.unknown(id, name, known: ["delta", "cue", "probe", "per", "triggers"])
-        }
-    }
 
     /// C = 1 − mean(H_i) / ln|V|, clamped to [0, 1] against rounding.
     public static func certainty(entropies: [Double], vocabularySize: Int) -> Double {
@@ -146,9 +125,9 @@ public final class CGRS: DecodingStrategy {
         let words = triggers.map { Array($0.lowercased().utf8) }
         let shortest = words.map(\.count).min() ?? 1
         var ids = Set<Int32>()
-        for i in 0..<env.backend.vocabularySize {
+        for i in 0..<env.vocabularySize {
             let t = Int32(i)
-            let bytes = env.backend.piece(t)
+            let bytes = env.piece(t)
             if bytes.count < shortest { continue }
             if Self.matches(bytes, words) { ids.insert(t) }
         }
@@ -169,39 +148,37 @@ public final class CGRS: DecodingStrategy {
         if let top = view.summary.top.first, triggerIds.contains(top.id) {
             line += ": the favourite \(String(reflecting: env.text(of: top.id))) (p \(String(format: "%.2f", view.summary.top1)))"
         }
-        decision.effects.append(line)
+        decision.effect(.suppress, line)
     }
 
-    public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {
+    public func afterToken(_ record: StepRecord, view: TokenView, prober: Prober?, env: StrategyEnvironment,
+                           effects: inout [Effect]) throws {
         guard record.phase == .thinking, record.token != view.markers.closeToken,
               ProbeSupport.endsWith(view.text, record.text, "\n\n") else { return }
-        guard env.canProbe else { return }
+        guard let prober else { return }
         let appended = try env.tokenize(cue)
-        guard appended.count + probeTokens < env.freeCells else {
-            effects.append("cgrs: probe skipped: it would not fit in the context")
+        guard appended.count + probeTokens < prober.freeCells else {
+            effects.append(Effect(id, .note, "probe skipped: it would not fit in the context"))
             return
         }
         let result: ProbeResult
         do {
-            result = try env.probe(appending: cue, maxTokens: probeTokens, stopAt: "}", first: nil)
+            result = try prober.probe(appending: cue, maxTokens: probeTokens, stop: .anyOf(["}"]))
         } catch {
-            env.event("probe-error", "cgrs: \(error)")
-            effects.append("cgrs: probe failed: \(error)")
+            env.event(.probeError, "\(error)")
+            effects.append(Effect(id, .note, "probe failed: \(error)"))
             return
         }
-        let c = Self.certainty(entropies: result.entropies, vocabularySize: env.backend.vocabularySize)
+        let c = Self.certainty(entropies: result.entropies, vocabularySize: env.vocabularySize)
         let p = Self.suppressionProbability(certainty: c, delta: delta)
         state.certainty = c
         state.p = p
         state.probes += 1
         if per == .segment { state.segmentFires = p > 0 && env.uniform() < p }
         let c4 = String(format: "%.4f", c), p4 = String(format: "%.4f", p)
-        env.event("probe", "cgrs: C \(c4) p \(p4) from \(result.entropies.count) tokens \(String(reflecting: result.text)) "
-                  + String(format: "%.1f ms", result.ms)
-                  + (per == .segment ? (state.segmentFires ? " · segment suppressed" : " · segment free") : ""))
-        effects.append("cgrs: checkpoint C \(String(format: "%.3f", c)) p \(String(format: "%.3f", p))")
+        env.event(.probe, "C \(c4) p \(p4) from \(result.entropies.count) tokens \(String(reflecting: result.text))"
+                  + (per == .segment ? (state.segmentFires ? " · segment suppressed" : " · segment free") : ""),
+                  ms: result.ms)
+        effects.append(Effect(id, .probe, "checkpoint C \(String(format: "%.3f", c)) p \(String(format: "%.3f", p))"))
     }
-
-    public func saveState() -> Any { state }
-    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
 }

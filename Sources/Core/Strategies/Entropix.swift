@@ -41,11 +41,24 @@ import Foundation
 /// - the clarifying insertion is a forced text (the original inserted token id 2564 of its
 ///   tokenizer; here `clarify`, default "...", is configurable).
 public final class Entropix: DecodingStrategy {
-    public let id = "entropix"
-    public let name = "entropix"
-    public let key: Character = "n"
-    public let needs = ["logits"]
-    public var fidelity: String { "logits-only variant" }
+    public static let info = StrategyInfo(
+        id: "entropix", name: "entropix", source: "xjdr-alt/entropix classic sampler", needs: [.fullDistribution, .tokenBans],
+        fidelity: "logits-only variant: the attention terms are zero; bugs of the original (`min_p` never applied, top-p over an ascending sort) not copied",
+        primary: nil)
+
+    public static var parameters: [Parameter<Entropix>] {
+        [.number("temp", \.temperature, 0.01...10, help: "base temperature T0"),
+         .number("topp", \.topP, 0...1, lowerOpen: true, help: "base top-p"),
+         .integer("topk", \.topK, 1...100, help: "base top-k"),
+         .number("minp", \.minP, 0...0.99, help: "base min-p"),
+         .number("lowent", \.lowEntropy, 0...64, help: "low entropy threshold (bits)"),
+         .number("medent", \.mediumEntropy, 0...64, help: "medium entropy threshold (bits)"),
+         .number("highent", \.highEntropy, 0...64, help: "high entropy threshold (bits)"),
+         .number("lowvent", \.lowVarentropy, 0...4096, help: "low varentropy threshold (bits²)"),
+         .number("highvent", \.highVarentropy, 0...4096, help: "high varentropy threshold (bits²)"),
+         .text("clarify", \.clarify, nonEmpty: true, help: "the text the clarify rule inserts (the original: a token id of its tokenizer)"),
+         .integer("samples", \.samples, 1...64, help: "draws of which the most likely wins (adaptive rule)")]
+    }
 
     public enum Rule: String, Sendable {
         case argmax, clarify, explore, resample, adaptive
@@ -64,48 +77,29 @@ public final class Entropix: DecodingStrategy {
         public var samples: Int
     }
 
-    public private(set) var temperature = 0.666
-    public private(set) var topP = 0.90
-    public private(set) var topK = 27
-    public private(set) var minP = 0.03
-    public private(set) var lowEntropy = 0.1
-    public private(set) var mediumEntropy = 3.0
-    public private(set) var highEntropy = 5.0
-    public private(set) var lowVarentropy = 0.1
-    public private(set) var highVarentropy = 5.0
-    public private(set) var clarify = "..."
-    public private(set) var samples = 5
+    public var temperature = 0.666
+    public var topP = 0.90
+    public var topK = 27
+    public var minP = 0.03
+    public var lowEntropy = 0.1
+    public var mediumEntropy = 3.0
+    public var highEntropy = 5.0
+    public var lowVarentropy = 0.1
+    public var highVarentropy = 5.0
+    public var clarify = "..."
+    public var samples = 5
 
-    struct State {
+    public struct State: Sendable {
         var entropyBits = 0.0
         var varentropyBits = 0.0
         var rule: Rule?
         var counts: [String: Int] = [:]
         var lastTemperature = 0.0
     }
-    private var state = State()
+    public var state = State()
     private let analyzer = DistributionAnalyzer(topCount: 100)
 
     public init() {}
-
-    public var parameters: [(String, String)] {
-        let d = (temperature: 0.666, topP: 0.90, topK: 27, minP: 0.03, lowEntropy: 0.1, mediumEntropy: 3.0,
-                 highEntropy: 5.0, lowVarentropy: 0.1, highVarentropy: 5.0, clarify: "...", samples: 5)
-        var p: [(String, String)] = []
-        func add(_ k: String, _ v: Double, _ dv: Double) { if v != dv { p.append((k, String(v))) } }
-        add("temp", temperature, d.temperature)
-        add("topp", topP, d.topP)
-        if topK != d.topK { p.append(("topk", "\(topK)")) }
-        add("minp", minP, d.minP)
-        add("lowent", lowEntropy, d.lowEntropy)
-        add("medent", mediumEntropy, d.mediumEntropy)
-        add("highent", highEntropy, d.highEntropy)
-        add("lowvent", lowVarentropy, d.lowVarentropy)
-        add("highvent", highVarentropy, d.highVarentropy)
-        if clarify != d.clarify { p.append(("clarify", SwiReasoning.escape(clarify))) }
-        if samples != d.samples { p.append(("samples", "\(samples)")) }
-        return p
-    }
 
     public var liveState: String {
         guard let r = state.rule else { return "waiting" }
@@ -114,31 +108,6 @@ public final class Entropix: DecodingStrategy {
 
     /// how often each rule fired
     public var ruleCounts: [String: Int] { state.counts }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "temp": temperature = try StrategyParameter.double(id, name, value, in: 0.01...10)
-        case "topp":
-            let v = try StrategyParameter.double(id, name, value, in: 0...1)
-            guard v > 0 else { throw ThinktopError.invalidArgument("strategy entropix: topp must be in (0, 1], got \"\(value)\"") }
-            topP = v
-        case "topk": topK = try StrategyParameter.int(id, name, value, in: 1...100)
-        case "minp": minP = try StrategyParameter.double(id, name, value, in: 0...0.99)
-        case "lowent": lowEntropy = try StrategyParameter.double(id, name, value, in: 0...64)
-        case "medent": mediumEntropy = try StrategyParameter.double(id, name, value, in: 0...64)
-        case "highent": highEntropy = try StrategyParameter.double(id, name, value, in: 0...64)
-        case "lowvent": lowVarentropy = try StrategyParameter.double(id, name, value, in: 0...4096)
-        case "highvent": highVarentropy = try StrategyParameter.double(id, name, value, in: 0...4096)
-        case "clarify":
-            let t = StrategyParameter.text(value)
-            guard !t.isEmpty else { throw ThinktopError.invalidArgument("strategy entropix: clarify must not be empty") }
-            clarify = t
-        case "samples": samples = try StrategyParameter.int(id, name, value, in: 1...64)
-        default:
-            throw StrategyParameter.unknown(id, name, known: ["temp", "topp", "topk", "minp", "lowent", "medent", "highent",
-                                                              "lowvent", "highvent", "clarify", "samples"])
-        }
-    }
 
     /// The classic sampler's rule for entropy and varentropy in bits, attention terms zero.
     public func choose(entropyBits h: Double, varentropyBits v: Double, justClarified: Bool) -> Choice {
@@ -186,20 +155,20 @@ public final class Entropix: DecodingStrategy {
         let head = String(format: "H %.3f V %.3f bits: %@", h, v, c.rule.rawValue)
         if c.insert {
             decision.force = try env.tokenize(clarify)
-            decision.effects.append("\(head), inserting \(String(reflecting: clarify))")
-            env.event("entropix-clarify", String(format: "H %.2f bits, V %.2f: inserted %@", h, v, String(reflecting: clarify)))
+            decision.effect(.force, "\(head), inserting \(String(reflecting: clarify))")
+            env.event(.entropixClarify, String(format: "H %.2f bits, V %.2f: inserted %@", h, v, String(reflecting: clarify)))
             return
         }
         if c.rule == .argmax {
             decision.sampling = try SamplingParameters(temperature: 0, topK: 1, topP: 1, minP: 0, seed: view.sampling.seed)
-            decision.effects.append("\(head), greedy")
+            decision.effect(.sampling, "\(head), greedy")
             return
         }
         let params = try SamplingParameters(temperature: c.temperature, topK: c.topK, topP: c.topP, minP: c.minP, seed: view.sampling.seed)
         let settings = String(format: "T %.3f top-p %.2f top-k %d min-p %.3f", c.temperature, c.topP, c.topK, c.minP)
         if c.samples <= 1 {
             decision.sampling = params
-            decision.effects.append("\(head), \(settings)")
+            decision.effect(.sampling, "\(head), \(settings)")
             return
         }
         // best of n draws by raw log-probability, as an exact distribution over the kept candidates
@@ -213,7 +182,7 @@ public final class Entropix: DecodingStrategy {
             decision.bias[cand.id, default: 0] += Float(Foundation.log(p) + shift - Double(cand.logit))
         }
         decision.sampling = try SamplingParameters(temperature: 1, topK: best.count, topP: 1, minP: 0, seed: view.sampling.seed)
-        decision.effects.append("\(head), \(settings), best of \(c.samples) draws (\(best.count) candidates)")
+        decision.effect(.sampling, "\(head), \(settings), best of \(c.samples) draws (\(best.count) candidates)")
     }
 
     /// The distribution of the most likely of `n` draws from the session sampler's filtered,
@@ -248,6 +217,4 @@ public final class Entropix: DecodingStrategy {
         return out
     }
 
-    public func saveState() -> Any { state }
-    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
 }

@@ -1,49 +1,48 @@
+import Foundation
+
 /// NoWait (Wang et al., arXiv 2506.08343): during thinking, every token whose lower-cased
-/// text contains a reflection keyword gets logit −∞, at every step. Keywords as reproduced
-/// in public implementations; tokens that merely contain a keyword inside an unrelated word
-/// (the false friends: "know", "button", "Ohio", …) are excluded by an explicit list.
+/// text contains a reflection keyword gets logit −∞, at every step; nothing is masked in the
+/// answer. Keywords as reproduced in public implementations; tokens that merely contain a
+/// keyword inside an unrelated word (the false friends: "know", "button", "checkout",
+/// "alcohol", "coherent", …) are excluded by an explicit list.
 public final class NoWait: DecodingStrategy {
-    public let id = "nowait"
-    public let name = "NoWait"
-    public let key: Character = "w"
-    public let needs = ["logits"]
+    public static let info = StrategyInfo(
+        id: "nowait", name: "NoWait", source: "Wang et al. 2506.08343", needs: [.tokenBans],
+        fidelity: "faithful (keyword list of public implementations; explicit false-friend exclusions); thinking only",
+        primary: nil)
+
+    public static var parameters: [Parameter<NoWait>] {
+        [.words("keywords", \.keywords, lowercased: true, nonEmpty: false, help: "a token whose lower-cased text contains one is masked"),
+         .words("exclude", \.exclusions, lowercased: true, nonEmpty: false, help: "a token containing one of these is never masked (false friends)")]
+    }
 
     public static let defaultKeywords = ["wait", "alternatively", "hmm", "but", "however", "alternative", "another",
                                          "check", "double-check", "oh", "maybe", "verify", "other", "again", "now",
                                          "ah", "any"]
     /// Substrings that mark a token as a false friend: it contains a keyword only inside
     /// an unrelated word.
-    public static let defaultExclusions = ["ohio", "butane", "button", "butter", "tribute", "know", "snow", "nowhere",
-                                           "many", "company", "germany", "botany", "canyon", "mother", "brother",
-                                           "bother", "smother", "john", "ohm", "yeah", "ahead", "utah", "noah",
-                                           "sarah", "hannah", "shah", "blah", "ahmed", "rebut", "debut", "brahm"]
+    public static let defaultExclusions = [
+        "ohio", "butane", "button", "butter", "tribute", "know", "snow", "nowhere", "many", "company", "germany",
+        "botany", "canyon", "mother", "brother", "bother", "smother", "john", "ohm", "yeah", "ahead", "utah", "noah",
+        "sarah", "hannah", "shah", "blah", "ahmed", "rebut", "debut", "brahm",
+        // words that contain "check", "oh", "ah", "but", "any", "again" or "wait" without meaning them
+        "checkout", "checksum", "checkbox", "checker", "checkmate", "alcohol", "coher", "cohes", "cohort", "soho",
+        "idaho", "oklahoma", "sahara", "bahama", "mahogany", "cheetah", "pharaoh", "allah", "butcher", "butler",
+        "halibut", "tiffany", "albany", "epiphany", "litany", "brittany", "against", "waiter",
+    ]
 
-    public private(set) var keywords = NoWait.defaultKeywords
-    public private(set) var exclusions = NoWait.defaultExclusions
+    public var keywords = NoWait.defaultKeywords
+    public var exclusions = NoWait.defaultExclusions
     /// the masked token ids (built by `prepare` from the vocabulary)
     public private(set) var masked: [Int32] = []
     private var maskedSet: Set<Int32> = []
-    private var suppressedCount = 0
+
+    /// steps at which the mask took the model's favourite
+    public var state = 0
 
     public init() {}
 
-    public var parameters: [(String, String)] {
-        var p: [(String, String)] = []
-        if keywords != Self.defaultKeywords { p.append(("keywords", keywords.joined(separator: ","))) }
-        if exclusions != Self.defaultExclusions { p.append(("exclude", exclusions.joined(separator: ","))) }
-        return p
-    }
-
-    public var liveState: String { "\(masked.count) tokens masked · \(suppressedCount) steps hit" }
-
-    public func set(_ name: String, _ value: String) throws {
-        let list = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
-        switch name {
-        case "keywords": keywords = list
-        case "exclude": exclusions = list
-        default: throw StrategyParameter.unknown(id, name, known: ["keywords", "exclude"])
-        }
-    }
+    public var liveState: String { "\(masked.count) tokens masked · \(state) steps hit" }
 
     /// Whether a token text is masked.
     public func masks(_ text: String) -> Bool {
@@ -59,9 +58,9 @@ public final class NoWait: DecodingStrategy {
         let keys = keywords.map { Array($0.utf8) }
         var ids: [Int32] = []
         var lower = [UInt8]()
-        for i in 0..<env.backend.vocabularySize {
+        for i in 0..<env.vocabularySize {
             let t = Int32(i)
-            let bytes = env.backend.piece(t)
+            let bytes = env.piece(t)
             if bytes.count < 2 { continue }
             lower.removeAll(keepingCapacity: true)
             for b in bytes { lower.append(b >= 65 && b <= 90 ? b + 32 : b) }
@@ -92,13 +91,8 @@ public final class NoWait: DecodingStrategy {
         decision.banned.formUnion(maskedSet)
         // say so when the mask changed what the model wanted most
         if let top = view.summary.top.first, maskedSet.contains(top.id) {
-            suppressedCount += 1
-            decision.effects.append("suppressed \(String(reflecting: env.text(of: top.id))) (p \(String(format: "%.2f", view.summary.top1)))")
+            state += 1
+            decision.effect(.suppress, "suppressed \(String(reflecting: env.text(of: top.id))) (p \(String(format: "%.2f", view.summary.top1)))")
         }
     }
-
-    public func saveState() -> Any { suppressedCount }
-    public func restoreState(_ state: Any) { suppressedCount = state as? Int ?? 0 }
 }
-
-import Foundation

@@ -4,61 +4,44 @@
 ///
 /// `NAME=VALUE` sets the strategy's main parameter (budget's `budget`, CGRS's `delta`, …).
 /// Order matters when strategies disagree: an earlier strategy's forced tokens win over a
-/// later one's, and the trace records which one won (see Strategy.swift).
+/// later one's, and the trace records which one won (`StrategyPipeline`).
 public enum StrategyRegistry {
-    struct Entry {
-        let id: String
-        let primary: String?
-        let make: () -> DecodingStrategy
-    }
-
     /// Composition order: stopping rules first (they end thinking), then logit edits, then
     /// samplers, then the input choice.
-    static var entries: [Entry] { [
-        Entry(id: "budget", primary: "budget", make: { BudgetForcing() }),
-        Entry(id: "deer", primary: "threshold", make: { DEER() }),
-        Entry(id: "thinkbrake", primary: "threshold", make: { ThinkBrake() }),
-        Entry(id: "answerstop", primary: "k", make: { AnswerStop() }),
-        Entry(id: "stoppressure", primary: "tau", make: { StopPressure() }),
-        Entry(id: "cgrs", primary: "delta", make: { CGRS() }),
-        Entry(id: "nowait", primary: nil, make: { NoWait() }),
-        Entry(id: "entropix", primary: nil, make: { Entropix() }),
-        Entry(id: "swir", primary: "cap", make: { SwiReasoning() }),
-    ] }
+    public static var types: [any DecodingStrategy.Type] {
+        [BudgetForcing.self, DEER.self, ThinkBrake.self, AnswerStop.self, StopPressure.self, CGRS.self, NoWait.self,
+         Entropix.self, SwiReasoning.self]
+    }
 
-    public static var ids: [String] { entries.map(\.id) }
+    public static var ids: [String] { types.map { $0.info.id } }
 
     /// A default instance of every strategy, in composition order.
-    public static func all() -> [DecodingStrategy] { entries.map { $0.make() } }
+    public static func all() -> [any DecodingStrategy] { types.map { $0.init() } }
 
     /// Parses `--strategy` specs into every known strategy (configured) and the set turned on.
-    public static func configure(_ specs: [String]) throws -> (strategies: [DecodingStrategy], enabled: Set<String>) {
+    /// Each error is one line naming the spec.
+    public static func configure(_ specs: [String]) throws -> (strategies: [any DecodingStrategy], enabled: Set<String>) {
         let list = all()
         var on = Set<String>()
         for spec in specs {
             let parts = spec.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
-            let head = parts[0].split(separator: "=", maxSplits: 1).map(String.init)
-            let id = head[0].lowercased().trimmingCharacters(in: .whitespaces)
-            guard let entry = entries.first(where: { $0.id == id }), let s = list.first(where: { $0.id == id }) else {
+            let head = parts[0].split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let id = (head.first ?? "").lowercased().trimmingCharacters(in: .whitespaces)
+            guard !id.isEmpty else {
+                throw ThinktopError.invalidArgument("--strategy \(String(reflecting: spec)): name a strategy first (known: \(ids.joined(separator: ", ")))")
+            }
+            guard let s = list.first(where: { $0.id == id }) else {
                 throw ThinktopError.invalidArgument("--strategy \(spec): unknown strategy \"\(id)\" (known: \(ids.joined(separator: ", ")))")
             }
             if head.count == 2 {
-                guard let p = entry.primary else {
+                guard let p = type(of: s).info.primary else {
                     throw ThinktopError.invalidArgument("--strategy \(spec): \(id) takes no value; use \(id):PARAM=VALUE")
                 }
                 try s.set(p, head[1])
             }
-            for kv in parts.dropFirst() {
-                let pair = kv.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pair.count == 2, !pair[0].isEmpty else {
-                    throw ThinktopError.invalidArgument("--strategy \(spec): expected PARAM=VALUE, got \"\(kv)\"")
-                }
-                try s.set(pair[0], pair[1])
-            }
+            try s.apply(Array(parts.dropFirst()), spec: "--strategy \(spec)")
             on.insert(id)
         }
         return (list, on)
     }
 }
-
-import Foundation

@@ -8,9 +8,7 @@ import Foundation
 /// maximum logit m:
 ///   - `tau` τ: c' = m − (m − c)/τ, i.e. bias (m − c)·(1 − 1/τ), a temperature on the
 ///     close's distance to the top: τ > 1 pulls the close towards the top and makes stopping
-///     likelier, τ < 1 pushes it away, τ = 1 (the default) changes nothing. (STRATEGIES.md's
-///     parenthetical "τ < 1 makes stopping likelier" contradicts its own formula, "divide the
-///     distance by τ"; the formula is what is implemented.)
+///     likelier, τ < 1 pushes it away, τ = 1 (the default) changes nothing.
 ///   - `scale` s: bias ln s, i.e. p(close) multiplied by s before renormalising (s = 1,
 ///     the default, changes nothing).
 /// Both compose (the biases add). When the marker is text over several tokens (models without
@@ -20,54 +18,38 @@ import Foundation
 /// would make a model under strong pressure repeat "</" forever. The live state shows that
 /// token's raw probability and rank every thinking step, whether or not pressure is applied.
 public final class StopPressure: DecodingStrategy {
-    public let id = "stoppressure"
-    public let name = "Stop pressure"
-    public let key: Character = "p"
-    public let needs = ["logits"]
-    public var fidelity: String { "stand-in" }
+    public static let info = StrategyInfo(
+        id: "stoppressure", name: "Stop pressure", source: "after 2505.07961", needs: [.fullDistribution, .tokenBans],
+        fidelity: "**stand-in** until the paper's formula is checked: the think-close logit's distance to the maximum is divided by τ (τ > 1 makes stopping likelier), or ln s is added; with a text marker the token that continues it is pushed",
+        primary: "tau")
 
-    public private(set) var tau = 1.0
-    public private(set) var scale = 1.0
+    public static var parameters: [Parameter<StopPressure>] {
+        [.number("tau", \.tau, 0...1000, lowerOpen: true, always: true, help: "divides the close's logit distance to the top (> 1: stop sooner)"),
+         .number("scale", \.scale, 0...1e12, lowerOpen: true, help: "multiplies p(close) before renormalising (adds ln s)")]
+    }
 
-    struct State {
+    public var tau = 1.0
+    public var scale = 1.0
+
+    public struct State: Sendable {
         var probability = 0.0
         var rank = 0
         var bias: Float = 0
         var seen = false
     }
-    private var state = State()
+    public var state = State()
     /// first token of each missing part of a text marker
     private var rest: [String: Int32?] = [:]
 
     public init() {}
 
-    public var parameters: [(String, String)] {
-        var p = [("tau", String(tau))]
-        if scale != 1 { p.append(("scale", String(scale))) }
-        return p
-    }
-
     public var liveState: String {
-        guard state.seen else { return "τ \(String(tau))" + (scale != 1 ? " · s \(String(scale))" : "") }
+        guard state.seen else { return "τ \(ParameterFormat.number(tau))" + (scale != 1 ? " · s \(ParameterFormat.number(scale))" : "") }
         return String(format: "close p %.4f · rank %d · bias %+.2f", state.probability, state.rank, state.bias)
     }
 
     public var closeProbability: Double { state.probability }
     public var closeRank: Int { state.rank }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "tau":
-            let v = try StrategyParameter.double(id, name, value, in: 0...1000)
-            guard v > 0 else { throw ThinktopError.invalidArgument("strategy stoppressure: tau must be > 0, got \"\(value)\"") }
-            tau = v
-        case "scale":
-            let v = try StrategyParameter.double(id, name, value, in: 0...1e12)
-            guard v > 0 else { throw ThinktopError.invalidArgument("strategy stoppressure: scale must be > 0, got \"\(value)\"") }
-            scale = v
-        default: throw StrategyParameter.unknown(id, name, known: ["tau", "scale"])
-        }
-    }
 
     public func prepare(_ env: StrategyEnvironment) throws { rest = [:] }
 
@@ -108,7 +90,7 @@ public final class StopPressure: DecodingStrategy {
         // p' = p·e^b / (1 − p + p·e^b)
         let p = state.probability
         let e = Foundation.exp(Double(b))
-        decision.effects.append(String(format: "close logit %+.3f: p %.4f → %.4f (rank %d)", b, p, p * e / (1 - p + p * e), state.rank))
+        decision.effect(.bias, String(format: "close logit %+.3f: p %.4f → %.4f (rank %d)", b, p, p * e / (1 - p + p * e), state.rank))
     }
 
     /// 1 + the number of logits strictly above `c` (vectorised).
@@ -128,6 +110,4 @@ public final class StopPressure: DecodingStrategy {
         return count + 1
     }
 
-    public func saveState() -> Any { state }
-    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
 }

@@ -28,6 +28,9 @@ import Kernels
 ///   `--max-tokens`, as in the reference; "t = 0" (ref and the marker blend) is the first
 ///   thinking step this strategy sees (the first step of the run when the prompt opens
 ///   thinking, or the step after it is switched on mid-run).
+/// - the convergence text: the reference uses the close marker alone for Qwen models (its
+///   marker is one token) and "\n\n</think>\n\n" for the others; here the close token alone
+///   where the model has a single close token, the text form otherwise (`converge` sets it).
 /// - the newline marker: the reference looks up the vocabulary entry "\n" written as two
 ///   characters (backslash, n); here that two-character text is tokenized and its first
 ///   token taken (parameter `marker`).
@@ -39,7 +42,9 @@ import Kernels
 ///   text ends thinking and with it the switching, so the termination text is reached only
 ///   when thinking goes on (the model reopens it, or another strategy's forcing won).
 /// - forced tokens (the cap's queue, other strategies, the user) are always fed as tokens;
-///   the reference feeds an injected token as pᵀE when its mode is latent.
+///   the reference feeds an injected token as pᵀE when its mode is latent. As in the
+///   reference, `locked` and the voiding of a planned switch to latent follow the sampled
+///   token on a forced step too (`observeForced`).
 /// - "32 more tokens": the reference stops a sequence when the allowance, set at the switch
 ///   step, runs out (its last token is the one of step t + 31); here an end-of-generation
 ///   token is forced at step t + `answer`, which ends the run after the same 32 tokens.
@@ -55,12 +60,27 @@ import Kernels
 /// tokens) 11.7 ms (1.08×); with `mix=top:topk=64` 11.4 ms. The first latent step also
 /// calibrates the input scale (about 60 ms, once per context).
 public final class SwiReasoning: DecodingStrategy {
-    public let id = "swir"
-    public let name = "SwiReasoning"
-    public let key: Character = "s"
-    public let needs = ["logits", "embeddings"]
+    public static let info = StrategyInfo(
+        id: "swir", name: "SwiReasoning", source: "sdc17/SwiReasoning", needs: [.fullDistribution, .embeddingInput],
+        fidelity: "faithful; exact pᵀE over the whole vocabulary by default, `mix=top` (mass / top-k truncation) as an option; convergence text: the close token alone where the model has one (the reference's Qwen setting), else \"\\n\\n</think>\\n\\n\"; a text think-marker's embedding is the mean of its tokens' (stand-in where the vocabulary has no marker token, as in Gemma 3); forced tokens are fed as tokens",
+        primary: "cap")
 
-    public enum Mixture: String, Sendable { case exact, top }
+    public static var parameters: [Parameter<SwiReasoning>] {
+        [.integer("window", \.window, 0...10_000_000, always: true, help: "explicit steps before a switch back to latent is allowed"),
+         .number("alpha", \.alpha0, 0...1, always: true, help: "α0 of the blend with E[think-open] on switching to latent (1: pure pᵀE)"),
+         .number("beta", \.beta0, 0...1, always: true, help: "β0 of the blend with E[think-close] on switching to explicit"),
+         .optionalInteger("cap", \.cap, 1...1_000_000, help: "switch cap (the authors' chat demo: 2); off by default"),
+         .choice("mix", \.mix, help: "exact: pᵀE over the whole vocabulary; top: a truncated mixture (mass / topk), renormalised"),
+         .number("mass", \.mass, 0...1, lowerOpen: true, help: "mix=top: the smallest top set reaching this probability"),
+         .integer("topk", \.topK, 0...10_000_000, help: "mix=top: at most this many tokens (0: no limit)"),
+         .optionalText("converge", \.converge, help: "text queued at cap ≤ switches ≤ 2·cap (default: the close token alone, or \"\\n\\n</think>\\n\\n\" for a text marker)"),
+         .optionalText("terminate", \.terminate, help: "text queued at switches > 2·cap (default: close + \"\\n\\nThe final answer is\")"),
+         .integer("answer", \.answerTokens, 0...1_000_000, help: "answer tokens allowed after the termination text"),
+         .text("marker", \.marker, nonEmpty: true, help: "the text whose first token is blended in at t = 0 (two characters: backslash, n)"),
+         .flag("math", \.keepMath, help: "feed math tokens (digits, letters, operators, LaTeX) explicitly")]
+    }
+
+    public enum Mixture: String, Sendable, CaseIterable { case exact, top }
 
     public static let defaultWindow = 512
     public static let defaultAlpha = 1.0
@@ -71,31 +91,31 @@ public final class SwiReasoning: DecodingStrategy {
     public static let finalAnswerCue = "\n\nThe final answer is"
 
     /// steps an explicit stretch lasts at least before it may switch back to latent
-    public private(set) var window = SwiReasoning.defaultWindow
+    public var window = SwiReasoning.defaultWindow
     /// α0 of the blend with think-open on switching to latent (1: pure pᵀE)
-    public private(set) var alpha0 = SwiReasoning.defaultAlpha
+    public var alpha0 = SwiReasoning.defaultAlpha
     /// β0 of the blend with think-close on switching to explicit
-    public private(set) var beta0 = SwiReasoning.defaultBeta
+    public var beta0 = SwiReasoning.defaultBeta
     /// switch cap (nil: none)
-    public private(set) var cap: Int?
-    public private(set) var mix = Mixture.exact
+    public var cap: Int?
+    public var mix = Mixture.exact
     /// `mix=top`: smallest top set reaching this probability
-    public private(set) var mass = SwiReasoning.defaultMass
+    public var mass = SwiReasoning.defaultMass
     /// `mix=top`: at most this many tokens (0: no limit)
-    public private(set) var topK = 0
+    public var topK = 0
     /// queued at cap ≤ count ≤ 2·cap; nil: "\n\n" + close + "\n\n"
-    public private(set) var converge: String?
+    public var converge: String?
     /// queued at count > 2·cap; nil: close + "\n\nThe final answer is"
-    public private(set) var terminate: String?
+    public var terminate: String?
     /// tokens the answer gets after the termination switch
-    public private(set) var answerTokens = SwiReasoning.defaultAnswerTokens
+    public var answerTokens = SwiReasoning.defaultAnswerTokens
     /// the text whose first token is blended in at t = 0 (two characters: backslash, n)
-    public private(set) var marker = SwiReasoning.defaultMarker
+    public var marker = SwiReasoning.defaultMarker
     /// math tokens are always fed explicitly
-    public private(set) var keepMath = true
+    public var keepMath = true
 
     /// The plan of the current step, made before sampling and carried out by `input`.
-    struct Plan {
+    struct Plan: Sendable {
         var step: Int
         var first = false
         var toExplicit = false
@@ -105,7 +125,7 @@ public final class SwiReasoning: DecodingStrategy {
         var before: (latent: Bool, steps: Int, ref: Double)?
     }
 
-    struct State {
+    public struct State: Sendable {
         var started = false
         var latent = true
         var steps = 0
@@ -122,7 +142,7 @@ public final class SwiReasoning: DecodingStrategy {
         var latentInputs = 0
         var plan: Plan?
     }
-    private var state = State()
+    public var state = State()
 
     /// token ids fed explicitly whatever the mode (built by `prepare`)
     public private(set) var mathTokens: Set<Int32> = []
@@ -141,22 +161,6 @@ public final class SwiReasoning: DecodingStrategy {
 
     public init() {}
 
-    public var fidelity: String { mix == .exact ? "faithful" : "faithful (truncated mixture)" }
-
-    public var parameters: [(String, String)] {
-        var p = [("window", "\(window)"), ("alpha", Self.format(alpha0)), ("beta", Self.format(beta0))]
-        if let cap { p.append(("cap", "\(cap)")) }
-        if mix != .exact { p.append(("mix", mix.rawValue)) }
-        if mass != Self.defaultMass { p.append(("mass", Self.format(mass))) }
-        if topK != 0 { p.append(("topk", "\(topK)")) }
-        if let converge { p.append(("converge", Self.escape(converge))) }
-        if let terminate { p.append(("terminate", Self.escape(terminate))) }
-        if answerTokens != Self.defaultAnswerTokens { p.append(("answer", "\(answerTokens)")) }
-        if marker != Self.defaultMarker { p.append(("marker", Self.escape(marker))) }
-        if !keepMath { p.append(("math", "off")) }
-        return p
-    }
-
     public var liveState: String {
         var s = "\(state.latent ? "latent" : "explicit") · ref \(String(format: "%.2f", state.ref)) · switches \(state.switches)"
         if let cap { s += "/\(cap)" }
@@ -169,39 +173,6 @@ public final class SwiReasoning: DecodingStrategy {
     public var switches: Int { state.switches }
     public var referenceEntropy: Double { state.ref }
     public var locked: Bool { state.locked }
-
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "window": window = try StrategyParameter.int(id, name, value, in: 0...10_000_000)
-        case "alpha": alpha0 = try StrategyParameter.double(id, name, value, in: 0...1)
-        case "beta": beta0 = try StrategyParameter.double(id, name, value, in: 0...1)
-        case "cap":
-            if ["off", "none", "0"].contains(value.lowercased()) { cap = nil } else {
-                cap = try StrategyParameter.int(id, name, value, in: 1...1_000_000)
-            }
-        case "mix":
-            guard let m = Mixture(rawValue: value.lowercased()) else {
-                throw ThinktopError.invalidArgument("strategy swir: mix must be exact or top, got \"\(value)\"")
-            }
-            mix = m
-        case "mass":
-            let m = try StrategyParameter.double(id, name, value, in: 0...1)
-            guard m > 0 else { throw ThinktopError.invalidArgument("strategy swir: mass must be in (0, 1], got \"\(value)\"") }
-            mass = m
-        case "topk": topK = try StrategyParameter.int(id, name, value, in: 0...10_000_000)
-        case "converge": converge = StrategyParameter.text(value)
-        case "terminate": terminate = StrategyParameter.text(value)
-        case "answer": answerTokens = try StrategyParameter.int(id, name, value, in: 0...1_000_000)
-        case "marker":
-            let m = StrategyParameter.text(value)
-            guard !m.isEmpty else { throw ThinktopError.invalidArgument("strategy swir: marker must not be empty") }
-            marker = m
-        case "math": keepMath = try StrategyParameter.bool(id, name, value)
-        default:
-            throw StrategyParameter.unknown(id, name, known: ["window", "alpha", "beta", "cap", "mix", "mass", "topk",
-                                                              "converge", "terminate", "answer", "marker", "math"])
-        }
-    }
 
     /// The reference's math symbols: operators, brackets, digits, letters, and the LaTeX
     /// commands it lists. Every token of each symbol's tokenization counts as a math token.
@@ -227,9 +198,6 @@ public final class SwiReasoning: DecodingStrategy {
     }()
 
     public func prepare(_ env: StrategyEnvironment) throws {
-        guard env.canFeedEmbeddings else {
-            throw ThinktopError.embeddingUnavailable("SwiReasoning feeds embeddings, and this backend cannot")
-        }
         var ids = Set<Int32>()
         if keepMath { for s in Self.mathSymbols { ids.formUnion(try env.tokenize(s)) } }
         mathTokens = ids
@@ -246,13 +214,13 @@ public final class SwiReasoning: DecodingStrategy {
             state.endAt = nil
             state.ended = true
             decision.force = [try endOfGeneration(env)]
-            decision.effects.append("answer allowance of \(answerTokens) tokens used: ending generation")
-            env.event("swir-end", "the answer had \(answerTokens) tokens after the termination switch")
+            decision.effect(.force, "answer allowance of \(answerTokens) tokens used: ending generation")
+            env.event(.swirEnd, "the answer had \(answerTokens) tokens after the termination switch")
             return
         }
         if !state.queue.isEmpty {
             decision.force = state.queue
-            decision.effects.append("queued \(state.queueLabel) text: \(state.queue.count) tokens")
+            decision.effect(.force, "queued \(state.queueLabel) text: \(state.queue.count) tokens")
             state.queue = []
         }
         guard view.phase == .thinking else { return }
@@ -264,14 +232,14 @@ public final class SwiReasoning: DecodingStrategy {
             state.ref = h
             state.steps = 0
             plan.first = true
-            decision.effects.append(String(format: "t = 0: ref %.3f, %@", h, state.latent ? "latent" : "explicit"))
+            decision.effect(.modeSwitch, String(format: "t = 0: ref %.3f, %@", h, state.latent ? "latent" : "explicit"))
         } else {
             state.steps += 1
             if state.latent && h < state.ref {
                 plan.before = (state.latent, state.steps, state.ref)
                 plan.toExplicit = true
-                decision.effects.append(String(format: "latent → explicit: H %.3f < ref %.3f", h, state.ref))
-                env.event("swir-switch", String(format: "latent → explicit (H %.3f < ref %.3f), switch %d", h, state.ref, state.switches + 1))
+                decision.effect(.modeSwitch, String(format: "latent → explicit: H %.3f < ref %.3f", h, state.ref))
+                env.event(.swirSwitch, String(format: "latent → explicit (H %.3f < ref %.3f), switch %d", h, state.ref, state.switches + 1))
                 state.latent = false
                 state.steps = 0
                 state.ref = h
@@ -280,8 +248,8 @@ public final class SwiReasoning: DecodingStrategy {
             } else if !state.latent && h > state.ref && state.steps >= window && !state.locked {
                 plan.before = (state.latent, state.steps, state.ref)
                 plan.toLatent = true
-                decision.effects.append(String(format: "explicit → latent: H %.3f > ref %.3f after %d steps", h, state.ref, state.steps))
-                env.event("swir-switch", String(format: "explicit → latent (H %.3f > ref %.3f after %d steps)", h, state.ref, state.steps))
+                decision.effect(.modeSwitch, String(format: "explicit → latent: H %.3f > ref %.3f after %d steps", h, state.ref, state.steps))
+                env.event(.swirSwitch, String(format: "explicit → latent (H %.3f > ref %.3f after %d steps)", h, state.ref, state.steps))
                 state.latent = true
                 state.steps = 0
                 state.ref = h
@@ -295,19 +263,25 @@ public final class SwiReasoning: DecodingStrategy {
         guard let cap else { return }
         let count = state.switches
         if count >= cap && count <= 2 * cap {
-            let text = converge ?? "\n\n" + view.markers.close + "\n\n"
+            let text = converge ?? Self.convergence(view.markers)
             state.queue = try tokens(of: text, view.markers, env)
             state.queueLabel = "convergence"
-            decision.effects.append("switch \(count) of cap \(cap): convergence text \(String(reflecting: text)) from the next step")
-            env.event("swir-cap", "switch \(count) (cap \(cap)): convergence \(String(reflecting: text))")
+            decision.effect(.force, "switch \(count) of cap \(cap): convergence text \(String(reflecting: text)) from the next step")
+            env.event(.swirCap, "switch \(count) (cap \(cap)): convergence \(String(reflecting: text))")
         } else if count > 2 * cap {
             let text = terminate ?? view.markers.close + Self.finalAnswerCue
             state.queue = try tokens(of: text, view.markers, env)
             state.queueLabel = "termination"
             state.endAt = view.step + answerTokens
-            decision.effects.append("switch \(count) > 2·cap \(cap): termination text \(String(reflecting: text)), \(answerTokens) answer tokens")
-            env.event("swir-cap", "switch \(count) (cap \(cap)): termination \(String(reflecting: text)), generation ends at step \(view.step + answerTokens)")
+            decision.effect(.force, "switch \(count) > 2·cap \(cap): termination text \(String(reflecting: text)), \(answerTokens) answer tokens")
+            env.event(.swirCap, "switch \(count) (cap \(cap)): termination \(String(reflecting: text)), generation ends at step \(view.step + answerTokens)")
         }
+    }
+
+    /// The reference's convergence text: the close marker alone where it is one token (its
+    /// Qwen setting), "\n\n" + close + "\n\n" otherwise (its setting for other models).
+    static func convergence(_ markers: ThinkMarkers) -> String {
+        markers.closeToken != nil ? markers.close : "\n\n" + markers.close + "\n\n"
     }
 
     /// Tokens of a text, with the think-close marker as its own token where the model has one.
@@ -326,7 +300,7 @@ public final class SwiReasoning: DecodingStrategy {
 
     private func endOfGeneration(_ env: StrategyEnvironment) throws -> Int32 {
         if let t = endToken { return t }
-        for i in 0..<env.backend.vocabularySize where env.backend.isEndOfGeneration(Int32(i)) {
+        for i in 0..<env.vocabularySize where env.isEndOfGeneration(Int32(i)) {
             endToken = Int32(i)
             return Int32(i)
         }
@@ -335,41 +309,51 @@ public final class SwiReasoning: DecodingStrategy {
 
     // MARK: the input
 
-    public func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws -> [Float]? {
-        guard var plan = state.plan, plan.step == view.step, view.phase == .thinking else { return nil }
-        if isClose(token, view, env) {
-            state.locked = true
-            if plan.toLatent, let b = plan.before {
-                (state.latent, state.steps, state.ref) = b
-                plan.toLatent = false
-                effects.append("swir: think-close sampled: locked, the switch to latent is void")
-            }
-            state.plan = plan
+    /// `locked` follows the sampled token (reference L303), also when a forced token is fed
+    /// instead: sampling the think-close locks explicit mode and voids a switch to latent
+    /// planned at this step (the reference's `to_soft` requires `~locked`, updated first).
+    private func lock(on sampled: Int32, _ view: StepView, _ env: StrategyEnvironment, _ effects: inout [Effect]) {
+        guard var plan = state.plan, plan.step == view.step, view.phase == .thinking, isClose(sampled, view, env) else { return }
+        state.locked = true
+        if plan.toLatent, let b = plan.before {
+            (state.latent, state.steps, state.ref) = b
+            plan.toLatent = false
+            effects.append(Effect(id, .modeSwitch, "think-close sampled: locked, the switch to latent is void"))
         }
+        state.plan = plan
+    }
+
+    public func observeForced(sampled: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws {
+        lock(on: sampled, view, env, &effects)
+    }
+
+    public func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws -> [Float]? {
+        lock(on: token, view, env, &effects)
+        guard let plan = state.plan, plan.step == view.step, view.phase == .thinking else { return nil }
         let t = Double(view.step) / Double(max(1, view.maxTokens))
         if plan.toExplicit {
             let beta = Float(beta0 + (1 - beta0) * t)
             let soft = try latentMixture(view, env, &effects)
             let close = try markerEmbedding(view.markers.close, token: view.markers.closeToken, env)
-            effects.append(String(format: "swir: input β·pᵀE + (1−β)·E[think-close], β %.4f", beta))
+            effects.append(Effect(id, .latent, String(format: "input β·pᵀE + (1−β)·E[think-close], β %.4f", beta)))
             state.latentInputs += 1
             return Self.blend(soft, beta, close)
         }
         if !state.latent || state.locked { return nil }
         if keepMath && mathTokens.contains(token) {
-            effects.append("swir: math token \(String(reflecting: env.text(of: token))) fed explicitly")
+            effects.append(Effect(id, .note, "math token \(String(reflecting: env.text(of: token))) fed explicitly"))
             return nil
         }
         let soft = try latentMixture(view, env, &effects)
         state.latentInputs += 1
         if plan.first {
             guard let m = markerToken else { return soft }
-            effects.append("swir: input 0.9·pᵀE + 0.1·E[\(String(reflecting: env.text(of: m)))]")
+            effects.append(Effect(id, .latent, "input 0.9·pᵀE + 0.1·E[\(String(reflecting: env.text(of: m)))]"))
             return Self.blend(soft, 0.9, try env.embedding(of: m))
         }
         if plan.toLatent {
             let alpha = Float(alpha0 + (1 - alpha0) * t)
-            effects.append(String(format: "swir: input α·pᵀE + (1−α)·E[think-open], α %.4f", alpha))
+            effects.append(Effect(id, .latent, String(format: "input α·pᵀE + (1−α)·E[think-open], α %.4f", alpha)))
             if alpha >= 1 { return soft }
             return Self.blend(soft, alpha, try markerEmbedding(view.markers.open, token: view.markers.openToken, env))
         }
@@ -414,7 +398,7 @@ public final class SwiReasoning: DecodingStrategy {
 
     /// pᵀE for this step's raw distribution: exact over the whole vocabulary, or the
     /// truncated mixture of `mix=top`.
-    private func latentMixture(_ view: StepView, _ env: StrategyEnvironment, _ effects: inout [String]) throws -> [Float] {
+    private func latentMixture(_ view: StepView, _ env: StrategyEnvironment, _ effects: inout [Effect]) throws -> [Float] {
         let n = view.logits.count
         if probs.count != n {
             probs = [Float](repeating: 0, count: n)
@@ -423,11 +407,11 @@ public final class SwiReasoning: DecodingStrategy {
         probs.withUnsafeMutableBufferPointer { Softmax.compute(view.logits, max: view.summary.maxLogit, into: $0) }
         switch mix {
         case .exact:
-            effects.append("swir: latent pᵀE over all \(n) tokens")
+            effects.append(Effect(id, .latent, "latent pᵀE over all \(n) tokens"))
             return try allIds.withUnsafeBufferPointer { i in try probs.withUnsafeBufferPointer { try env.mixture(ids: i, weights: $0) } }
         case .top:
             let kept = selectTop(view.logits)
-            effects.append(String(format: "swir: latent pᵀE over the top %d tokens (mass %.4f, renormalised)", selectIds.count, kept))
+            effects.append(Effect(id, .latent, String(format: "latent pᵀE over the top %d tokens (mass %.4f, renormalised)", selectIds.count, kept)))
             return try selectIds.withUnsafeBufferPointer { i in try selectWeights.withUnsafeBufferPointer { try env.mixture(ids: i, weights: $0) } }
         }
     }
@@ -496,19 +480,5 @@ public final class SwiReasoning: DecodingStrategy {
         let inv = Float(1 / cum)
         for id in selectIds { selectWeights.append(probs[Int(id)] * inv) }
         return cum
-    }
-
-    // MARK: state
-
-    public func saveState() -> Any { state }
-    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
-
-    static func format(_ x: Double) -> String {
-        x == x.rounded() ? String(format: "%.1f", x) : String(x)
-    }
-
-    static func escape(_ s: String) -> String {
-        s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\n", with: "\\n")
-            .replacingOccurrences(of: "\t", with: "\\t")
     }
 }

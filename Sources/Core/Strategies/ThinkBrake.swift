@@ -15,29 +15,45 @@ import Foundation
 /// where the decision is taken. Closing forces the think-close marker and "\n\n" after the
 /// boundary already written, where the reference replaces ".\n\n" by ".\n</think>\n\n"
 /// (a fed token cannot be taken back).
+///
+/// `read=sampled` reads what the reference reads when it samples: the log-probability of the
+/// token drawn after the boundary (`output_token_logprobs[-1]`), so the decision is taken once
+/// the next token is sampled, and a brake replaces that token with the close (as the
+/// reference discards its fork's token). Under greedy decoding both readings agree.
 public final class ThinkBrake: DecodingStrategy {
-    public let id = "thinkbrake"
-    public let name = "ThinkBrake"
-    public let key: Character = "x"
-    public let needs = ["logits", "fork"]
+    public static let info = StrategyInfo(
+        id: "thinkbrake", name: "ThinkBrake", source: "ssangjun706/ThinkBrake", needs: [.fullDistribution, .forks],
+        fidelity: "faithful margin rule (≤ threshold); top-1 read from the next step's raw distribution (`read=sampled`: the sampled token's, as the reference does when it samples); closes with the marker after the \".\\n\\n\" already written; with a text marker, its first token's log-probability",
+        primary: "threshold")
 
-    /// close when top-1 − close ≤ this (nats)
-    public private(set) var threshold = 1.0
+    public static var parameters: [Parameter<ThinkBrake>] {
+        [.number("threshold", \.threshold, -100...100, always: true, help: "close thinking when next − close ≤ this (nats; swept 0.1–5.0)"),
+         .choice("read", \.read, help: "top1: the best next token's log-probability; sampled: the sampled token's (the reference when sampling)")]
+    }
 
-    private struct State {
+    /// Which next-token log-probability the margin reads.
+    public enum Read: String, Sendable, CaseIterable { case top1, sampled }
+
+    /// close when next − close ≤ this (nats)
+    public var threshold = 1.0
+    public var read = Read.top1
+
+    public struct State: Sendable {
         /// (position, piece bytes) of the last few tokens, to find where a boundary starts
-        var recent: [(Int, [UInt8])] = []
+        var recent: [Recent] = []
         /// log p(think-close | sentence + ".\n") measured at the last boundary, for the next step
         var pendingClose: Double?
         var lastMargin: Double?
         var boundaries = 0
         var closed = false
     }
-    private var state = State()
+    public struct Recent: Sendable {
+        var position: Int
+        var bytes: [UInt8]
+    }
+    public var state = State()
 
     public init() {}
-
-    public var parameters: [(String, String)] { [("threshold", DEER.format(threshold))] }
 
     public var liveState: String {
         guard let m = state.lastMargin else { return "margin – · boundaries 0" }
@@ -50,39 +66,32 @@ public final class ThinkBrake: DecodingStrategy {
     /// whether thinking was closed by this strategy
     public var closed: Bool { state.closed }
 
-    public func set(_ name: String, _ value: String) throws {
-        switch name {
-        case "threshold": threshold = try StrategyParameter.double(id, name, value, in: -100...100)
-        default: throw StrategyParameter.unknown(id, name, known: ["threshold"])
-        }
-    }
-
-    public func afterToken(_ record: StepRecord, view: StepView, env: StrategyEnvironment, effects: inout [String]) throws {
-        state.recent.append((record.position, env.backend.piece(record.token)))
+    public func afterToken(_ record: StepRecord, view: TokenView, prober: Prober?, env: StrategyEnvironment,
+                           effects: inout [Effect]) throws {
+        state.recent.append(Recent(position: record.position, bytes: env.piece(record.token)))
         if state.recent.count > 4 { state.recent.removeFirst() }
         guard record.phase == .thinking, !state.closed, record.token != view.markers.closeToken,
               ProbeSupport.endsWith(view.text, record.text, ".\n\n") else { return }
-        guard env.canProbe else { return }
+        guard let prober else { return }
         guard let (cut, head) = boundaryStart() else {
-            effects.append("thinkbrake: boundary spread over too many tokens: not measured")
+            effects.append(Effect(id, .note, "boundary spread over too many tokens: not measured"))
             return
         }
         let appending = head + ".\n"
         guard let closeId = try view.markers.closeToken ?? env.tokenize(view.markers.close).first else { return }
-        guard 8 + appending.utf8.count < env.freeCells else {
-            effects.append("thinkbrake: probe skipped: it would not fit in the context")
+        guard 8 + appending.utf8.count < prober.freeCells else {
+            effects.append(Effect(id, .note, "probe skipped: it would not fit in the context"))
             return
         }
         var close: Double?
         do {
-            let r = try env.probe(appending: appending, maxTokens: 1, stopAt: nil, cutAt: cut) { logits, s in
+            let r = try prober.probe(appending: appending, maxTokens: 1, stop: .none, cutAt: cut) { logits, s in
                 close = Double(logits[Int(closeId)]) - s.logSumExp
             }
-            env.event("probe", "thinkbrake: log p(close | …\(String(reflecting: appending))) "
-                      + String(format: "%.4f", close ?? .nan) + String(format: " %.1f ms", r.ms))
+            env.event(.probe, "log p(close | …\(String(reflecting: appending))) " + String(format: "%.4f", close ?? .nan), ms: r.ms)
         } catch {
-            env.event("probe-error", "thinkbrake: \(error)")
-            effects.append("thinkbrake: probe failed: \(error)")
+            env.event(.probeError, "\(error)")
+            effects.append(Effect(id, .note, "probe failed: \(error)"))
             return
         }
         state.pendingClose = close
@@ -92,41 +101,57 @@ public final class ThinkBrake: DecodingStrategy {
     /// token's text before it (nil when the boundary spreads over more tokens than kept).
     private func boundaryStart() -> (Int, String)? {
         var need = 3   // bytes of ".\n\n" not yet found, from the end
-        for (position, bytes) in state.recent.reversed() {
-            if bytes.count >= need {
-                return (position, String(decoding: bytes.prefix(bytes.count - need), as: UTF8.self))
+        for r in state.recent.reversed() {
+            if r.bytes.count >= need {
+                return (r.position, String(decoding: r.bytes.prefix(r.bytes.count - need), as: UTF8.self))
             }
-            need -= bytes.count
+            need -= r.bytes.count
         }
         return nil
     }
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
-        guard let close = state.pendingClose else { return }
+        guard read == .top1, let close = state.pendingClose else { return }
         state.pendingClose = nil
         guard view.phase == .thinking, !state.closed, let top = view.summary.top.first else { return }
-        let top1 = view.summary.logProbability(ofLogit: top.logit)
-        let margin = Self.margin(top1: top1, close: close)
+        let next = view.summary.logProbability(ofLogit: top.logit)
+        guard let line = measure(next: next, close: close, what: "top-1") else { return }
+        decision.effect(.probe, line)
+        guard state.closed else { return }
+        decision.force = try closing(view, env)
+        env.event(.brake, "margin \(String(format: "%.4f", state.lastMargin ?? .nan)) ≤ \(ParameterFormat.number(threshold)): closing thinking")
+    }
+
+    /// `read=sampled`: the margin from the sampled token's log-probability; a brake replaces
+    /// the sampled token with the close.
+    public func review(sampled: Int32, view: StepView, env: StrategyEnvironment) throws -> [Int32]? {
+        guard read == .sampled, let close = state.pendingClose else { return nil }
+        state.pendingClose = nil
+        guard view.phase == .thinking, !state.closed else { return nil }
+        let next = view.summary.logProbability(ofLogit: view.logits[Int(sampled)])
+        _ = measure(next: next, close: close, what: "sampled")
+        guard state.closed else { return nil }
+        env.event(.brake, "margin \(String(format: "%.4f", state.lastMargin ?? .nan)) ≤ \(ParameterFormat.number(threshold)): closing thinking instead of \(String(reflecting: env.text(of: sampled)))")
+        return try closing(view, env)
+    }
+
+    /// Records the margin at a boundary and whether it brakes; returns the effect line.
+    private func measure(next: Double, close: Double, what: String) -> String? {
+        let margin = Self.margin(top1: next, close: close)
         state.lastMargin = margin
         state.boundaries += 1
         let brakes = margin <= threshold
-        decision.effects.append("margin \(String(format: "%.3f", margin)) = top-1 \(String(format: "%.3f", top1))"
-                                + " − close \(String(format: "%.3f", close)) \(brakes ? "≤" : ">") \(DEER.format(threshold))")
-        guard brakes else { return }
-        var tokens: [Int32]
-        if let closeToken = view.markers.closeToken {
-            tokens = [closeToken] + (try env.tokenize("\n\n"))
-        } else {
-            tokens = try env.tokenize(view.markers.close + "\n\n")
-        }
-        decision.force = tokens
-        state.closed = true
-        env.event("brake", "thinkbrake: margin \(String(format: "%.4f", margin)) ≤ \(DEER.format(threshold)): closing thinking")
+        if brakes { state.closed = true }
+        return "margin \(String(format: "%.3f", margin)) = \(what) \(String(format: "%.3f", next))"
+            + " − close \(String(format: "%.3f", close)) \(brakes ? "≤" : ">") \(ParameterFormat.number(threshold))"
     }
 
-    /// top-1 − close, both log-probabilities (nats).
-    public static func margin(top1: Double, close: Double) -> Double { top1 - close }
+    /// The close: the think-close marker and "\n\n".
+    private func closing(_ view: StepView, _ env: StrategyEnvironment) throws -> [Int32] {
+        if let closeToken = view.markers.closeToken { return [closeToken] + (try env.tokenize("\n\n")) }
+        return try env.tokenize(view.markers.close + "\n\n")
+    }
 
-    public func saveState() -> Any { state }
-    public func restoreState(_ s: Any) { if let s = s as? State { state = s } }
+    /// next − close, both log-probabilities (nats).
+    public static func margin(top1: Double, close: Double) -> Double { top1 - close }
 }

@@ -1,0 +1,109 @@
+import Core
+import Foundation
+import Views
+
+/// A recorded trace played back in time: tokens appear at their recorded pace (scaled by
+/// `speed`), rewinds happen where they happened.
+final class ReplayTimeline {
+    let header: TraceHeader
+    let truncated: Bool
+    private let items: [TraceLine]
+    private var next = 0
+    private var due = Date()
+    private(set) var records: [StepRecord] = []
+    /// evictions standing at this point of the replay: (the position the incoming token took,
+    /// nil for the prefill's; the positions removed)
+    private var evictions: [(at: Int?, removed: [Int])] = []
+    private(set) var kvPolicy: String?
+    /// with a trace written with --trace-attention: the attention each position has received
+    /// from the generated tokens so far
+    private(set) var attention: [Float] = []
+    var evicted: Set<Int> { Set(evictions.flatMap(\.removed)) }
+    /// the text after a stop string, hidden as the run hid it
+    private(set) var hidden: WorkbenchSnapshot.HiddenTail?
+    /// the problem as the user gave it (format 1 traces: the whole prompt)
+    var problem: String { header.problem ?? header.prompt }
+
+    private func attend(_ a: [Float]) {
+        if attention.count < a.count { attention += [Float](repeating: 0, count: a.count - attention.count) }
+        for (p, w) in a.enumerated() { attention[p] += w }
+    }
+
+    /// The oldest position the sliding-window layers attend to, when shifts moved positions:
+    /// the KV positions are then the held positions in order, so the window is the last
+    /// `window` held ones. Without shifts, nil (the last `window` positions).
+    func slidingFrom(window: Int) -> Int? {
+        guard window > 0, records.contains(where: { $0.kvPosition != nil }), let last = records.last else { return nil }
+        let gone = evicted
+        var held = 0
+        var p = last.position
+        while p >= 0 {
+            if !gone.contains(p) { held += 1; if held == window { return p } }
+            p -= 1
+        }
+        return 0
+    }
+    var playing = true
+    var speed = 1.0
+
+    init(reader: TraceReader) throws {
+        guard let h = reader.header else { throw ThinktopError.traceUnreadable(path: "trace", reason: "no header") }
+        header = h
+        truncated = reader.truncated
+        kvPolicy = h.settings.kvPolicy
+        items = reader.lines.filter {
+            switch $0 {
+            case .token: return true
+            case .event(let e): return [.rewind, .evict, .kvPolicy, .stopString].contains(e.kind)
+            default: return false
+            }
+        }
+    }
+
+    var finished: Bool { next >= items.count }
+
+    /// Applies the next line. Returns false at the end.
+    func stepForward() -> Bool {
+        guard next < items.count else { return false }
+        switch items[next] {
+        case .token(let t):
+            records.append(t)
+            if let a = t.attention { attend(a) }
+        case .event(let e) where e.kind == .rewind:
+            if let p = e.position {
+                records.removeAll { $0.position >= p }
+                if let h = hidden, h.position >= p { hidden = nil }
+                attention = []
+                for r in records { if let a = r.attention { attend(a) } }
+                // evictions made when the token at p or later was fed are undone (as in the session)
+                evictions.removeAll { $0.at.map { $0 >= p } ?? false }
+            }
+        case .event(let e) where e.kind == .evict:
+            evictions.append((e.position, e.removed ?? []))
+        case .event(let e) where e.kind == .kvPolicy:
+            kvPolicy = e.detail
+        case .event(let e) where e.kind == .stopString:
+            if let p = e.position { hidden = .init(position: p, visibleBytes: e.visibleBytes ?? 0) }
+        default: break
+        }
+        next += 1
+        return true
+    }
+
+    /// Plays lines whose time has come. Returns whether anything changed.
+    func advance(now: Date) -> Bool {
+        guard playing, !finished else { due = now; return false }
+        var changed = false
+        var steps = 0
+        while !finished && now >= due && steps < 64 {
+            let ms: Double
+            if case .token(let t) = items[next] { ms = max(1, t.ms) } else { ms = 1 }
+            _ = stepForward()
+            due = due.addingTimeInterval(ms / 1000 / speed)
+            changed = true
+            steps += 1
+        }
+        if due < now.addingTimeInterval(-1) { due = now }   // don't race to catch up after a pause
+        return changed
+    }
+}
