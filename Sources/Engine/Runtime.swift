@@ -47,8 +47,10 @@ public enum LlamaRuntime {
     static func record(level: ggml_log_level, _ text: String) {
         state.withLock { s in
             if level != GGML_LOG_LEVEL_DEBUG, let data = text.data(using: .utf8) {
-                s.logHandle?.write(data)
-                if s.echoToStderr { FileHandle.standardError.write(data) }
+                // a log file that cannot take more (a full disk, a size limit) stops being written;
+                // Foundation's non-throwing write would end the process instead
+                if let h = s.logHandle, (try? h.write(contentsOf: data)) == nil { s.logHandle = nil }
+                if s.echoToStderr { try? FileHandle.standardError.write(contentsOf: data) }
             }
             s.partial += text
             while let nl = s.partial.firstIndex(of: "\n") {

@@ -272,7 +272,7 @@ struct Bench: ParsableCommand {
 
     private func progress(_ s: String?) {
         guard isatty(2) == 1 else { return }
-        FileHandle.standardError.write(Data((s.map { "\r\u{1B}[Kbench: \($0)" } ?? "\r\u{1B}[K").utf8))
+        printError((s.map { "\r\u{1B}[Kbench: \($0)" } ?? "\r\u{1B}[K"))
     }
 
     /// Runs llama-bench's text-generation test and returns its average tokens per second.

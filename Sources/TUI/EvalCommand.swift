@@ -119,15 +119,15 @@ struct Eval: ParsableCommand {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         try enc.encode(Report(rows: rows, runs: runs)).write(to: URL(fileURLWithPath: out + ".json"))
-        FileHandle.standardError.write(Data("wrote \(out).csv and \(out).json\n".utf8))
+        printError("wrote \(out).csv and \(out).json\n")
     }
 
     private func progress(_ done: Int?, _ total: Int, _ what: String) {
         guard isatty(2) == 1 else { return }
-        guard let done else { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)); return }
+        guard let done else { printError("\r\u{1B}[K"); return }
         let width = 30
         let filled = total > 0 ? done * width / total : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(bar) \(done)/\(total) \(what)".utf8))
+        printError("\r\u{1B}[K\(bar) \(done)/\(total) \(what)")
     }
 }

@@ -153,7 +153,7 @@ struct Run: ParsableCommand {
             let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events · stopped: %@%@",
                               summary.tokens, summary.thinkingTokens, summary.answerTokens, summary.tokensPerSecond,
                               summary.events, summary.stopReason, tracePath.map { " · trace \($0)" } ?? "")
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            printError((line + "\n"))
         }
     }
 }

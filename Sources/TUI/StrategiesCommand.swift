@@ -23,9 +23,12 @@ struct Strategies: ParsableCommand {
         set.sorted().map(\.rawValue).joined(separator: ", ")
     }
 
-    /// `budget` 512, `extend` 0, … — every parameter at its default.
+    /// `budget` `512`, `extend` `0`, … — every parameter at its default (lists spaced out).
     static func defaults(_ help: [(name: String, kind: String, defaultValue: String, help: String)]) -> String {
-        help.isEmpty ? "—" : help.map { "`\($0.name)` \(display($0.defaultValue))" }.joined(separator: ", ")
+        help.isEmpty ? "—" : help.map { p in
+            let v = p.kind == ParameterKind.words.summary ? p.defaultValue.replacingOccurrences(of: ",", with: ", ") : p.defaultValue
+            return "`\(p.name)` " + (v.isEmpty ? "\"\"" : "`\(v.replacingOccurrences(of: "|", with: "\\|"))`")
+        }.joined(separator: ", ")
     }
 
     /// A default as a reader should see it: texts quoted, escapes kept.

@@ -81,7 +81,7 @@ final class CursesTerminal {
         }
         if let p = stderrPath {
             if let data = FileManager.default.contents(atPath: p), !data.isEmpty {
-                FileHandle.standardError.write(data)
+                try? FileHandle.standardError.write(contentsOf: data)
             }
             unlink(p)
             stderrPath = nil

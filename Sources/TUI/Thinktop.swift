@@ -78,10 +78,10 @@ struct ModelOptions: ParsableArguments {
             let pct = Int(p * 100)
             if pct / 5 != last / 5 {
                 last = pct
-                FileHandle.standardError.write(Data("\rloading \((modelPath as NSString).lastPathComponent) \(pct)%".utf8))
+                printError("\rloading \((modelPath as NSString).lastPathComponent) \(pct)%")
             }
         }
-        if tty { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+        if tty { printError("\r\u{1B}[K") }
         return m
     }
 }
@@ -206,7 +206,11 @@ extension Thinktop {
     /// else the nearest subcommand's name (nil inside when none is near).
     static func unknownSubcommand(_ word: String) -> String?? {
         guard !word.hasPrefix("-"), !subcommandNames.contains(word) else { return nil }
-        let best = subcommandNames.map { ($0, editDistance(word.lowercased(), $0)) }.min { $0.1 < $1.1 }
+        let w = word.lowercased()
+        if let named = subcommandNames.first(where: { w.hasPrefix($0) || ($0.hasPrefix(w) && w.count >= 2) }) {
+            return .some(named)   // "benchmark", "insp"
+        }
+        let best = subcommandNames.map { ($0, editDistance(w, $0)) }.min { $0.1 < $1.1 }
         guard let (name, d) = best, d <= max(2, name.count / 2) else { return .some(nil) }
         return .some(name)
     }

@@ -87,13 +87,13 @@ struct Tui: ParsableCommand {
         app.run()
         terminal.restore()
         if let why = app.traceFailure {
-            FileHandle.standardError.write(Data("thinktop: \(why): recording stopped there\n".utf8))
+            printError("thinktop: \(why): recording stopped there\n")
         }
         if let s = app.summary {
             let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events%@",
                               s.tokens, s.thinkingTokens, s.answerTokens, s.tokensPerSecond, s.events,
                               tracePath.map { " · trace \($0)" } ?? "")
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+            printError((line + "\n"))
         }
         if app.traceFailure != nil { throw ExitCode(1) }
     }

@@ -279,7 +279,8 @@ final class WorkbenchApp {
                 updateBudget()
             case .traceFailed(let why):
                 traceFailure = why
-                flash("trace write failed: \(why) — recording stopped, the run goes on", seconds: 3600)
+                snapshot.alert = "trace stopped"
+                flash("trace write failed: \(why) — recording stopped, the run goes on", seconds: 10)
             case .summary(let s):
                 summary = s
             }

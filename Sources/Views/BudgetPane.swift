@@ -2,7 +2,8 @@ import Core
 
 /// The thinking budget: `think ██████▍░░░ 356/512` (a gauge in eighths of a cell, with the
 /// mark where thinking was force-ended), or `think 356  no budget`; then the answer token
-/// count; then one row per enabled strategy with its live state (`detail`).
+/// count; then one row per enabled strategy with its live state (`detail`, ending at a word
+/// with an ellipsis when it does not fit).
 public struct BudgetPane: Pane {
     public init() {}
 
@@ -50,7 +51,10 @@ public struct BudgetPane: Pane {
         y += 1
         for row in snapshot.strategies where row.enabled && row.available {
             guard y < area.maxY else { break }
-            surface.put([Span(row.name + " ", Style(Role.strategyOn)), Span(row.detail)], x: area.x, y: y, limit: area.width)
+            // one line each: a detail that does not fit ends at a word, with an ellipsis
+            let room = area.width - DisplayWidth.of(row.name) - 1
+            let detail = room > 0 ? Format.wrap(row.detail, width: room, maxLines: 1, glyphs: glyphs).first ?? "" : ""
+            surface.put([Span(row.name + " ", Style(Role.strategyOn)), Span(detail)], x: area.x, y: y, limit: area.width)
             y += 1
         }
     }

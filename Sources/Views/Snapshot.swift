@@ -74,6 +74,8 @@ public struct WorkbenchSnapshot: Sendable {
     public var attention: [Float] = []
     /// a transient line for the status bar (errors, "rewound to 812", …)
     public var notice: String?
+    /// a short warning that stays in the status bar (e.g. "trace stopped" after a failed write)
+    public var alert: String?
     public var showHelp: Bool
 
     public init(modelName: String, modelDetail: String = "", status: Status, records: [StepRecord] = [],

@@ -1,7 +1,7 @@
 /// The top row: `thinktop ─ gemma-3-270m Q4_K_M ─ ctx 812/4096 ─ 71 tok/s ─ ▶ running`, then
-/// the notice when there is one. When the row is too narrow, the throughput goes first,
-/// then the context use, then the model, then the name; the run state always stays, and
-/// the notice is cut last.
+/// the alert and the notice when there are. When the row is too narrow, the throughput goes
+/// first, then the context use, then the model, then the name; the run state and the alert
+/// always stay, and the notice is cut last.
 public struct StatusBar: Pane {
     public init() {}
 
@@ -20,6 +20,9 @@ public struct StatusBar: Pane {
             (Span("\(Format.rate(snapshot.tokensPerSecond)) tok/s", bar), 0),
             (state(snapshot.status, glyphs), nil),
         ].filter { !$0.0.text.isEmpty }
+        if let alert = snapshot.alert, !alert.isEmpty {
+            segments.append((Span(alert, Style(Role.notice, bold: true)), nil))
+        }
         if let notice = snapshot.notice, !notice.isEmpty {
             segments.append((Span(notice, Style(Role.notice, bold: true)), nil))
         }

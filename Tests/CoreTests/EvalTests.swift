@@ -30,13 +30,19 @@ struct EvalTests {
         }
     }
 
-    @Test("the shipped problem set has at least 30 problems with answers")
+    @Test("the shipped problem set: 32 problems, each with an id, a question and a numeric or time answer")
     func shippedSet() throws {
         let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("problems/arithmetic-and-logic.jsonl").path
         let problems = try Problem.load(path: path)
-        #expect(problems.count >= 30)
+        #expect(problems.count == 32)
         #expect(Set(problems.compactMap(\.id)).count == problems.count)
+        for p in problems {
+            #expect(p.question.hasSuffix("?"), "\(p.question)")
+            #expect(p.answer.allSatisfy { $0.isNumber || $0 == ":" || $0 == "." || $0 == "-" }, "\(p.id ?? "") answer \(p.answer)")
+            // the extractor reads the reference back from an answer line as the model would write it
+            #expect(AnswerExtractor.matches(AnswerExtractor.extract("</think>\nAnswer: \(p.answer)", close: "</think>"), reference: p.answer))
+        }
     }
 
     @Test("rows: accuracy, means and the change against none")

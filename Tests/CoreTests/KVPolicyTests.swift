@@ -88,6 +88,23 @@ struct KVPolicyTests {
         #expect(throws: ThinktopError.self) { try KVPolicyRegistry.parse("snapkv:window=64:capacity=32") }
     }
 
+    @Test("SnapKV: the authors' defaults (capacity 2048, avg pool, kernel 5); pool=max as in their LongBench ablations")
+    func snapKVDefaults() throws {
+        let d = SnapKV()
+        #expect(d.spec == "snapkv:window=32:kernel=5:capacity=2048")
+        #expect(d.plan(entries(Array(repeating: 1, count: 2000)), moment: .prefill, capacity: 4096, promptTokens: 2000) == nil)
+        // max_pool1d: the largest score within kernel / 2 on each side (−∞ padding)
+        #expect(SnapKV.pool([1, 5, 2, 0, 0, 3, 0], kernel: 3, .max) == [5, 5, 5, 2, 3, 3, 3])
+        #expect(SnapKV.pool([1, 5, 2, 0, 0, 3, 0], kernel: 7, .max) == [5, 5, 5, 5, 5, 3, 3])
+        let p = try KVPolicyRegistry.parse("snapkv:window=2:kernel=3:pool=max:capacity=5")
+        #expect(p.spec == "snapkv:window=2:kernel=3:pool=max:capacity=5")
+        let scores: [Float] = [0, 0, 9, 0, 0, 0, 0, 0, 4, 0, 0, 0]
+        // positions 0…9 are scored (10, 11 are the window); max-pooled: 0 9 9 9 0 0 0 4 4 4 → keep 3
+        // of the best pooled (ties: the earlier position): 1, 2, 3
+        let plan = try #require(p.plan(entries(scores), moment: .prefill, capacity: 100, promptTokens: 12))
+        #expect(plan.positions == [0, 4, 5, 6, 7, 8, 9])
+    }
+
     @Test("policy specs: one-line errors for unknown names and parameters")
     func specErrors() {
         #expect(throws: ThinktopError.self) { try KVPolicyRegistry.parse("lru") }

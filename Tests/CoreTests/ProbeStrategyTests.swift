@@ -269,6 +269,27 @@ struct ProbeStrategyTests {
         #expect(deer.liveState == "last conf \(String(format: "%.2f", conf)) · probes 1/10" + (p > 0.95 ? " · exited" : ""))
     }
 
+    @Test("DEER: the probe stops on the reference's stop list, not on any closing brace")
+    func deerProbeStops() throws {
+        // " 9" "}" " 9" "}" "\n": the first brace closes an inner group (as in \frac{1}{2}) and
+        // the probe goes on; "}\n" ends it
+        let probe: (ScriptedBackend.Decoded) -> [Float] = { d in
+            if d.token == Self.nine { return Self.peaked(Self.brace, 5) }
+            if d.token == Self.brace {
+                return d.history.filter { $0 == Self.brace }.count == 1 ? Self.peaked(Self.nine, 5) : Self.peaked(Self.newline, 5)
+            }
+            return Self.peaked(Self.nine, 5)
+        }
+        let (s, _) = try make(script: Self.deerScript, specs: ["deer"], probe: probe)
+        while try s.step() != nil {}
+        let e = try #require(s.events.first { $0.kind == .probe })
+        #expect(e.strategy == "deer" && e.ms != nil)
+        #expect(e.detail?.hasSuffix("(arithmetic mean of 4 tokens) \" 9} 9}\\n\" · probe 1/10") == true, "\(e.detail ?? "")")
+        let (t, _) = try make(script: Self.deerScript, specs: ["deer:stops=}"], probe: probe)
+        while try t.step() != nil {}
+        #expect(t.events.first { $0.kind == .probe }?.detail?.contains("mean of 1 tokens) \" 9}\"") == true)
+    }
+
     @Test("DEER: the probe continues the thinking before the Wait (context=after: with it)")
     func deerContext() throws {
         // confident only when the probe does not see the Wait token

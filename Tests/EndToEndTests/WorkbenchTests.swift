@@ -7,10 +7,11 @@ import Testing
 final class TmuxSession {
     let name = "thinktop-test-\(UUID().uuidString.prefix(8))"
 
-    init(_ command: [String], width: Int = 120, height: Int = 40) throws {
+    /// `shell`: commands the shell runs first (e.g. a `ulimit`).
+    init(_ command: [String], width: Int = 120, height: Int = 40, shell: String = "") throws {
         let quoted = command.map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
         // the shell prints the exit status and stays, so the screen after quitting can be read
-        let script = "env -u NO_COLOR THINKTOP_MODEL='\(Binary.model)' \(quoted); echo \"EXITED $?\"; sleep 30"
+        let script = "\(shell) env -u NO_COLOR THINKTOP_MODEL='\(Binary.model)' \(quoted); echo \"EXITED $?\"; sleep 30"
         // a server that is shutting down (the previous test closed its last session) can
         // swallow the request: try again until the session is there
         for _ in 0..<10 {
@@ -98,6 +99,58 @@ struct WorkbenchTests {
         let end = t.wait { $0.contains("EXITED") }
         #expect(end.contains("EXITED 0"), "\(end)")
         #expect(end.contains("tokens (thinking"))
+    }
+
+    @Test("the problem is shown above the thinking, and the stop string is hidden as `run` hides it")
+    func problemAndStopString() throws {
+        let t = try TmuxSession([Binary.path, "tui"])
+        let done = t.wait(timeout: 60) { $0.contains("done: stop string") }
+        #expect(done.contains("done: stop string"), "\(done)")
+        let pane = done.split(separator: "\n").map { $0.prefix(84) }.joined(separator: "\n")
+        #expect(pane.contains("A farmer has 17 sheep. All but 9 run away. How many sheep does the farmer have"), "\(done)")
+        #expect(!pane.contains("Problem:"), "the stop string shows:\n\(done)")
+        // the problem is drawn dimmed (SGR 2), the generated text is not
+        let styled = t.styledScreen
+        let problemLine = try #require(styled.split(separator: "\n").first { $0.contains("A farmer has 17 sheep") })
+        #expect(problemLine.contains("\u{1B}[2m") || problemLine.contains(";2m"), "\(problemLine)")
+        t.send("q")
+        #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+    }
+
+    @Test("a trace that can no longer be written: the workbench says so, the run goes on, the exit is 1")
+    func traceWriteFailure() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("t.jsonl").path
+        // 8 KiB of file: the header and a few token lines fit, then writes fail (EFBIG)
+        let t = try TmuxSession([Binary.path, "tui", "--max-tokens", "3000", "--stop", "NEVER-SEEN-STOP", "--trace", trace],
+                                shell: "ulimit -f 8;")
+        let failed = t.wait { $0.contains("trace write failed") }
+        #expect(failed.contains("trace write failed") && failed.contains("trace stopped"), "\(failed)")
+        // the notice goes after a while; the alert stays, and the run went on
+        let quiet = t.wait(timeout: 20) { !$0.contains("trace write failed") && contextUsed($0) != nil }
+        #expect(quiet.contains("trace stopped"), "\(quiet)")
+        let used = contextUsed(quiet) ?? 0
+        let later = t.wait { (contextUsed($0) ?? 0) > used + 10 }
+        #expect((contextUsed(later) ?? 0) > used + 10, "the run stopped:\n\(later)")
+        t.send("q")
+        let end = t.wait { $0.contains("EXITED") }
+        #expect(end.contains("EXITED 1"), "\(end)")
+        // the terminal wraps the line: read it whole
+        let unwrapped = end.replacingOccurrences(of: "\n", with: "")
+        #expect(unwrapped.contains("thinktop: cannot write the trace \(trace): File too large: recording stopped there"), "\(end)")
+        #expect(!end.contains("ExitCode"))
+        // what was written before the failure reads back
+        let read = try TraceReader(path: trace)
+        #expect(read.header != nil && !read.tokens.isEmpty)
+    }
+
+    @Test("a mistyped subcommand is named, with the one meant")
+    func unknownSubcommand() throws {
+        let t = try TmuxSession([Binary.path, "repaly", "t.jsonl"])
+        let end = t.wait { $0.contains("EXITED") }
+        #expect(end.contains("thinktop: unknown subcommand 'repaly' (did you mean 'replay'?)"), "\(end)")
+        #expect(end.contains("EXITED 64"))
     }
 
     @Test("space pauses, . advances exactly one token, space resumes")

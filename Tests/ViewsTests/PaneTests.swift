@@ -69,14 +69,17 @@ struct BudgetPaneTests {
             .init(key: "b", name: "Budget", enabled: true, available: true, detail: "16 tokens"),
             .init(key: "c", name: "CGRS", enabled: false, available: true, detail: "idle"),
             .init(key: "s", name: "SwiReasoning", enabled: true, available: true, detail: "sw 1/2"),
+            .init(key: "e", name: "DEER", enabled: true, available: true, detail: "last conf 0.53 · probes 1/10"),
         ])
         snap.thinkingBudget = 16
-        let s = render(BudgetPane(), snap, width: 24, height: 6)
+        let s = render(BudgetPane(), snap, width: 24, height: 7)
+        // a live state too long for its row ends at a word, with an ellipsis
         expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxx",
                         "xthink ████▏░░░░░░ 6/16x",
                         "xanswer 2              x",
                         "xBudget 16 tokens      x",
                         "xSwiReasoning sw 1/2   x",
+                        "xDEER last conf 0.53 … x",
                         "xxxxxxxxxxxxxxxxxxxxxxxx"])
         #expect(s[1, 1].style.role == Role.phaseThinking && s[1, 2].style.role == Role.phaseAnswer)
         #expect(s[7, 1].style.role == Role.gaugeUsed)

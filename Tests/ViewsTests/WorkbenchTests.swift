@@ -40,8 +40,15 @@ struct BarsTests {
         expectLines(done, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                            " thinktop ─ gemma-3-270m Q4_K_M ─ ■ done: stop string ─ rewound to 12           ",
                            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
-        snap.status = .paused
+        // an alert stays when the row is narrow; the rate and the context use go first
+        snap.status = .running
         snap.notice = nil
+        snap.alert = "trace stopped"
+        let alert = render(StatusBar(), snap, width: 64, height: 1, area: Rect(x: 0, y: 0, width: 64, height: 1))
+        expectLines(alert, [" thinktop ─ gemma-3-270m Q4_K_M ─ ▶ running ─ trace stopped     "])
+        #expect(alert[48, 0].style == Style(Role.notice, bold: true))
+        snap.alert = nil
+        snap.status = .paused
         let narrow = render(StatusBar(), snap, width: 40, height: 3, area: Rect(x: 0, y: 1, width: 40, height: 1))
         expectLines(narrow, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                              " thinktop ─ ❚❚ paused                   ",
