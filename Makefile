@@ -9,7 +9,7 @@ LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --var
 SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
 ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
 
-.PHONY: run test build deps llama model bench clean
+.PHONY: run test build deps llama model bench clean mutants
 
 run: deps model build
 	.build/release/thinktop $(ARGS)
@@ -21,6 +21,13 @@ test: deps model
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
 	THINKTOP_BIN="$$PWD/.build/release/thinktop" \
 	swift test --no-parallel -Xlinker -rpath -Xlinker $$prefix/lib
+
+# breaks each strategy rule in a scratch copy of HEAD and expects the Core tests to fail
+# (scripts/mutants.sh; ARGS=--working-tree mutates the uncommitted files instead)
+mutants: deps
+	@prefix="$(LLAMA_PREFIX)"; \
+	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH \
+	bash scripts/mutants.sh $(ARGS) -Xlinker -rpath -Xlinker $$prefix/lib
 
 build: deps
 	@prefix="$(LLAMA_PREFIX)"; \
