@@ -9,7 +9,7 @@ LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --var
 SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
 ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
 
-.PHONY: run test build deps llama model bench clean mutants
+.PHONY: run test build deps llama model bench clean mutants tsan
 
 run: deps model build
 	.build/release/thinktop $(ARGS)
@@ -21,6 +21,13 @@ test: deps model
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
 	THINKTOP_BIN="$$PWD/.build/release/thinktop" \
 	swift test --no-parallel -Xlinker -rpath -Xlinker $$prefix/lib
+
+# the Core, Kernels and Views tests under ThreadSanitizer (its own build folder); any race fails
+tsan: deps
+	@prefix="$(LLAMA_PREFIX)"; \
+	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH TSAN_OPTIONS="halt_on_error=1 $$TSAN_OPTIONS" \
+	swift test --sanitize=thread --build-path .build/tsan --filter 'CoreTests|KernelsTests|ViewsTests' \
+	-Xlinker -rpath -Xlinker $$prefix/lib
 
 # breaks each strategy rule in a scratch copy of HEAD and expects the Core tests to fail
 # (scripts/mutants.sh; ARGS=--working-tree mutates the uncommitted files instead)
