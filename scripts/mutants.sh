@@ -62,6 +62,12 @@ mutant "ThinkBrake: < instead of <=" Strategies/ThinkBrake.swift \
 mutant "H2O: window without the incoming token" KVPolicies.swift \
   'let older = entries.dropLast(min(max(0, c.recent - incoming), entries.count))' \
   'let older = entries.dropLast(min(c.recent, entries.count))'
+mutant "budget: forces while tokens are still queued" Strategies/BudgetForcing.swift \
+  ', !state.forcedEnd, view.queuedForced == 0 else { return }' \
+  ', !state.forcedEnd else { return }'
+mutant "session: a replaced token not shown to observeForced" Session.swift \
+  $'            for s in active { try hook(s) { try s.observeForced(sampled: sampled, view: view, env: environment, effects: &effects) } }\n        }\n        // 5.' \
+  $'        }\n        // 5.'
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/thinktop-mutants.XXXXXX")"
 copy="$work/repo"

@@ -206,7 +206,8 @@ public final class DecodingSession {
         let logits = stash.take() ?? backend.logits()
         let summary = analyzer.analyze(logits)
         let view = StepView(step: records.count, position: position, phase: state.tracker.phase,
-                            thinkingTokens: state.thinkingTokens, summary: summary, logits: logits, text: fullText,
+                            thinkingTokens: state.thinkingTokens, queuedForced: state.forced.count, summary: summary,
+                            logits: logits, text: fullText,
                             markers: config.markers, sampling: config.sampling, maxTokens: config.maxTokens)
         let active = roster.active
         // 2. the strategies decide, and their decisions merge
@@ -244,6 +245,7 @@ public final class DecodingSession {
             effects.append(Effect(by.id, .replace, "replaced sampled \(sampled)"))
             emit(TraceEvent(step: records.count, kind: .replace, strategy: by.id,
                             detail: "\(String(reflecting: pieceText(sampled))) → \(String(reflecting: replacement.map(pieceText).joined()))"))
+            for s in active { try hook(s) { try s.observeForced(sampled: sampled, view: view, env: environment, effects: &effects) } }
         }
         // 5. the token's text, phase and whether the run ends here
         let chosenLogit = logits[Int(token)]

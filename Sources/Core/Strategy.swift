@@ -52,6 +52,9 @@ public struct StepView {
     public let phase: Phase
     /// tokens generated in thinking so far
     public let thinkingTokens: Int
+    /// tokens already queued to be fed, this step's included: while there are, a new forcing
+    /// would be dropped, so strategies that force wait for the queue to empty
+    public let queuedForced: Int
     /// signals of the raw distribution
     public let summary: DistributionSummary
     /// raw logits (read-only)
@@ -65,10 +68,11 @@ public struct StepView {
     /// max_new_tokens of the run
     public let maxTokens: Int
 
-    public init(step: Int, position: Int, phase: Phase, thinkingTokens: Int, summary: DistributionSummary,
-                logits: UnsafeBufferPointer<Float>, text: String, markers: ThinkMarkers, sampling: SamplingParameters,
-                maxTokens: Int) {
+    public init(step: Int, position: Int, phase: Phase, thinkingTokens: Int, queuedForced: Int = 0,
+                summary: DistributionSummary, logits: UnsafeBufferPointer<Float>, text: String, markers: ThinkMarkers,
+                sampling: SamplingParameters, maxTokens: Int) {
         self.step = step; self.position = position; self.phase = phase; self.thinkingTokens = thinkingTokens
+        self.queuedForced = queuedForced
         self.summary = summary; self.logits = logits; self.text = text; self.markers = markers
         self.sampling = sampling; self.maxTokens = maxTokens
     }
@@ -205,8 +209,9 @@ public protocol DecodingStrategy: Configurable {
     func review(sampled: Int32, view: StepView, env: StrategyEnvironment) throws -> [Int32]?
     /// An embedding to feed instead of the token (nil: feed the token).
     func input(for token: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws -> [Float]?
-    /// On a step whose token was forced: the token the sampler drew, for rules that follow
-    /// it (SwiReasoning's lock). Nothing is fed from here.
+    /// On a step whose token was forced (queued, or a strategy's replacement of the sampled
+    /// one): the token the sampler drew, for rules that follow it (SwiReasoning's lock).
+    /// Nothing is fed from here.
     func observeForced(sampled: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws
     /// After the token was appended (and decoded, when it was: then `prober` is given).
     func afterToken(_ record: StepRecord, view: TokenView, prober: Prober?, env: StrategyEnvironment,

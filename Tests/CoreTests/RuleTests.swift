@@ -223,7 +223,8 @@ struct RuleTests {
     func noWaitPhases() throws {
         let n = NoWait()
         for t in ["Wait", " wait", "However", "check"] { #expect(n.masks(t), "\(String(reflecting: t)) should be masked") }
-        for t in ["checkout", "checksum", "alcohol", "coherent", "against", " checkout", " Against"] {
+        for t in ["checkout", "checksum", "alcohol", "coherent", "against", " checkout", " Against", " distribution",
+                  " contribution", " attribution", " await", "Doha", " Abraham"] {
             #expect(!n.masks(t), "\(String(reflecting: t)) should not be masked")
         }
         // thinking: "Wait" (favourite) is masked, the runner-up " ok" is sampled; answer: "Wait" is sampled
@@ -326,6 +327,38 @@ struct RuleTests {
         #expect(s.records.map(\.token) == [4, 4, 4, 3, 2, 3, 0])
         #expect(s.records.map(\.input) == [.latent, .latent, .explicit, .forced, .forced, .forced, .explicit])
         #expect(swir.locked && !swir.isLatent && swir.referenceEntropy == ref && swir.switches == 1)
+        // the trace tells only the switches that stood: the voided one to latent is not there
+        #expect(s.events.filter { $0.kind == .swirSwitch }.map { $0.detail?.hasPrefix("latent → explicit") } == [true])
+    }
+
+    @Test("SwiReasoning: a sampled think-close that another strategy replaced still locks")
+    func swirLockOnReplacement() throws {
+        // budget forcing (extend=1) replaces the sampled close at step 2 by " so"
+        let backend = SwirBackend(promptLength: prompt.count) { step in
+            step < 2 ? SwirBackend.peaked(4, 2) : step == 2 ? SwirBackend.peaked(2, 6) : SwirBackend.peaked(0, 9)
+        }
+        let config = try SessionConfig(sampling: .greedy, maxTokens: 20, markers: ThinkMarkers.resolve(backend: backend))
+        let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
+        try s.install(specs: ["budget=100:extend=1:ignore= so", "swir"])
+        let swir = try #require(s.strategy("swir") as? SwiReasoning)
+        for _ in 0..<3 { try s.step() }
+        #expect(s.records[2].token == 4 && s.records[2].input == .forced)
+        #expect(s.records[2].effects.contains(Effect("budget", .replace, "replaced sampled 2")))
+        #expect(swir.locked)
+    }
+
+    @Test("a strategy's forcing waits while forced tokens are still being fed, instead of being lost")
+    func forcingWaitsForTheQueue() throws {
+        // the early close at step 1 is replaced by two tokens ("Hmm", " so"); the budget of 2 is
+        // reached at step 2, while " so" is still queued: the end comes right after it
+        let (s, _) = try make(main: Self.script([Self.so, Self.close, Self.ok, Self.ok, Self.ok, Self.ok, Self.ok, Self.answer]),
+                              specs: ["budget=2:extend=1:ignore=Hmm so"])
+        while try s.step() != nil {}
+        #expect(Array(s.records.prefix(7).map(\.token)) == [Self.so, Self.hmm, Self.so, Self.newline, Self.close, Self.newline, Self.ok])
+        #expect(Array(s.records.prefix(6).map(\.input)) == [.explicit, .forced, .forced, .forced, .forced, .forced])
+        #expect(s.records[4].phase == .thinking && s.records[5].phase == .answer)
+        #expect(s.events.filter { $0.kind == .budgetEnd }.count == 1)
+        #expect(!s.records.contains { $0.effects.contains { $0.kind == .overridden } })
     }
 
     // MARK: ThinkBrake

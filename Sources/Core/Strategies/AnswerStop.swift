@@ -165,7 +165,7 @@ public final class AnswerStop: DecodingStrategy {
     }
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
-        guard state.triggered, !state.ended, view.phase == .thinking else { return }
+        guard state.triggered, !state.ended, view.phase == .thinking, view.queuedForced == 0 else { return }
         var tokens: [Int32] = []
         if !view.text.hasSuffix("\n") { tokens += try env.tokenize("\n") }
         if let close = view.markers.closeToken { tokens.append(close) } else { tokens += try env.tokenize(view.markers.close) }

@@ -43,7 +43,7 @@ public final class BudgetForcing: DecodingStrategy {
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
         state.used = view.thinkingTokens
-        guard view.phase == .thinking, view.thinkingTokens >= budget, !state.forcedEnd else { return }
+        guard view.phase == .thinking, view.thinkingTokens >= budget, !state.forcedEnd, view.queuedForced == 0 else { return }
         var tokens: [Int32] = []
         if !view.text.hasSuffix("\n") { tokens += try env.tokenize("\n") }
         if let close = view.markers.closeToken { tokens.append(close) } else { tokens += try env.tokenize(view.markers.close) }

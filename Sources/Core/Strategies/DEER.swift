@@ -222,7 +222,7 @@ public final class DEER: DecodingStrategy {
     }
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
-        guard let reason = state.pendingExit else { return }
+        guard let reason = state.pendingExit, view.queuedForced == 0 else { return }
         state.pendingExit = nil
         guard view.phase == .thinking else { return }
         var tokens = try env.tokenize("\n")

@@ -153,7 +153,7 @@ public final class Entropix: DecodingStrategy {
         state.counts[c.rule.rawValue, default: 0] += 1
         state.lastTemperature = c.temperature
         let head = String(format: "H %.3f V %.3f bits: %@", h, v, c.rule.rawValue)
-        if c.insert {
+        if c.insert && view.queuedForced == 0 {
             decision.force = try env.tokenize(clarify)
             decision.effect(.force, "\(head), inserting \(String(reflecting: clarify))")
             env.event(.entropixClarify, String(format: "H %.2f bits, V %.2f: inserted %@", h, v, String(reflecting: clarify)))

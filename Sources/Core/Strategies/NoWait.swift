@@ -28,7 +28,8 @@ public final class NoWait: DecodingStrategy {
         // words that contain "check", "oh", "ah", "but", "any", "again" or "wait" without meaning them
         "checkout", "checksum", "checkbox", "checker", "checkmate", "alcohol", "coher", "cohes", "cohort", "soho",
         "idaho", "oklahoma", "sahara", "bahama", "mahogany", "cheetah", "pharaoh", "allah", "butcher", "butler",
-        "halibut", "tiffany", "albany", "epiphany", "litany", "brittany", "against", "waiter",
+        "halibut", "tiffany", "albany", "epiphany", "litany", "brittany", "against", "waiter", "tribution", "await",
+        "doha", "abraham", "graham", "bahrain", "cohen", "bohr", "mohammed", "mohamed", "messiah", "jonah",
     ]
 
     public var keywords = NoWait.defaultKeywords

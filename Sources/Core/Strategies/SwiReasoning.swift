@@ -123,6 +123,8 @@ public final class SwiReasoning: DecodingStrategy {
         /// mode, steps and ref before a switch (a switch to latent is undone when the sampled
         /// token turns out to be the think-close: `locked` blocks it in the reference)
         var before: (latent: Bool, steps: Int, ref: Double)?
+        /// the trace event of a switch to latent, written once the sampled token let it stand
+        var event: String?
     }
 
     public struct State: Sendable {
@@ -210,7 +212,7 @@ public final class SwiReasoning: DecodingStrategy {
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {
         state.plan = nil
-        if let end = state.endAt, view.step >= end {
+        if let end = state.endAt, view.step >= end, view.queuedForced == 0 {
             state.endAt = nil
             state.ended = true
             decision.force = [try endOfGeneration(env)]
@@ -218,7 +220,7 @@ public final class SwiReasoning: DecodingStrategy {
             env.event(.swirEnd, "the answer had \(answerTokens) tokens after the termination switch")
             return
         }
-        if !state.queue.isEmpty {
+        if !state.queue.isEmpty, view.queuedForced == 0 {
             decision.force = state.queue
             decision.effect(.force, "queued \(state.queueLabel) text: \(state.queue.count) tokens")
             state.queue = []
@@ -249,7 +251,7 @@ public final class SwiReasoning: DecodingStrategy {
                 plan.before = (state.latent, state.steps, state.ref)
                 plan.toLatent = true
                 decision.effect(.modeSwitch, String(format: "explicit → latent: H %.3f > ref %.3f after %d steps", h, state.ref, state.steps))
-                env.event(.swirSwitch, String(format: "explicit → latent (H %.3f > ref %.3f after %d steps)", h, state.ref, state.steps))
+                plan.event = String(format: "explicit → latent (H %.3f > ref %.3f after %d steps)", h, state.ref, state.steps)
                 state.latent = true
                 state.steps = 0
                 state.ref = h
@@ -312,14 +314,19 @@ public final class SwiReasoning: DecodingStrategy {
     /// `locked` follows the sampled token (reference L303), also when a forced token is fed
     /// instead: sampling the think-close locks explicit mode and voids a switch to latent
     /// planned at this step (the reference's `to_soft` requires `~locked`, updated first).
+    /// A switch to latent that stands is written to the trace here, once.
     private func lock(on sampled: Int32, _ view: StepView, _ env: StrategyEnvironment, _ effects: inout [Effect]) {
-        guard var plan = state.plan, plan.step == view.step, view.phase == .thinking, isClose(sampled, view, env) else { return }
-        state.locked = true
-        if plan.toLatent, let b = plan.before {
-            (state.latent, state.steps, state.ref) = b
-            plan.toLatent = false
-            effects.append(Effect(id, .modeSwitch, "think-close sampled: locked, the switch to latent is void"))
+        guard var plan = state.plan, plan.step == view.step, view.phase == .thinking else { return }
+        if isClose(sampled, view, env) {
+            state.locked = true
+            if plan.toLatent, let b = plan.before {
+                (state.latent, state.steps, state.ref) = b
+                plan.toLatent = false
+                effects.append(Effect(id, .modeSwitch, "think-close sampled: locked, the switch to latent is void"))
+            }
         }
+        if plan.toLatent, let event = plan.event { env.event(.swirSwitch, event) }
+        plan.event = nil
         state.plan = plan
     }
 

@@ -114,12 +114,25 @@ public final class ThinkBrake: DecodingStrategy {
         guard read == .top1, let close = state.pendingClose else { return }
         state.pendingClose = nil
         guard view.phase == .thinking, !state.closed, let top = view.summary.top.first else { return }
+        guard view.queuedForced == 0 else {
+            decision.effect(.note, "boundary not measured: forced tokens are being fed")
+            return
+        }
         let next = view.summary.logProbability(ofLogit: top.logit)
         guard let line = measure(next: next, close: close, what: "top-1") else { return }
         decision.effect(.probe, line)
         guard state.closed else { return }
         decision.force = try closing(view, env)
         env.event(.brake, "margin \(String(format: "%.4f", state.lastMargin ?? .nan)) ≤ \(ParameterFormat.number(threshold)): closing thinking")
+    }
+
+    /// A forced step after a boundary: no token was sampled to read (`read=sampled`), and
+    /// braking now would come after the forced text.
+    public func observeForced(sampled: Int32, view: StepView, env: StrategyEnvironment, effects: inout [Effect]) throws {
+        if read == .sampled, state.pendingClose != nil {
+            state.pendingClose = nil
+            effects.append(Effect(id, .note, "boundary not measured: the token after it was forced"))
+        }
     }
 
     /// `read=sampled`: the margin from the sampled token's log-probability; a brake replaces
