@@ -66,8 +66,8 @@ mutant "budget: forces while tokens are still queued" Strategies/BudgetForcing.s
   ', !state.forcedEnd, view.queuedForced == 0 else { return }' \
   ', !state.forcedEnd else { return }'
 mutant "session: a replaced token not shown to observeForced" Session.swift \
-  $'            for s in active { try hook(s) { try s.observeForced(sampled: sampled, view: view, env: environment, effects: &effects) } }\n        }\n        // 5.' \
-  $'        }\n        // 5.'
+  $'joined()))"))\n        } else {\n            return (sampled, .explicit)' \
+  $'joined()))"))\n            return (token, .forced)\n        } else {\n            return (sampled, .explicit)'
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/thinktop-mutants.XXXXXX")"
 copy="$work/repo"

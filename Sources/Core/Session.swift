@@ -189,29 +189,50 @@ public final class DecodingSession {
         if let eviction { emit(eviction) }
     }
 
-    /// One step: observe → decide → sample → choose the input → feed → publish. Returns nil
-    /// when the run is done.
+    /// One step: observe → decide → sample → choose the token → feed → look back → publish.
+    /// Returns nil when the run is done.
     @discardableResult
     public func step() throws -> StepRecord? {
         if !prefilled { try prefill() }
         guard !isDone else { return nil }
-        let position = fedPositions
         if ledger.count(sequence: .main) >= backend.contextSize {
             finish(.contextFull)
             return nil
         }
         let started = DispatchTime.now().uptimeNanoseconds
         checkpoints.append(Checkpoint(state: state, strategies: roster.mementos()))
-        // 1. observe the raw distribution
-        let logits = stash.take() ?? backend.logits()
-        let summary = analyzer.analyze(logits)
-        let view = StepView(step: records.count, position: position, phase: state.tracker.phase,
-                            thinkingTokens: state.thinkingTokens, queuedForced: state.forced.count, summary: summary,
-                            logits: logits, text: fullText,
-                            markers: config.markers, sampling: config.sampling, maxTokens: config.maxTokens)
         let active = roster.active
-        // 2. the strategies decide, and their decisions merge
-        var merged = StrategyPipeline.merge(try active.map { s in
+        let view = observe()
+        var (merged, effects) = try decide(view, active)
+        let sampled = sample(view.logits, view.summary, &merged, &effects)
+        var (token, input) = try choose(sampled, view, active, &effects)
+        let (text, phase, stop) = appendText(of: token, entropy: view.summary.entropy, position: view.position)
+        let ending = finishReason(token: token, stop: stop)
+        let kvPosition = try feed(token, &input, phase: phase, view, active, ending: ending, &effects)
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        generationSeconds += elapsed
+        stepsGenerated += 1
+        var record = makeRecord(token, text: text, phase: phase, input: input, kvPosition: kvPosition, view,
+                                effects: effects, ending: ending, ms: elapsed * 1000)
+        try lookBack(&record, view, active, fed: ending == nil)
+        publish(record)
+        if let reason = ending { finish(reason) }
+        return record
+    }
+
+    /// 1. The next-token distribution (kept aside by a probe or the prefill, or llama.cpp's
+    /// buffer) and its raw signals.
+    private func observe() -> StepView {
+        let logits = stash.take() ?? backend.logits()
+        return StepView(step: records.count, position: fedPositions, phase: state.tracker.phase,
+                        thinkingTokens: state.thinkingTokens, queuedForced: state.forced.count,
+                        summary: analyzer.analyze(logits), logits: logits, text: fullText, markers: config.markers,
+                        sampling: config.sampling, maxTokens: config.maxTokens)
+    }
+
+    /// 2. The strategies' decisions, merged; a forcing queues its tokens (while none are queued).
+    private func decide(_ view: StepView, _ active: [any DecodingStrategy]) throws -> (StrategyPipeline.Merged, [Effect]) {
+        let merged = StrategyPipeline.merge(try active.map { s in
             var d = StepDecision()
             try hook(s) { try s.beforeSampling(view, &d, environment) }
             return (s.id, d)
@@ -226,86 +247,99 @@ public final class DecodingSession {
                 effects.append(Effect(merged.forceBy, .overridden, "forcing dropped: \(state.forced.count) tokens are still queued"))
             }
         }
-        // 3. sample from the adjusted distribution
-        let sampled = sample(logits, summary, &merged, &effects)
-        // 4. the token: forced, replaced, or the sampled one
+        return (merged, effects)
+    }
+
+    /// 4. The token: the next forced one, a strategy's replacement of the sampled one, or the
+    /// sampled one. On a forced or replaced step the strategies see what was sampled.
+    private func choose(_ sampled: Int32, _ view: StepView, _ active: [any DecodingStrategy],
+                        _ effects: inout [Effect]) throws -> (Int32, InputKind) {
         var token = sampled
-        var input = InputKind.explicit
         if !state.forced.isEmpty {
             token = state.forced.removeFirst()
-            input = .forced
             effects.append(Effect(nil, .forced, "forced instead of sampled \(sampled)"))
-            for s in active { try hook(s) { try s.observeForced(sampled: sampled, view: view, env: environment, effects: &effects) } }
         } else if let (by, replacement) = try StrategyPipeline.first(active, { s in
             try hook(s) { try s.review(sampled: sampled, view: view, env: environment) }.flatMap { $0.isEmpty ? nil : $0 }
         }) {
             token = replacement[0]
             state.forced = Array(replacement.dropFirst())
-            input = .forced
             effects.append(Effect(by.id, .replace, "replaced sampled \(sampled)"))
             emit(TraceEvent(step: records.count, kind: .replace, strategy: by.id,
                             detail: "\(String(reflecting: pieceText(sampled))) → \(String(reflecting: replacement.map(pieceText).joined()))"))
-            for s in active { try hook(s) { try s.observeForced(sampled: sampled, view: view, env: environment, effects: &effects) } }
+        } else {
+            return (sampled, .explicit)
         }
-        // 5. the token's text, phase and whether the run ends here
-        let chosenLogit = logits[Int(token)]
-        let (text, tokenPhase, stop) = appendText(of: token, entropy: summary.entropy, position: position)
-        let willFinish = finishReason(token: token, stop: stop)
-        // 6. feed it: the token, or a strategy's embedding
-        var kvPosition = kvc.nextPosition
-        if willFinish == nil {
-            var latent: [Float]?
-            if input != .forced {
-                latent = try StrategyPipeline.first(active) { s in
-                    try hook(s) { try s.input(for: token, view: view, env: environment, effects: &effects) }
-                }?.value
+        for s in active { try hook(s) { try s.observeForced(sampled: sampled, view: view, env: environment, effects: &effects) } }
+        return (token, .forced)
+    }
+
+    /// 5. Feeds the token — or the embedding a strategy chose for it — at the KV position the
+    /// policy leaves it, unless the run ends here. Returns the KV position (taken or not).
+    private func feed(_ token: Int32, _ input: inout InputKind, phase: Phase, _ view: StepView,
+                      _ active: [any DecodingStrategy], ending: StopReason?, _ effects: inout [Effect]) throws -> Int {
+        guard ending == nil else {
+            if ending == .contextFull {
+                emit(TraceEvent(step: records.count, kind: .contextFull, position: view.position,
+                                detail: "the cache holds \(ledger.count(sequence: .main)) of \(backend.contextSize) positions and the KV policy is \(kvc.policy.id): raise --ctx or choose an evicting policy (--kv streaming)"))
             }
-            if let e = try kvc.evict(.generation(incoming: 1), fedPositions: fedPositions, step: records.count,
-                                     stash: { stash.keep(kv.logits()) }) { emit(e) }
-            kvPosition = kvc.nextPosition
-            ledger.nextIndex = position
-            ledger.nextPhase = tokenPhase
-            if let latent {
-                try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: kvPosition, sequence: .main) }
-                latentInputs[position] = latent
-                input = .latent
-            } else {
-                try backend.decode(tokens: [token][...], at: kvPosition, sequence: .main)
-            }
-            stash.drop()
-            fedPositions = position + 1
-            kvc.fed(index: position, at: kvPosition)
-        } else if willFinish == .contextFull {
-            emit(TraceEvent(step: records.count, kind: .contextFull, position: position,
-                            detail: "the cache holds \(ledger.count(sequence: .main)) of \(backend.contextSize) positions and the KV policy is \(kvc.policy.id): raise --ctx or choose an evicting policy (--kv streaming)"))
+            return kvc.nextPosition
         }
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        generationSeconds += elapsed
-        stepsGenerated += 1
-        // 7. the record, then the strategies' look back (probes on a fork when the token was fed)
+        let latent: [Float]? = input == .forced ? nil : try StrategyPipeline.first(active) { s in
+            try hook(s) { try s.input(for: token, view: view, env: environment, effects: &effects) }
+        }?.value
+        if let e = try kvc.evict(.generation(incoming: 1), fedPositions: fedPositions, step: records.count,
+                                 stash: { stash.keep(kv.logits()) }) { emit(e) }
+        let at = kvc.nextPosition
+        ledger.nextIndex = view.position
+        ledger.nextPhase = phase
+        if let latent {
+            try latent.withUnsafeBufferPointer { try backend.decode(embedding: $0, at: at, sequence: .main) }
+            latentInputs[view.position] = latent
+            input = .latent
+        } else {
+            try backend.decode(tokens: [token][...], at: at, sequence: .main)
+        }
+        stash.drop()
+        fedPositions = view.position + 1
+        kvc.fed(index: view.position, at: at)
+        return at
+    }
+
+    /// 6. The step's record: the raw signals, the alternatives, the block statistics.
+    private func makeRecord(_ token: Int32, text: String, phase: Phase, input: InputKind, kvPosition: Int, _ view: StepView,
+                            effects: [Effect], ending: StopReason?, ms: Double) -> StepRecord {
+        let summary = view.summary
+        let chosen = view.logits[Int(token)]
         var record = StepRecord(
-            index: records.count, position: position, token: token, text: text, phase: tokenPhase, input: input,
-            logprob: summary.logProbability(ofLogit: chosenLogit), prob: summary.probability(ofLogit: chosenLogit),
+            index: records.count, position: view.position, token: token, text: text, phase: phase, input: input,
+            logprob: summary.logProbability(ofLogit: chosen), prob: summary.probability(ofLogit: chosen),
             entropy: summary.entropy, varentropy: summary.varentropy, top1: summary.top1, margin: summary.margin,
             top: summary.top.prefix(config.topAlternatives).map {
                 Alternative(id: $0.id, p: summary.probability(ofLogit: $0.logit), text: pieceText($0.id))
             },
             windowMean: state.blocks.windowMean, trend: state.blocks.trend, reasoningStep: state.blocks.reasoningStep,
-            stepMean: state.blocks.stepMean, effects: effects, ms: elapsed * 1000)
-        if kvPosition != position { record.kvPosition = kvPosition }
-        if config.recordAttention, kv.attention != nil, willFinish == nil { record.attention = ledger.lastContribution }
-        if !active.isEmpty {
-            let prober = willFinish == nil
-                ? ForkProber(kv: kv, stash: stash, analyzer: probeAnalyzer, fedPositions: fedPositions, nextKVPosition: kvc.nextPosition)
-                : nil
-            let tokenView = view.afterToken
-            var more: [Effect] = []
-            for s in active {
-                try hook(s) { try s.afterToken(record, view: tokenView, prober: prober, env: environment, effects: &more) }
-            }
-            record.effects += more
+            stepMean: state.blocks.stepMean, effects: effects, ms: ms)
+        if kvPosition != view.position { record.kvPosition = kvPosition }
+        if config.recordAttention, kv.attention != nil, ending == nil { record.attention = ledger.lastContribution }
+        return record
+    }
+
+    /// 7. The strategies look back at the token, with probes on a fork when it was fed (the
+    /// view has no logits by then: the context holds the next step's).
+    private func lookBack(_ record: inout StepRecord, _ view: StepView, _ active: [any DecodingStrategy], fed: Bool) throws {
+        guard !active.isEmpty else { return }
+        let prober = fed ? ForkProber(kv: kv, stash: stash, analyzer: probeAnalyzer, fedPositions: fedPositions,
+                                      nextKVPosition: kvc.nextPosition) : nil
+        let tokenView = view.afterToken
+        var more: [Effect] = []
+        for s in active {
+            try hook(s) { try s.afterToken(record, view: tokenView, prober: prober, env: environment, effects: &more) }
         }
-        // 8. publish
+        record.effects += more
+    }
+
+    /// 8. The record to the observers, then the events that belong to it.
+    private func publish(_ record: StepRecord) {
         records.append(record)
         onStep?(record)
         let suppressions = record.effects.filter { $0.kind == .suppress }
@@ -314,12 +348,10 @@ public final class DecodingSession {
                             detail: suppressions.map(\.line).joined(separator: "; ")))
         }
         if record.input == .latent {
-            emit(TraceEvent(step: record.index, kind: .latent, strategy: effects.first { $0.kind == .latent }?.strategy,
+            emit(TraceEvent(step: record.index, kind: .latent, strategy: record.effects.first { $0.kind == .latent }?.strategy,
                             position: record.position, detail: "fed an embedding mixture instead of \(String(reflecting: record.text))"))
         }
         if let e = pendingStopString { pendingStopString = nil; emit(e) }
-        if let reason = willFinish { finish(reason) }
-        return record
     }
 
     /// Runs a strategy's hook with its id as the author of the events it writes.

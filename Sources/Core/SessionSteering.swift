@@ -3,7 +3,7 @@ import Foundation
 // The session's steering beyond one step: sampling with the strategies' edits, the end of a
 // run, rewinds, forced text, events and the summary.
 extension DecodingSession {
-    /// Samples with the merged bans, biases and sampling override applied to a copy of the
+    /// 3. Samples with the merged bans, biases and sampling override applied to a copy of the
     /// logits the session owns; the raw summary is left as it was. The adjusted
     /// distribution's entropy and confidence go into the effects when it differs.
     func sample(_ logits: UnsafeBufferPointer<Float>, _ summary: DistributionSummary,

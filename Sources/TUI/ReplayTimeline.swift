@@ -21,6 +21,8 @@ final class ReplayTimeline {
     var evicted: Set<Int> { Set(evictions.flatMap(\.removed)) }
     /// the text after a stop string, hidden as the run hid it
     private(set) var hidden: WorkbenchSnapshot.HiddenTail?
+    /// the step at which budget forcing ended thinking, if it did
+    private(set) var forcedEndAt: Int?
     /// the problem as the user gave it (format 1 traces: the whole prompt)
     var problem: String { header.problem ?? header.prompt }
 
@@ -54,7 +56,7 @@ final class ReplayTimeline {
         items = reader.lines.filter {
             switch $0 {
             case .token: return true
-            case .event(let e): return [.rewind, .evict, .kvPolicy, .stopString].contains(e.kind)
+            case .event(let e): return [.rewind, .evict, .kvPolicy, .stopString, .budgetEnd].contains(e.kind)
             default: return false
             }
         }
@@ -73,6 +75,7 @@ final class ReplayTimeline {
             if let p = e.position {
                 records.removeAll { $0.position >= p }
                 if let h = hidden, h.position >= p { hidden = nil }
+                if let f = forcedEndAt, f >= p - header.promptTokens { forcedEndAt = nil }
                 attention = []
                 for r in records { if let a = r.attention { attend(a) } }
                 // evictions made when the token at p or later was fed are undone (as in the session)
@@ -82,6 +85,8 @@ final class ReplayTimeline {
             evictions.append((e.position, e.removed ?? []))
         case .event(let e) where e.kind == .kvPolicy:
             kvPolicy = e.detail
+        case .event(let e) where e.kind == .budgetEnd:
+            forcedEndAt = e.step
         case .event(let e) where e.kind == .stopString:
             if let p = e.position { hidden = .init(position: p, visibleBytes: e.visibleBytes ?? 0) }
         default: break

@@ -76,13 +76,14 @@ struct Tui: ParsableCommand {
         session.onFinish = { reason in mailbox.push(.finished(reason.rawValue)) }
         prepared.recorder.onFailure = { why in mailbox.push(.traceFailed(why)) }
         let info = (header: prepared.header, problem: prepared.problem, attention: session.capturesAttention,
-                    strategies: session.strategyStatus(), kvRow: KVView(session).policyRow)
+                    strategies: session.strategyStatus(), kv: KVView(session))
         let thread = SessionThread(commands: session.commands) {
             prepared.session.run(stayAfterDone: true)
             mailbox.push(.summary(prepared.finish()))
         }
         let app = WorkbenchApp(source: .live(LiveRun(header: info.header, problem: info.problem, attention: info.attention,
-                                                     strategies: info.strategies, kvRow: info.kvRow, thread: thread)),
+                                                     strategies: info.strategies, kvRow: info.kv.policyRow,
+                                                     kvPolicyID: info.kv.policyID, thread: thread)),
                                terminal: terminal, mailbox: mailbox)
         app.run()
         terminal.restore()

@@ -35,8 +35,9 @@ final class Mailbox: Sendable {
 struct KVView: Sendable {
     var evicted: Set<Int>
     var held: Int
-    /// the policy's spec, and its name and parameters for the panel
+    /// the policy's spec, its id, and its name and parameters for the panel
     var policy: String
+    var policyID: String
     var policyRow: String
     var slidingFrom: Int?
     var attention: [Float]
@@ -45,6 +46,7 @@ struct KVView: Sendable {
         evicted = session.ledger.evicted[.main] ?? []
         held = session.ledger.count(sequence: .main)
         policy = session.kvPolicy.spec
+        policyID = session.kvPolicy.id
         policyRow = ([session.kvPolicy.id] + session.kvPolicy.parameterValues.map { "\($0.name)\u{00A0}\($0.value)" })
             .joined(separator: " ")
         slidingFrom = session.ledger.slidingWindowIndices()?.lowerBound
@@ -92,11 +94,15 @@ func strategyRows(_ statuses: [StrategyStatus], kvRow row: String?) -> [Workbenc
     } + [kvRow(row)]
 }
 
-/// Rows for a replay: the strategies the trace was recorded with, read-only.
+/// Rows for a replay: the strategies the trace was recorded with (their specs read back by
+/// the registry; a spec this version does not know is shown as it is), read-only.
 func replayRows(_ header: TraceHeader) -> [WorkbenchSnapshot.StrategyRow] {
     header.settings.strategies.map { spec in
-        let name = String(spec.split(separator: ":").first ?? "")
-        return .init(key: " ", name: name, enabled: true, available: true, detail: spec)
+        guard let (list, on) = try? StrategyRegistry.configure([spec]), let st = list.first(where: { on.contains($0.id) }) else {
+            return .init(key: " ", name: spec, enabled: true, available: true, detail: "")
+        }
+        let params = st.parameterValues.map { "\($0.name)\u{00A0}\($0.value)" }.joined(separator: " ")
+        return .init(key: StrategyKeys.key(st.id), name: st.name, enabled: true, available: true, detail: params)
     }
 }
 
@@ -108,8 +114,9 @@ struct LiveRun: Sendable {
     /// whether the attention tap is on (H2O can be cycled to)
     let attention: Bool
     let strategies: [StrategyStatus]
-    /// the KV policy as the panel shows it (`KVView.policyRow`)
+    /// the KV policy as the panel shows it (`KVView.policyRow`), and its id
     let kvRow: String
+    let kvPolicyID: String
     let thread: SessionThread
 }
 
@@ -128,8 +135,9 @@ final class WorkbenchApp {
     private var snapshot: WorkbenchSnapshot
     /// the strategies as last published
     private var statuses: [StrategyStatus] = []
-    /// the KV policy's row as last published
+    /// the KV policy's row and id as last published
     private var kvPolicyRow: String?
+    private var kvPolicyID: String
     private var noticeUntil = Date.distantPast
     private var quit = false
     /// the run's summary, once the session's thread wrote it
@@ -146,6 +154,7 @@ final class WorkbenchApp {
             let h = run.header
             statuses = run.strategies
             kvPolicyRow = run.kvRow
+            kvPolicyID = run.kvPolicyID
             snapshot = WorkbenchSnapshot(
                 modelName: h.model.file, modelDetail: h.model.description, status: .running,
                 promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
@@ -156,12 +165,18 @@ final class WorkbenchApp {
             updateBudget()
         case .replay(let timeline):
             let h = timeline.header
+            kvPolicyID = ""
             snapshot = WorkbenchSnapshot(
                 modelName: h.model.file, modelDetail: h.model.description, status: .replay(playing: true, speed: 1),
                 promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
                 strategies: replayRows(h), kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
                 slidingWindow: h.model.slidingWindow)
             snapshot.problem = timeline.problem
+            // the budget the run was started with (a change mid-run is a `parameter` event)
+            if let (list, on) = try? StrategyRegistry.configure(h.settings.strategies), on.contains("budget"),
+               let budget = list.first(where: { $0.id == "budget" }) as? BudgetForcing {
+                snapshot.thinkingBudget = budget.budget
+            }
             if timeline.truncated {
                 flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
             }
@@ -206,6 +221,7 @@ final class WorkbenchApp {
         snapshot.slidingFrom = timeline.slidingFrom(window: snapshot.slidingWindow)
         snapshot.attention = timeline.attention
         snapshot.hiddenFrom = timeline.hidden
+        snapshot.forcedEndAt = timeline.forcedEndAt
     }
 
     private func draw() {
@@ -267,6 +283,7 @@ final class WorkbenchApp {
                 snapshot.evicted = v.evicted
                 snapshot.kvHeld = v.held
                 snapshot.kvPolicy = v.policy
+                kvPolicyID = v.policyID
                 snapshot.slidingFrom = v.slidingFrom
                 snapshot.attention = v.attention
                 if kvPolicyRow != v.policyRow {
@@ -366,8 +383,7 @@ final class WorkbenchApp {
             session.send(.endThinking)
             flash("ending thinking: feeding the think-close marker")
         case StrategyKeys.kvPolicy:
-            let current = snapshot.kvPolicy.flatMap { $0.split(separator: ":").first.map(String.init) } ?? "none"
-            let next = nextKVPolicy(after: current, attention: run.attention)
+            let next = nextKVPolicy(after: kvPolicyID, attention: run.attention)
             session.send(.setKVPolicy(next))
             if next == "none" && !run.attention {
                 flash("KV policy none (H2O needs the attention tap: start with --attention)")
