@@ -206,14 +206,15 @@ public final class DecodingSession {
         var (merged, effects) = try decide(view, active)
         let sampled = sample(view.logits, view.summary, &merged, &effects)
         var (token, input) = try choose(sampled, view, active, &effects)
+        let chosenLogit = view.logits[Int(token)]   // read now: feeding overwrites llama.cpp's buffer
         let (text, phase, stop) = appendText(of: token, entropy: view.summary.entropy, position: view.position)
         let ending = finishReason(token: token, stop: stop)
         let kvPosition = try feed(token, &input, phase: phase, view, active, ending: ending, &effects)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         generationSeconds += elapsed
         stepsGenerated += 1
-        var record = makeRecord(token, text: text, phase: phase, input: input, kvPosition: kvPosition, view,
-                                effects: effects, ending: ending, ms: elapsed * 1000)
+        var record = makeRecord(token, logit: chosenLogit, text: text, phase: phase, input: input, kvPosition: kvPosition,
+                                view, effects: effects, ending: ending, ms: elapsed * 1000)
         try lookBack(&record, view, active, fed: ending == nil)
         publish(record)
         if let reason = ending { finish(reason) }
@@ -305,11 +306,12 @@ public final class DecodingSession {
         return at
     }
 
-    /// 6. The step's record: the raw signals, the alternatives, the block statistics.
-    private func makeRecord(_ token: Int32, text: String, phase: Phase, input: InputKind, kvPosition: Int, _ view: StepView,
-                            effects: [Effect], ending: StopReason?, ms: Double) -> StepRecord {
+    /// 6. The step's record: the raw signals, the alternatives, the block statistics. The
+    /// view's logits are stale by now (the feed overwrote them): the chosen token's logit was
+    /// read before.
+    private func makeRecord(_ token: Int32, logit chosen: Float, text: String, phase: Phase, input: InputKind,
+                            kvPosition: Int, _ view: StepView, effects: [Effect], ending: StopReason?, ms: Double) -> StepRecord {
         let summary = view.summary
-        let chosen = view.logits[Int(token)]
         var record = StepRecord(
             index: records.count, position: view.position, token: token, text: text, phase: phase, input: input,
             logprob: summary.logProbability(ofLogit: chosen), prob: summary.probability(ofLogit: chosen),

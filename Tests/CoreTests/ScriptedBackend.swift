@@ -38,7 +38,20 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
     /// every decode call's sequence, in order
     private(set) var decodeSequences: [SequenceID] = []
     private(set) var copyCalls: [(source: SequenceID, destination: SequenceID)] = []
-    private var current: [Float] = []
+    /// The logits of the last decode, in one buffer that every decode overwrites in place, as
+    /// llama.cpp's output buffer is: a pointer kept past the next decode reads the new values,
+    /// so a stale read shows in the tests instead of hiding in freed memory.
+    private let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: 4096)
+    private var valid = 0
+    private var current: [Float] {
+        get { valid == 0 ? [] : Array(buffer.prefix(valid)) }
+        set {
+            precondition(newValue.count <= buffer.count, "scripted vocabulary too large")
+            _ = buffer.initialize(from: newValue)
+            valid = newValue.count
+        }
+    }
+    deinit { buffer.deallocate() }
     /// the rule: logits at the next position given what was decoded
     let rule: (Decoded) -> [Float]
 
@@ -114,8 +127,8 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
 
     /// Like the engine: reading logits after a KV edit and before the next decode is a bug.
     func logits() -> UnsafeBufferPointer<Float> {
-        precondition(!current.isEmpty, "logits read before any decode (or after a KV edit)")
-        return current.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: $0.count) }
+        precondition(valid > 0, "logits read before any decode (or after a KV edit)")
+        return UnsafeBufferPointer(start: buffer.baseAddress, count: valid)
     }
 
     /// A negative sequence means every sequence (as in llama.cpp).

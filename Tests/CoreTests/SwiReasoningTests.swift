@@ -22,7 +22,14 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
     }
     /// position → what was fed there
     private(set) var fed: [Int: Input] = [:]
-    private var current: [Float] = []
+    /// the last decode's logits, overwritten in place by every decode (as llama.cpp's buffer)
+    private let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: 64)
+    private var valid = 0
+    private var current: [Float] {
+        get { Array(buffer.prefix(valid)) }
+        set { _ = buffer.initialize(from: newValue); valid = newValue.count }
+    }
+    deinit { buffer.deallocate() }
     /// logits for generation step `step`
     var rule: (Int) -> [Float]
 
@@ -58,7 +65,7 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
     }
 
     func logits() -> UnsafeBufferPointer<Float> {
-        current.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: $0.count) }
+        UnsafeBufferPointer(start: buffer.baseAddress, count: valid)
     }
 
     func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
