@@ -5,7 +5,9 @@ public enum FastMath {
     /// e^x lane-wise for x ≤ 0 (logits minus their maximum). Cephes-style range reduction
     /// x = n·ln2 + r, |r| ≤ ln2/2, a degree-6 polynomial for e^r, and 2^n built in the
     /// exponent bits. Relative error below 2e-7; inputs below −87.3 give 0; −∞ gives 0.
-    @inline(__always)
+    /// `@inlinable`: Core's per-token passes call it once per 16 logits, and a call across the
+    /// module boundary made the signal pass 1.7× slower (0.155 ms instead of 0.09 per token).
+    @inlinable @inline(__always)
     public static func exp(_ x: SIMD16<Float>) -> SIMD16<Float> {
         let lo = SIMD16<Float>(repeating: -87.33654)
         let underflow = x .< lo
