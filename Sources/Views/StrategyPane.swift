@@ -3,7 +3,10 @@
 /// `s SwiReasoning  on  sw 1/2`.
 ///
 /// A detail too long for its row goes on below, under the detail column, broken only
-/// between words; a word wider than the column is shortened with the ellipsis. Strategies
+/// between words; a word wider than the column is shortened with the ellipsis. In a narrow
+/// panel, where the detail column would be too thin to read (under 6 columns), the detail
+/// starts on the next line, indented by two, instead — when every strategy still fits; if not,
+/// the rows are drawn without details, so that each strategy's state shows. Strategies
 /// are drawn in order while lines remain; when some cannot show at all, the last line says
 /// how many are left out, and a strategy cut short ends in the ellipsis.
 public struct StrategyPane: Pane {
@@ -18,7 +21,12 @@ public struct StrategyPane: Pane {
             return
         }
         let nameWidth = Self.nameWidth(rows)
-        let wanted = rows.map { Self.lines($0, nameWidth: nameWidth, width: area.width, glyphs: glyphs).count }
+        var details = true
+        if area.width - (nameWidth + 7) < Self.narrowest,
+           Self.lineCount(rows, width: area.width, glyphs: glyphs) > area.height {
+            details = false
+        }
+        let wanted = rows.map { Self.lines($0, nameWidth: nameWidth, width: area.width, details: details, glyphs: glyphs).count }
         // how many strategies have their first line within `height` lines
         func reached(_ height: Int) -> Int {
             var y = 0, n = 0
@@ -29,7 +37,8 @@ public struct StrategyPane: Pane {
         let height = overflow ? area.height - 1 : area.height
         var y = 0
         for row in rows where y < height {
-            for line in Self.lines(row, nameWidth: nameWidth, width: area.width, maxLines: height - y, glyphs: glyphs) {
+            for line in Self.lines(row, nameWidth: nameWidth, width: area.width, maxLines: height - y, details: details,
+                                   glyphs: glyphs) {
                 surface.put(line, x: area.x, y: area.y + y, limit: area.width)
                 y += 1
             }
@@ -46,6 +55,9 @@ public struct StrategyPane: Pane {
         return rows.reduce(0) { $0 + lines($1, nameWidth: nameWidth, width: width, glyphs: glyphs).count }
     }
 
+    /// the thinnest detail column worth drawing beside the row
+    static let narrowest = 6
+
     /// Names are padded to the longest, up to 14 columns.
     static func nameWidth(_ rows: [WorkbenchSnapshot.StrategyRow]) -> Int {
         min(14, rows.map { DisplayWidth.of($0.name) }.max() ?? 0)
@@ -54,7 +66,7 @@ public struct StrategyPane: Pane {
     /// A strategy's lines: its row, then the rest of its detail under the detail column; at
     /// most `maxLines`, the last ending in the ellipsis when the detail is cut short there.
     static func lines(_ row: WorkbenchSnapshot.StrategyRow, nameWidth: Int, width: Int, maxLines: Int = .max,
-                      glyphs: Glyphs) -> [[Span]] {
+                      details: Bool = true, glyphs: Glyphs) -> [[Span]] {
         let name = Format.pad(Format.clip(row.name, to: nameWidth, glyphs: glyphs), to: nameWidth)
         let head: [Span], detail: String, style: Style
         if row.available {
@@ -69,6 +81,11 @@ public struct StrategyPane: Pane {
             style = dim
         }
         let column = head.reduce(0) { $0 + $1.width } + 1
+        if width - column < Self.narrowest {
+            guard details, maxLines > 1 else { return [head] }
+            let below = Format.wrap(detail, width: width - 2, maxLines: maxLines - 1, glyphs: glyphs)
+            return [head] + below.map { [Span("  "), Span($0, style)] }
+        }
         let wrapped = Format.wrap(detail, width: width - column, maxLines: maxLines, glyphs: glyphs)
         guard let first = wrapped.first else { return [head] }
         let indent = String(repeating: " ", count: column)
