@@ -46,6 +46,26 @@ struct EngineTests {
         #expect(m.kvBytesPerToken() == 18 * 1 * (256 * 2 + 256 * 2))
     }
 
+    @Test("control tokens (end of turn, end of text) are known as such; their text never reaches the output")
+    func controlTokens() throws {
+        let m = DefaultModel.model
+        let endOfTurn = try #require(m.singleToken("<end_of_turn>"))
+        let startOfTurn = try #require(m.singleToken("<start_of_turn>"))
+        #expect(m.isControl(endOfTurn) && m.isControl(startOfTurn))
+        #expect(m.isEndOfGeneration(endOfTurn) && !m.isEndOfGeneration(startOfTurn))
+        for word in [" the", "Answer", "\n", "<"] {
+            let t = try m.tokenize(word, addSpecial: false)
+            #expect(t.count == 1 && !m.isControl(t[0]), "\(word)")
+        }
+        // a session fed "<start_of_turn>" as a forced token shows nothing of it
+        let ctx = try DefaultModel.context()
+        let s = try session(ctx, maxTokens: 3)
+        try s.force(text: "<start_of_turn>", reason: "test")
+        try s.step()
+        #expect(s.records[0].token == startOfTurn && s.records[0].text == "<start_of_turn>")
+        #expect(s.output.isEmpty)
+    }
+
     @Test("greedy output is identical across two runs")
     func greedyDeterministic() throws {
         func run() throws -> [Int32] {
