@@ -2,11 +2,21 @@
 # Builds the pinned llama.cpp (the vendor tree of the PyPI sdist llama-cpp-python 0.3.36,
 # llama.cpp commit 0c1e570) into a per-user cache, unless it is already there.
 # Prints the install prefix on stdout.
-#   --bench   also build llama-bench from the same source (for `make bench`)
+#   --bench        also build llama-bench from the same source (for `make bench`)
+#   --rpc-server   also build ggml-rpc-server from the same source (for `make rpc-server`
+#                  and the RPC tests: a server must speak the same protocol version)
+# The build has the RPC backend (GGML_RPC) so that models can be spread over ggml-rpc-server
+# processes; CUDA when `nvcc` is found or THINKTOP_CUDA=1 (THINKTOP_CUDA=0 turns it off);
+# Metal on macOS (llama.cpp's default there).
 . "$(dirname "$0")/lib.sh"
 
-want_bench=0
-[ "${1:-}" = "--bench" ] && want_bench=1
+want_bench=0 want_rpc_server=0
+for arg in "$@"; do
+  case "$arg" in
+    --bench) want_bench=1 ;;
+    --rpc-server) want_rpc_server=1 ;;
+  esac
+done
 
 fetch_source() {
   local src="$THINKTOP_CACHE/src/llama_cpp_python-0.3.36/vendor/llama.cpp"
@@ -27,9 +37,17 @@ fetch_source() {
 }
 
 common_flags=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
-  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF)
+  -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DGGML_RPC=ON)
+cuda="${THINKTOP_CUDA:-auto}"
+if [ "$cuda" = 1 ] || { [ "$cuda" = auto ] && command -v nvcc >/dev/null; }; then
+  common_flags+=(-DGGML_CUDA=ON)
+  step "CUDA found (nvcc): the llama.cpp build gets the CUDA backend"
+fi
 
-if [ ! -f "$LLAMA_PREFIX/lib/pkgconfig/llama.pc" ]; then
+# the RPC backend's library marks a build made with it (an older cache without it is rebuilt)
+rpc_lib() { ls "$LLAMA_PREFIX"/lib/libggml-rpc.* >/dev/null 2>&1; }
+
+if [ ! -f "$LLAMA_PREFIX/lib/pkgconfig/llama.pc" ] || ! rpc_lib; then
   src="$(fetch_source)"
   build="$THINKTOP_CACHE/build/llama.cpp-$LLAMA_PIN_COMMIT"
   step "building llama.cpp $LLAMA_PIN_COMMIT (about 4 minutes on 2 cores)"
@@ -39,6 +57,16 @@ if [ ! -f "$LLAMA_PREFIX/lib/pkgconfig/llama.pc" ]; then
     || fail "step 'cmake configure llama.cpp' failed (see the output above)"
   cmake --build "$build" -j"$(nproc)" >&2 || fail "step 'build llama.cpp' failed (see the output above)"
   cmake --install "$build" >&2 || fail "step 'install llama.cpp' failed"
+fi
+
+if [ "$want_rpc_server" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/ggml-rpc-server" ]; then
+  src="$(fetch_source)"
+  build="$THINKTOP_CACHE/build/ggml-rpc-server-$LLAMA_PIN_COMMIT"
+  step "building ggml-rpc-server from the same source"
+  cmake -S "$src" -B "$build" "${common_flags[@]}" -DBUILD_SHARED_LIBS=OFF \
+    -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON >&2 || fail "step 'cmake configure ggml-rpc-server' failed"
+  cmake --build "$build" -j"$(nproc)" --target ggml-rpc-server >&2 || fail "step 'build ggml-rpc-server' failed"
+  mkdir -p "$LLAMA_PREFIX/bin" && cp "$build/bin/ggml-rpc-server" "$LLAMA_PREFIX/bin/"
 fi
 
 if [ "$want_bench" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/llama-bench" ]; then

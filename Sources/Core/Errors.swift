@@ -15,6 +15,8 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
     case traceUnwritable(path: String, reason: String)
     case traceUnreadable(path: String, reason: String)
     case io(String)
+    /// a ggml-rpc-server that cannot be used (unreachable, another protocol, gone mid-run)
+    case rpcFailed(endpoint: String, reason: String)
 
     public var description: String {
         switch self {
@@ -35,6 +37,7 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
         case .traceUnwritable(let p, let r): return "cannot write the trace \(p): \(r)"
         case .traceUnreadable(let p, let r): return "cannot read the trace \(p): \(r)"
         case .io(let s): return s
+        case .rpcFailed(let e, let r): return "RPC server \(e): \(r)"
         }
     }
 }

@@ -145,11 +145,11 @@ extension DecodingSession {
         return s
     }
 
-    /// Summary of the run so far.
+    /// Summary of the run so far. O(1): the thinking count is kept in the state (every other
+    /// record is an answer token), so it can be taken after every step.
     public func summary() -> TraceSummary {
-        let thinking = records.filter { $0.phase == .thinking }.count
-        let answer = records.filter { $0.phase == .answer }.count
-        return TraceSummary(tokens: records.count, thinkingTokens: thinking, answerTokens: answer,
+        let thinking = state.thinkingTokens
+        return TraceSummary(tokens: records.count, thinkingTokens: thinking, answerTokens: records.count - thinking,
                             stopReason: stopReason?.rawValue ?? "running", seconds: generationSeconds,
                             tokensPerSecond: generationSeconds > 0 ? Double(stepsGenerated) / generationSeconds : 0,
                             events: events.count, output: output)

@@ -42,25 +42,28 @@ public struct ModelFacts: Codable, Sendable, Equatable {
     public var hasChatTemplate: Bool
     /// bytes one position takes in the KV cache over all layers, for the cache type used
     public var kvBytesPerToken: Int?
+    /// the devices the model was offloaded to and where its weights sit (format 2)
+    public var placement: PlacementFacts?
 
     enum CodingKeys: String, CodingKey {
         case file, sha256, architecture, description, layers
         case embeddingSize = "n_embd", heads = "n_head", kvHeads = "n_head_kv", slidingWindow = "n_swa"
         case vocabularySize = "n_vocab", trainedContext = "n_ctx_train", parameters = "n_params"
         case sizeBytes = "size_bytes", thinkOpenToken = "think_open_token", thinkCloseToken = "think_close_token"
-        case hasChatTemplate = "chat_template", kvBytesPerToken = "kv_bytes_per_token"
+        case hasChatTemplate = "chat_template", kvBytesPerToken = "kv_bytes_per_token", placement
     }
 
     public init(file: String, sha256: String?, architecture: String, description: String, layers: Int,
                 embeddingSize: Int, heads: Int, kvHeads: Int, slidingWindow: Int, vocabularySize: Int,
                 trainedContext: Int, parameters: UInt64, sizeBytes: UInt64, thinkOpenToken: Int32?,
-                thinkCloseToken: Int32?, hasChatTemplate: Bool, kvBytesPerToken: Int? = nil) {
+                thinkCloseToken: Int32?, hasChatTemplate: Bool, kvBytesPerToken: Int? = nil, placement: PlacementFacts? = nil) {
         self.file = file; self.sha256 = sha256; self.architecture = architecture; self.description = description
         self.layers = layers; self.embeddingSize = embeddingSize; self.heads = heads; self.kvHeads = kvHeads
         self.slidingWindow = slidingWindow; self.vocabularySize = vocabularySize; self.trainedContext = trainedContext
         self.parameters = parameters; self.sizeBytes = sizeBytes; self.thinkOpenToken = thinkOpenToken
         self.thinkCloseToken = thinkCloseToken; self.hasChatTemplate = hasChatTemplate
         self.kvBytesPerToken = kvBytesPerToken
+        self.placement = placement
     }
 }
 

@@ -2,6 +2,24 @@ import CLlama
 import Core
 import Foundation
 
+/// Where a model's layers go: the CPU, local accelerators, ggml-rpc-server processes.
+public struct ModelPlacement: Sendable, Equatable {
+    /// layers to offload (nil: llama.cpp's default, every layer when there is a device to
+    /// offload to, none on a CPU-only machine)
+    public var gpuLayers: Int?
+    /// the share of the offloaded layers each offload device takes (empty: by free memory)
+    public var tensorSplit: [Float]
+    /// ggml-rpc-server endpoints, HOST:PORT
+    public var rpc: [String]
+    /// repack weights into the CPU's extra buffer types (llama.cpp's default; faster on the
+    /// CPU, and float sums differ from an unrepacked copy on another device)
+    public var repack: Bool
+
+    public init(gpuLayers: Int? = nil, tensorSplit: [Float] = [], rpc: [String] = [], repack: Bool = true) {
+        self.gpuLayers = gpuLayers; self.tensorSplit = tensorSplit; self.rpc = rpc; self.repack = repack
+    }
+}
+
 /// A loaded GGUF model. Owns the `llama_model`; contexts made from it keep it alive.
 /// Immutable after loading (llama.cpp's model is read-only and may serve contexts on several
 /// threads), hence shareable although it holds C pointers.
@@ -9,11 +27,14 @@ public final class LlamaModel: @unchecked Sendable {
     public let path: String
     let pointer: OpaquePointer
     let vocab: OpaquePointer
+    public let placement: ModelPlacement
+    /// where the weights went
+    public let placementFacts: PlacementFacts
 
     /// Loads a model. Checks the file before llama.cpp sees it, so the common mistakes
     /// (no such file, not a GGUF file) get a plain answer.
     /// - Parameter progress: called with 0…1 while the weights load.
-    public init(path: String, progress: ((Float) -> Void)? = nil) throws {
+    public init(path: String, placement: ModelPlacement = ModelPlacement(), progress: ((Float) -> Void)? = nil) throws {
         LlamaRuntime.initialize()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
@@ -27,6 +48,20 @@ public final class LlamaModel: @unchecked Sendable {
         guard magic == Data("GGUF".utf8) else { throw ThinktopError.notGGUF(path) }
 
         var params = llama_model_default_params()
+        try Devices.addRPCServers(placement.rpc)
+        // explicit devices: the local accelerators and these endpoints' devices, never those of
+        // RPC servers another model of this process registered
+        let offload = Devices.offload(rpc: placement.rpc)
+        if let n = placement.gpuLayers { params.n_gpu_layers = Int32(n) }
+        params.use_extra_bufts = placement.repack
+        var split = [Float](repeating: 0, count: max(Int(llama_max_devices()), 1))
+        if !placement.tensorSplit.isEmpty {
+            guard placement.tensorSplit.count <= offload.count else {
+                throw ThinktopError.invalidArgument("--tensor-split has \(placement.tensorSplit.count) shares for \(offload.count) offload devices (\(offload.map { String(cString: ggml_backend_dev_name($0)) }.joined(separator: ", ")))")
+            }
+            for (i, v) in placement.tensorSplit.enumerated() { split[i] = v }
+        }
+        var deviceList: [ggml_backend_dev_t?] = offload + [nil]
         final class ProgressBox { let f: (Float) -> Void; init(_ f: @escaping (Float) -> Void) { self.f = f } }
         let box = progress.map { ProgressBox($0) }
         if let box {
@@ -36,7 +71,17 @@ public final class LlamaModel: @unchecked Sendable {
             }
             params.progress_callback_user_data = Unmanaged.passUnretained(box).toOpaque()
         }
-        let loaded = withExtendedLifetime(box) { llama_model_load_from_file(path, params) }
+        let mark = LlamaRuntime.logMark()
+        let loaded = withExtendedLifetime(box) {
+            deviceList.withUnsafeMutableBufferPointer { devices in
+                split.withUnsafeBufferPointer { shares in
+                    var p = params
+                    p.devices = devices.baseAddress
+                    p.tensor_split = placement.tensorSplit.isEmpty ? nil : shares.baseAddress
+                    return llama_model_load_from_file(path, p)
+                }
+            }
+        }
         guard let loaded else {
             let why = LlamaRuntime.lastErrorLine() ?? "llama.cpp could not read it"
             throw ThinktopError.modelLoadFailed(path: path, reason: "the file is truncated, corrupt or of an unsupported architecture (llama.cpp: \(why))")
@@ -44,6 +89,25 @@ public final class LlamaModel: @unchecked Sendable {
         self.path = path
         pointer = loaded
         vocab = llama_model_get_vocab(loaded)
+        self.placement = placement
+        placementFacts = Self.placementFacts(log: LlamaRuntime.log(since: mark), devices: offload.map(Devices.facts))
+    }
+
+    /// Reads llama.cpp's load report: "offloaded 19/19 layers to GPU" and one "model buffer
+    /// size" line per device (no API gives either).
+    static func placementFacts(log: [String], devices: [DeviceFacts]) -> PlacementFacts {
+        var facts = PlacementFacts(devices: devices, buffersMiB: [:])
+        for line in log {
+            if let r = line.range(of: "offloaded "), let slash = line[r.upperBound...].firstIndex(of: "/") {
+                facts.offloadedLayers = Int(line[r.upperBound..<slash])
+                facts.offloadableLayers = Int(line[line.index(after: slash)...].prefix { $0.isNumber })
+            }
+            if let r = line.range(of: " model buffer size = ") {
+                let name = line[..<r.lowerBound].split(separator: " ").last.map(String.init) ?? "?"
+                facts.buffersMiB[name, default: 0] += Double(line[r.upperBound...].split(separator: " ").first ?? "") ?? 0
+            }
+        }
+        return facts
     }
 
     deinit { llama_model_free(pointer) }
@@ -104,7 +168,8 @@ public final class LlamaModel: @unchecked Sendable {
                    sizeBytes: llama_model_size(pointer), thinkOpenToken: singleToken("<think>"),
                    thinkCloseToken: singleToken("</think>"), hasChatTemplate: chatTemplate != nil,
                    kvBytesPerToken: kvBytesPerToken(keyBytesPerElement: cacheType.bytesPerElement,
-                                                    valueBytesPerElement: cacheType.bytesPerElement))
+                                                    valueBytesPerElement: cacheType.bytesPerElement),
+                   placement: placementFacts)
     }
 
     // MARK: tokens

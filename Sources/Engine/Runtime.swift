@@ -17,6 +17,20 @@ public enum LlamaRuntime {
     }
     private static let state = Mutex(State())
 
+    /// What to do when ggml gives up (`GGML_ABORT`: a ggml-rpc-server gone mid-run, a device
+    /// error): called with ggml's message on whichever thread failed, before ggml would abort
+    /// the process. It should say so in one line, keep what can be kept, and exit.
+    private static let fatalHandler = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    public static func onFatal(_ handler: @escaping @Sendable (String) -> Void) {
+        initialize()
+        fatalHandler.withLock { $0 = handler }
+        ggml_set_abort_callback { message in
+            let text = message.map { String(cString: $0) } ?? "ggml aborted"
+            if let handler = LlamaRuntime.fatalHandler.withLock({ $0 }) { handler(text) }
+        }
+    }
+
     /// Also echo llama.cpp's log to stderr (for debugging; never while the TUI is up).
     public static var echoToStderr: Bool {
         get { state.withLock { $0.echoToStderr } }

@@ -13,6 +13,8 @@ struct Inspect: ParsableCommand {
     @Flag(name: .long, help: "Print JSON instead of text.")
     var json = false
 
+    @OptionGroup var placementOptions: PlacementOptions
+
     func run() throws {
         var options = ModelOptions()
         options.model = model
@@ -20,6 +22,7 @@ struct Inspect: ParsableCommand {
         options.threads = ContextOptions.defaultThreads
         options.kvType = "f16"
         options.attention = false
+        options.placementOptions = placementOptions
         let m = try options.loadModel()
         let context = try LlamaContext(model: m, options: try options.contextOptions())
         var embeddingNote = "n/a"
@@ -78,6 +81,13 @@ struct Inspect: ParsableCommand {
         row("sliding window", facts.slidingWindow > 0 ? "\(facts.slidingWindow) positions (on the model's SWA layers)" : "none")
         row("vocabulary", "\(facts.vocabularySize)")
         row("trained context", "\(facts.trainedContext)")
+        let placed = m.placementFacts
+        row("devices", placed.devices.isEmpty ? "CPU only"
+            : placed.devices.map { "\($0.name) (\($0.kind == "rpc" ? "ggml-rpc-server " : "")\($0.description), \($0.freeMiB)/\($0.memoryMiB) MiB free)" }.joined(separator: ", "))
+        if !placed.devices.isEmpty, let n = placed.offloadedLayers, let of = placed.offloadableLayers {
+            row("offloaded layers", "\(n) of \(of) (the output layer counts as one)")
+        }
+        row("weights", placed.buffersMiB.sorted { $0.key < $1.key }.map { String(format: "%@ %.1f MiB", $0.key, $0.value) }.joined(separator: ", "))
         row("KV bytes per token", kv.map { "\($0.1) (\($0.0))" }.joined(separator: ", "))
         for b in bands {
             row("", "  \(b.2) bytes (f16) in \(b.1) \(b.0)")

@@ -42,6 +42,8 @@ struct PreparedRun {
     let header: TraceHeader
     /// the problem as the user gave it (before any chat template)
     let problem: String
+    /// keeps the trace whole if ggml gives up mid-run
+    let fatal: FatalExit
 
     static func prepare(model modelOptions: ModelOptions, generation g: GenerationOptions, quietLoad: Bool = false) throws -> PreparedRun {
         let sampling = try g.sampling.parameters()
@@ -75,10 +77,16 @@ struct PreparedRun {
                                  problem: problem, promptTokens: tokens.count, settings: settings)
         recorder.write(.header(header))
         if let why = recorder.failure { throw ThinktopError.traceUnwritable(path: g.trace ?? "", reason: why) }
-        session.onStep = { record in recorder.write(.token(record)) }
+        let fatal = FatalExit(tracePath: g.trace, endpoints: try modelOptions.placement().rpc,
+                              restore: { CursesTerminal.emergencyRestore() })
+        fatal.install()
+        session.onStep = { [unowned session] record in
+            recorder.write(.token(record))
+            fatal.note(session.summary())
+        }
         session.onEvent = { event in recorder.write(.event(event)) }
         return PreparedRun(model: model, context: context, session: session, recorder: recorder, header: header,
-                           problem: problem)
+                           problem: problem, fatal: fatal)
     }
 
     /// Writes the summary line; returns it.

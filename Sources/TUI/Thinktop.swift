@@ -51,6 +51,8 @@ struct ModelOptions: ParsableArguments {
     @Flag(name: .long, help: "Tap the attention (flash attention off): what each cached position receives, for the KV map, H2O and SnapKV.")
     var attention = false
 
+    @OptionGroup var placementOptions: PlacementOptions
+
     var modelPath: String { model ?? Paths.defaultModel }
 
     func validate() throws {
@@ -58,6 +60,9 @@ struct ModelOptions: ParsableArguments {
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
         guard KVCacheType(rawValue: kvType) != nil else { throw ValidationError("--kv-type must be f16, q8_0 or q4_0, got \(kvType)") }
     }
+
+    func placement() throws -> ModelPlacement { try placementOptions.placement() }
+
 
     /// `attentionTap`: also when a KV policy needs it (H2O, SnapKV), not only with --attention.
     func contextOptions(attentionTap: Bool = false) throws -> ContextOptions {
@@ -73,7 +78,7 @@ struct ModelOptions: ParsableArguments {
         }
         let tty = isatty(2) == 1 && !quiet
         var last = -1
-        let m = try LlamaModel(path: modelPath) { p in
+        let m = try LlamaModel(path: modelPath, placement: try placement()) { p in
             guard tty else { return }
             let pct = Int(p * 100)
             if pct / 5 != last / 5 {
@@ -229,5 +234,47 @@ extension Thinktop {
             }
         }
         return d[x.count][y.count]
+    }
+}
+
+/// Where the model's layers go: GPUs, ggml-rpc-server processes.
+struct PlacementOptions: ParsableArguments {
+    @Option(name: .customLong("gpu-layers"), help: "Layers to offload to GPUs and RPC servers (default: llama.cpp's, all of them when there is a device to offload to).")
+    var gpuLayers: Int?
+
+    @Option(name: .long, help: "ggml-rpc-server endpoints HOST:PORT[,HOST:PORT…] to spread the model over (unauthenticated: trusted networks only).")
+    var rpc: String?
+
+    @Option(name: .customLong("tensor-split"), help: "Shares of the offloaded layers per offload device, e.g. 3,1 (default: by free memory).")
+    var tensorSplit: String?
+
+    @Flag(name: .customLong("no-repack"), help: "Do not repack weights into the CPU's extra buffer types (llama.cpp's --no-repack): slower on the CPU, the same float sums as on other devices.")
+    var noRepack = false
+
+    func validate() throws {
+        if let n = gpuLayers, n < -1 { throw ValidationError("--gpu-layers must be -1 (all) or more, got \(n)") }
+        do { _ = try placement() } catch { throw ValidationError("\(error)") }
+    }
+
+    /// Where the model's layers go, from --gpu-layers, --rpc, --tensor-split and --no-repack.
+    func placement() throws -> ModelPlacement {
+        let endpoints = (rpc ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for e in endpoints {
+            guard let colon = e.lastIndex(of: ":"), colon > e.startIndex, UInt16(e[e.index(after: colon)...]) != nil else {
+                throw ThinktopError.invalidArgument("--rpc: \(String(reflecting: e)) is not HOST:PORT")
+            }
+        }
+        if rpc != nil && endpoints.isEmpty { throw ThinktopError.invalidArgument("--rpc names no server (HOST:PORT[,HOST:PORT…])") }
+        var shares: [Float] = []
+        if let t = tensorSplit {
+            for part in t.split(separator: ",") {
+                guard let v = Float(part.trimmingCharacters(in: .whitespaces)), v >= 0 else {
+                    throw ThinktopError.invalidArgument("--tensor-split takes shares like 3,1, got \(String(reflecting: t))")
+                }
+                shares.append(v)
+            }
+            guard shares.contains(where: { $0 > 0 }) else { throw ThinktopError.invalidArgument("--tensor-split gives every device a share of 0") }
+        }
+        return ModelPlacement(gpuLayers: gpuLayers, tensorSplit: shares, rpc: endpoints, repack: !noRepack)
     }
 }

@@ -53,6 +53,7 @@ struct Tui: ParsableCommand {
         // the session's thread tells the UI everything through the mailbox
         session.onStep = { [unowned session] r in
             prepared.recorder.write(.token(r))
+            prepared.fatal.note(session.summary())
             mailbox.push(.record(r))
             if !session.enabled.isEmpty { mailbox.push(.strategies(session.strategyStatus())) }
             mailbox.push(.kv(KVView(session)))
