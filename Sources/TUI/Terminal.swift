@@ -30,6 +30,8 @@ final class CursesTerminal {
     private var stderrPath: String?
     /// whether curses is up (read by the fatal-signal handlers)
     private static let active = Atomic<Bool>(false)
+    /// the real stderr while curses is up (-1 otherwise), for `emergencyRestore`
+    private static let realStderr = Atomic<Int32>(-1)
 
     /// Starts curses. Refuses without a terminal on stdin and stdout.
     init(theme: Theme, noColor: Bool) throws {
@@ -43,6 +45,7 @@ final class CursesTerminal {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         if fd >= 0 {
             savedStderr = dup(2)
+            Self.realStderr.store(savedStderr, ordering: .sequentiallyConsistent)
             dup2(fd, 2)
             close(fd)
             stderrPath = path
@@ -75,6 +78,7 @@ final class CursesTerminal {
         guard Self.active.exchange(false, ordering: .sequentiallyConsistent) else { return }
         endwin()
         if savedStderr >= 0 {
+            Self.realStderr.store(-1, ordering: .sequentiallyConsistent)
             dup2(savedStderr, 2)
             close(savedStderr)
             savedStderr = -1
@@ -88,9 +92,12 @@ final class CursesTerminal {
         }
     }
 
-    /// For fatal signals: put the terminal back before the process dies.
+    /// For fatal signals and errors: put the terminal back, and stderr with it, before the
+    /// process dies (the last line it prints must reach the person).
     static func emergencyRestore() {
         if active.exchange(false, ordering: .sequentiallyConsistent) { endwin() }
+        let fd = realStderr.exchange(-1, ordering: .sequentiallyConsistent)
+        if fd >= 0 { dup2(fd, 2) }
     }
 
     private static func installSignalHandlers() {

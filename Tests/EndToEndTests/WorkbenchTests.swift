@@ -145,6 +145,24 @@ struct WorkbenchTests {
         #expect(read.header != nil && !read.tokens.isEmpty)
     }
 
+    @Test("an RPC server killed under the workbench: the terminal comes back with one line, exit 1, the trace whole")
+    func rpcServerDies() throws {
+        let server = try ServerProcess()
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("t.jsonl").path
+        let t = try TmuxSession([Binary.path, "tui", "--rpc", server.endpoint, "--max-tokens", "3000", "--stop", "NEVER-SEEN-STOP",
+                                 "--trace", trace])
+        t.wait { (contextUsed($0) ?? 0) > 520 }
+        server.kill()
+        let end = t.wait { $0.contains("EXITED") }
+        #expect(end.contains("EXITED 1"), "\(end)")
+        let unwrapped = end.replacingOccurrences(of: "\n", with: "")
+        #expect(unwrapped.contains("thinktop: RPC server \(server.endpoint) stopped answering"), "\(end)")
+        #expect(!end.contains("Decoding"), "the terminal was not restored:\n\(end)")
+        #expect(try TraceReader(path: trace).summary?.stopReason == "error")
+    }
+
     @Test("a mistyped subcommand is named, with the one meant")
     func unknownSubcommand() throws {
         let t = try TmuxSession([Binary.path, "repaly", "t.jsonl"])
