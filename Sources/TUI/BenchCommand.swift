@@ -53,6 +53,11 @@ struct Bench: ParsableCommand {
         var ratio_vs_llama_bench: Double?
         var vocabulary_pass_ms: Double?
         var trace_line_ms: Double?
+        var devices: [String]?
+        var state_positions: Int?
+        var state_bytes: Int?
+        var state_save_ms: Double?
+        var state_restore_ms: Double?
         var strategies: [String]?
         var explicit_step_ms: Double?
         var latent_step_ms: Double?
@@ -138,6 +143,29 @@ struct Bench: ParsableCommand {
         var result = Result(model: (model.path as NSString).lastPathComponent, threads: context.threads, tokens: tokens,
                             reps: reps, analysis_tok_s: at, plain_tok_s: pt, ratio_vs_plain: at / pt,
                             analysis_ms_per_token: (1 / at - 1 / pt) * 1000)
+        // a sequence's state saved and restored (what a branch or a restore across machines costs)
+        do {
+            _ = try plain(reference)
+            let positions = (context.positionRange(sequence: .main)?.upperBound ?? -1) + 1
+            var saves: [Double] = [], restores: [Double] = []
+            var bytes = 0
+            for _ in 0..<max(3, reps) {
+                var t = DispatchTime.now().uptimeNanoseconds
+                let state = try context.saveState(sequence: .main)
+                saves.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                bytes = state.count
+                try context.removeCells(sequence: .probe, from: 0, to: nil)
+                t = DispatchTime.now().uptimeNanoseconds
+                try context.restoreState(state, sequence: .probe)
+                restores.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
+                try context.removeCells(sequence: .probe, from: 0, to: nil)
+            }
+            result.state_positions = positions
+            result.state_bytes = bytes
+            result.state_save_ms = median(saves)
+            result.state_restore_ms = median(restores)
+        }
+        result.devices = model.placementFacts.devices.map { "\($0.name) \($0.description)" }
         if let lb = llamaBench {
             progress("running llama-bench")
             result.llama_bench_tok_s = try runLlamaBench(lb, model: model.path, threads: context.threads)
@@ -265,6 +293,10 @@ struct Bench: ParsableCommand {
                 print("  no eviction happened: give a smaller budget (e.g. recent=64) or more --tokens")
             }
         }
+        if let n = result.state_positions, let b = result.state_bytes, let sv = result.state_save_ms, let rs = result.state_restore_ms {
+            print(String(format: "sequence state of %d positions, %.1f MiB: save %.2f ms, restore %.2f ms", n, Double(b) / 1048576, sv, rs))
+        }
+        if let d = result.devices, !d.isEmpty { print("offloaded to " + d.joined(separator: ", ")) }
         if let lb = result.llama_bench_tok_s, let r = result.ratio_vs_llama_bench {
             print(String(format: "llama-bench tg%d                         %7.1f tok/s   ratio %.3f", tokens, lb, r))
         }
