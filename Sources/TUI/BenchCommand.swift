@@ -81,6 +81,8 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let model = try modelOptions.loadModel()
+        // an RPC server gone mid-run: one line naming it, not ggml's abort
+        FatalExit(tracePath: nil, endpoints: try modelOptions.placement().rpc).install()
         // the main loops run without the tap; --attention measures it separately below
         var baseOptions = try modelOptions.contextOptions()
         baseOptions.attentionTap = false

@@ -80,6 +80,8 @@ struct Eval: ParsableCommand {
         if let l = limit { list = Array(list.prefix(l)) }
         let sampling = try self.sampling.parameters()
         let model = try modelOptions.loadModel()
+        // an RPC server gone mid-run: one line naming it, not ggml's abort
+        FatalExit(tracePath: nil, endpoints: try modelOptions.placement().rpc).install()
         // H2O and SnapKV need the attention tap; then every set runs with it (flash attention
         // off), so the sets differ only in what they choose
         let tap = try sets.contains { try KVPolicyRegistry.parse(kvSpec($0)).needsAttention }
