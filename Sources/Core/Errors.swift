@@ -15,6 +15,8 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
     case traceUnwritable(path: String, reason: String)
     case traceUnreadable(path: String, reason: String)
     case io(String)
+    /// a server response that cannot be imported (file, line when known)
+    case importFailed(file: String, line: Int?, reason: String)
     /// a ggml-rpc-server that cannot be used (unreachable, another protocol, gone mid-run)
     case rpcFailed(endpoint: String, reason: String)
 
@@ -38,6 +40,7 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
         case .traceUnreadable(let p, let r): return "cannot read the trace \(p): \(r)"
         case .io(let s): return s
         case .rpcFailed(let e, let r): return "RPC server \(e): \(r)"
+        case .importFailed(let f, let l, let r): return "cannot import \(f)\(l.map { " line \($0)" } ?? ""): \(r)"
         }
     }
 }

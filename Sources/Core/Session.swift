@@ -322,6 +322,10 @@ public final class DecodingSession {
             windowMean: state.blocks.windowMean, trend: state.blocks.trend, reasoningStep: state.blocks.reasoningStep,
             stepMean: state.blocks.stepMean, effects: effects, ms: ms)
         if kvPosition != view.position { record.kvPosition = kvPosition }
+        if let b = summary.entropyBracket {
+            record.entropyRange = [b.lowerBound, b.upperBound]
+            record.missingMass = summary.missingMass
+        }
         if config.recordAttention, kv.attention != nil, ending == nil { record.attention = ledger.lastContribution }
         return record
     }

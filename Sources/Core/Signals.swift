@@ -34,6 +34,13 @@ public struct DistributionSummary: Sendable, Equatable {
     public var maxLogit: Float
     /// Candidates by descending logit; equal logits keep the smaller token id first.
     public var top: [Candidate]
+    /// For a partial distribution (top-k only, `PartialDistribution`): the bracket the entropy
+    /// lies in (`entropy` is its lower end) and the probability mass no known token holds.
+    /// nil for an exact distribution.
+    public var entropyBracket: ClosedRange<Double>?
+    public var missingMass: Double?
+    /// whether the signals are exact (the whole vocabulary was seen)
+    public var isExact: Bool { entropyBracket == nil }
 
     public init(entropy: Double, varentropy: Double, logSumExp: Double, maxLogit: Float, top: [Candidate]) {
         self.entropy = entropy

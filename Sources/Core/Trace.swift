@@ -69,7 +69,8 @@ public struct ModelFacts: Codable, Sendable, Equatable {
 
 /// Settings a run was made with.
 public struct RunSettings: Codable, Sendable, Equatable {
-    public var sampling: SamplingParameters
+    /// absent for an imported trace (the response does not say how it was sampled)
+    public var sampling: SamplingParameters?
     public var maxTokens: Int
     public var contextSize: Int
     public var threads: Int
@@ -91,7 +92,7 @@ public struct RunSettings: Codable, Sendable, Equatable {
         case kvPolicy = "kv_policy"
     }
 
-    public init(sampling: SamplingParameters, maxTokens: Int, contextSize: Int, threads: Int, stops: [String],
+    public init(sampling: SamplingParameters?, maxTokens: Int, contextSize: Int, threads: Int, stops: [String],
                 chatTemplate: Bool, topAlternatives: Int, thinkOpen: String, thinkClose: String, strategies: [String],
                 kvPolicy: String? = nil, attention: Bool? = nil) {
         self.sampling = sampling; self.maxTokens = maxTokens; self.contextSize = contextSize; self.threads = threads
@@ -113,10 +114,12 @@ public struct TraceHeader: Codable, Sendable, Equatable {
     public var problem: String?
     public var promptTokens: Int
     public var settings: RunSettings
-    public var seed: UInt64
+    public var seed: UInt64?
+    /// for a trace imported from a server's response: what it was read from
+    public var source: ImportSource?
 
     enum CodingKeys: String, CodingKey {
-        case type, format, tool, created, model, prompt, problem, settings, seed
+        case type, format, tool, created, model, prompt, problem, settings, seed, source
         case promptTokens = "prompt_tokens"
     }
 
@@ -124,8 +127,20 @@ public struct TraceHeader: Codable, Sendable, Equatable {
                 problem: String? = nil, promptTokens: Int, settings: RunSettings) {
         self.format = format; self.tool = tool; self.created = created; self.model = model
         self.prompt = prompt; self.problem = problem; self.promptTokens = promptTokens; self.settings = settings
-        self.seed = settings.sampling.seed
+        self.seed = settings.sampling?.seed
     }
+}
+
+/// Where an imported trace came from.
+public struct ImportSource: Codable, Sendable, Equatable {
+    /// the file's name (not its path)
+    public var file: String
+    /// OpenAI chat completion, OpenAI chat completion stream, OpenAI completion (legacy),
+    /// llama-server /completion
+    public var format: String
+    /// the response's name in the file (its id, or FILE#N in a JSON-lines file)
+    public var run: String
+    public init(file: String, format: String, run: String) { self.file = file; self.format = format; self.run = run }
 }
 
 /// One generated position.
@@ -151,8 +166,13 @@ public struct StepRecord: Codable, Sendable, Equatable {
     public var logprob: Double
     /// p(chosen) under the raw distribution
     public var prob: Double
-    /// entropy of the raw distribution, nats
+    /// entropy of the raw distribution, nats (for a partial distribution: the lower end of
+    /// `entropyRange`)
     public var entropy: Double
+    /// for a distribution known by its top k only (a server's): the bracket [lo, hi] the
+    /// entropy lies in, and the mass the known tokens leave out; absent when exact
+    public var entropyRange: [Double]?
+    public var missingMass: Double?
     /// variance of the surprisal, nats²
     public var varentropy: Double
     /// p(top-1), the model's confidence
@@ -172,9 +192,17 @@ public struct StepRecord: Codable, Sendable, Equatable {
     /// wall time of the step (analysis, sampling and the decode of this token), ms
     public var ms: Double
 
+    /// whether the signals are exact (the whole vocabulary was seen)
+    public var isExact: Bool { entropyRange == nil }
+    /// the entropy bracket, [H, H] when exact
+    public var entropyBounds: ClosedRange<Double> {
+        guard let r = entropyRange, r.count == 2, r[0] <= r[1] else { return entropy...entropy }
+        return r[0]...r[1]
+    }
+
     enum CodingKeys: String, CodingKey {
         case type, text, phase, input, logprob, top1, margin, effects, ms, attention
-        case kvPosition = "kv_pos"
+        case kvPosition = "kv_pos", entropyRange = "H_range", missingMass = "missing"
         case index = "i", position = "pos", token = "id", prob = "p", entropy = "H", varentropy = "varH"
         case top = "topk", windowMean = "H_win", trend = "H_trend", reasoningStep = "rstep", stepMean = "H_rstep"
     }
