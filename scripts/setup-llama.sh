@@ -5,16 +5,19 @@
 #   --bench        also build llama-bench from the same source (for `make bench`)
 #   --rpc-server   also build ggml-rpc-server from the same source (for `make rpc-server`
 #                  and the RPC tests: a server must speak the same protocol version)
+#   --llama-server also build llama-server from the same source (for `make llama-server`
+#                  and the inference-server tests: the same model code as the local runs)
 # The build has the RPC backend (GGML_RPC) so that models can be spread over ggml-rpc-server
 # processes; CUDA when `nvcc` is found or THINKTOP_CUDA=1 (THINKTOP_CUDA=0 turns it off);
 # Metal on macOS (llama.cpp's default there).
 . "$(dirname "$0")/lib.sh"
 
-want_bench=0 want_rpc_server=0
+want_bench=0 want_rpc_server=0 want_llama_server=0
 for arg in "$@"; do
   case "$arg" in
     --bench) want_bench=1 ;;
     --rpc-server) want_rpc_server=1 ;;
+    --llama-server) want_llama_server=1 ;;
   esac
 done
 
@@ -77,5 +80,15 @@ if [ "$want_bench" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/llama-bench" ]; then
     -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON >&2 || fail "step 'cmake configure llama-bench' failed"
   cmake --build "$build" -j"$(nproc)" --target llama-bench >&2 || fail "step 'build llama-bench' failed"
   mkdir -p "$LLAMA_PREFIX/bin" && cp "$build/bin/llama-bench" "$LLAMA_PREFIX/bin/"
+fi
+if [ "$want_llama_server" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/llama-server" ]; then
+  src="$(fetch_source)"
+  build="$THINKTOP_CACHE/build/llama-server-$LLAMA_PIN_COMMIT"
+  step "building llama-server from the same source (about 5 minutes on 2 cores)"
+  cmake -S "$src" -B "$build" "${common_flags[@]}" -DBUILD_SHARED_LIBS=OFF \
+    -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON >&2 \
+    || fail "step 'cmake configure llama-server' failed"
+  cmake --build "$build" -j"$(nproc)" --target llama-server >&2 || fail "step 'build llama-server' failed"
+  mkdir -p "$LLAMA_PREFIX/bin" && cp "$build/bin/llama-server" "$LLAMA_PREFIX/bin/"
 fi
 echo "$LLAMA_PREFIX"

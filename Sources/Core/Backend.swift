@@ -30,8 +30,10 @@ public enum Capability: String, Sendable, CaseIterable, Comparable {
     case topK = "top-k distribution"
     /// banning tokens (logit −∞) and biasing logits before sampling
     case tokenBans = "token bans"
-    /// decoding on a copy of the run's sequence (probes)
+    /// decoding on a copy of the run's sequence (probes; on a server, extra requests)
     case forks
+    /// every token's text, to find the tokens a strategy bans by what they spell
+    case vocabulary = "vocabulary listing"
     /// feeding an embedding instead of a token (latent thinking)
     case embeddingInput = "embedding input"
     /// removing and moving cache positions (KV policies)

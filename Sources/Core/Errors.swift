@@ -19,6 +19,9 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
     case importFailed(file: String, line: Int?, reason: String)
     /// a ggml-rpc-server that cannot be used (unreachable, another protocol, gone mid-run)
     case rpcFailed(endpoint: String, reason: String)
+    /// an inference server that cannot be used (down, an HTTP error, a malformed stream,
+    /// another model than the vocabulary's); `url` names the endpoint asked
+    case serverFailed(url: String, reason: String)
 
     public var description: String {
         switch self {
@@ -40,6 +43,7 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
         case .traceUnreadable(let p, let r): return "cannot read the trace \(p): \(r)"
         case .io(let s): return s
         case .rpcFailed(let e, let r): return "RPC server \(e): \(r)"
+        case .serverFailed(let u, let r): return "inference server \(u): \(r)"
         case .importFailed(let f, let l, let r): return "cannot import \(f)\(l.map { " line \($0)" } ?? ""): \(r)"
         }
     }

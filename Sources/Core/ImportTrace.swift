@@ -43,7 +43,7 @@ extension TraceImport {
                 candidates.append(Candidate(id: chosen, logit: Float(t.logprob)))
             }
             texts[chosen] = t.bytes.map { String(decoding: $0, as: UTF8.self) } ?? t.text
-            let summary = PartialDistribution(top: candidates, vocabularySize: options.vocabularySize).summary
+            let summary = PartialDistribution(top: candidates, vocabularySize: options.vocabularySize, topCount: t.top.count).summary
             let text = t.bytes.map { utf8.append($0) } ?? (utf8.flush() + t.text)
             let phase: Phase
             if let p = t.phase {

@@ -14,8 +14,15 @@ public struct PartialDistribution: Sendable, Equatable {
     /// the known tokens by descending log-probability
     public var top: [Candidate]
     public var vocabularySize: Int
+    /// the largest log-probability an unseen token can have: the smallest of the server's top
+    /// k. A token known beyond the top k (the drawn one) does not lower it.
+    public var unseenAtMost: Float
 
-    public init(top: [Candidate], vocabularySize: Int) {
+    /// `topCount`: how many of `top` are the server's top k (the rest are tokens known besides,
+    /// such as the one drawn); nil: all of them.
+    public init(top: [Candidate], vocabularySize: Int, topCount: Int? = nil) {
+        let k = min(topCount ?? top.count, top.count)
+        unseenAtMost = top.prefix(k).map(\.logit).min() ?? 0
         self.top = top.sorted { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
         self.vocabularySize = vocabularySize
     }
@@ -36,8 +43,8 @@ public struct PartialDistribution: Sendable, Equatable {
     /// The bracket the entropy lies in (nats).
     public var entropyBracket: ClosedRange<Double> {
         let hk = knownEntropy, m = missingMass
-        guard m > 1e-12, let last = top.last else { return hk...hk }
-        let pk = Foundation.exp(Double(last.logit))
+        guard m > 1e-12, !top.isEmpty else { return hk...hk }
+        let pk = Foundation.exp(Double(unseenAtMost))
         let lower = hk + m * Foundation.log(1 / min(pk, m))
         let unseen = max(1, vocabularySize - top.count)
         let upper = hk + m * Foundation.log(Double(unseen) / m)
@@ -60,8 +67,8 @@ public struct PartialDistribution: Sendable, Equatable {
             mean -= p * lp
             square += p * lp * lp
         }
-        if m > 1e-12, let last = top.last {
-            let q = min(Foundation.exp(Double(last.logit)), m), lq = Foundation.log(q)
+        if m > 1e-12, !top.isEmpty {
+            let q = min(Foundation.exp(Double(unseenAtMost)), m), lq = Foundation.log(q)
             mean -= m * lq
             square += m * lq * lq
         }

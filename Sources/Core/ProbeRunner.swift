@@ -47,7 +47,7 @@ struct ForkProber: Prober {
     var freeCells: Int { kv.contextSize - kv.ledger.cellsInUse }
 
     func probe(appending text: String, maxTokens: Int, stop: ProbeStop, cutAt: Int?,
-               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult {
+               scoring: [Int32]) throws -> ProbeResult {
         let started = DispatchTime.now().uptimeNanoseconds
         let appended = try kv.tokenize(text, addSpecial: false)
         guard !appended.isEmpty else {
@@ -82,7 +82,9 @@ struct ForkProber: Prober {
         for i in 0..<maxTokens {
             let l = kv.logits()
             let s = analyzer.analyze(l)
-            if i == 0 { first?(l, s) }
+            if i == 0 {
+                result.scores = scoring.map { Int($0) < l.count && $0 >= 0 ? Double(l[Int($0)]) - s.logSumExp : .nan }
+            }
             let t = s.top[0].id
             result.tokens.append(t)
             result.entropies.append(s.entropy)

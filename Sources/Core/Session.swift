@@ -49,6 +49,8 @@ public final class DecodingSession {
     public let promptTokens: [Int32]
     /// the backend every cache operation goes through, keeping `ledger` in step
     public let backend: ModelBackend
+    /// the inference server when the model is served (it samples; the session steers)
+    public let served: ServedBackend?
     let kv: LedgerBackend
     let kvc: KVController
     let roster: StrategyRoster
@@ -93,6 +95,10 @@ public final class DecodingSession {
     /// the strategy whose hook is running, named in the events it writes
     var currentStrategy: String?
     var pieceCache: [Int32: String] = [:]
+    /// served runs: the request the last token was drawn under (the next draw asks the same,
+    /// so a stream runs on while the strategies' decisions stay), and this step's token
+    var standingRequest: ServedRequest
+    var servedDraw: (token: ServedToken, request: ServedRequest)?
 
     public init(backend: ModelBackend, config: SessionConfig, promptTokens: [Int32], initialPhase: Phase) throws {
         guard !promptTokens.isEmpty else { throw ThinktopError.invalidArgument("the prompt is empty") }
@@ -101,6 +107,8 @@ public final class DecodingSession {
         }
         kv = backend as? LedgerBackend ?? LedgerBackend(backend)
         self.backend = kv
+        served = kv.base as? ServedBackend
+        standingRequest = ServedRequest(sampling: config.sampling)
         self.config = config
         self.promptTokens = promptTokens
         let needed = config.sampling.isGreedy ? 0 : config.sampling.topK
@@ -202,18 +210,19 @@ public final class DecodingSession {
         let started = DispatchTime.now().uptimeNanoseconds
         checkpoints.append(Checkpoint(state: state, strategies: roster.mementos()))
         let active = roster.active
-        let view = observe()
+        let view = try observe()
         var (merged, effects) = try decide(view, active)
-        let sampled = sample(view.logits, view.summary, &merged, &effects)
+        let sampled = served == nil ? sample(view.logits, view.summary, &merged, &effects) : try draw(view, merged, &effects)
+        if let note = servedDraw?.token.note { effects.append(Effect(nil, .note, note)) }
         var (token, input) = try choose(sampled, view, active, &effects)
-        let chosenLogit = view.logits[Int(token)]   // read now: feeding overwrites llama.cpp's buffer
+        let logprob = view.logProbability(of: token) ?? .nan   // read now: feeding overwrites llama.cpp's buffer
         let (text, phase, stop) = appendText(of: token, entropy: view.summary.entropy, position: view.position)
         let ending = finishReason(token: token, stop: stop)
         let kvPosition = try feed(token, &input, phase: phase, view, active, ending: ending, &effects)
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         generationSeconds += elapsed
         stepsGenerated += 1
-        var record = makeRecord(token, logit: chosenLogit, text: text, phase: phase, input: input, kvPosition: kvPosition,
+        var record = makeRecord(token, logprob: logprob, text: text, phase: phase, input: input, kvPosition: kvPosition,
                                 view, effects: effects, ending: ending, ms: elapsed * 1000)
         try lookBack(&record, view, active, fed: ending == nil)
         publish(record)
@@ -222,12 +231,24 @@ public final class DecodingSession {
     }
 
     /// 1. The next-token distribution (kept aside by a probe or the prefill, or llama.cpp's
-    /// buffer) and its raw signals.
-    private func observe() -> StepView {
-        let logits = stash.take() ?? backend.logits()
+    /// buffer) and its raw signals. Served: the server's next token under the standing
+    /// request, and the top of the distribution it was drawn from (no logits).
+    private func observe() throws -> StepView {
+        let logits: UnsafeBufferPointer<Float>
+        let summary: DistributionSummary
+        if let served {
+            stash.drop()
+            let t = try served.next(request: standingRequest, limit: config.maxTokens - records.count)
+            servedDraw = (t, standingRequest)
+            logits = UnsafeBufferPointer(start: nil, count: 0)
+            summary = t.distribution(vocabularySize: backend.vocabularySize).summary
+        } else {
+            logits = stash.take() ?? backend.logits()
+            summary = analyzer.analyze(logits)
+        }
         return StepView(step: records.count, position: fedPositions, phase: state.tracker.phase,
                         thinkingTokens: state.thinkingTokens, queuedForced: state.forced.count,
-                        summary: analyzer.analyze(logits), logits: logits, text: fullText, markers: config.markers,
+                        summary: summary, logits: logits, text: fullText, markers: config.markers,
                         sampling: config.sampling, maxTokens: config.maxTokens)
     }
 
@@ -309,12 +330,12 @@ public final class DecodingSession {
     /// 6. The step's record: the raw signals, the alternatives, the block statistics. The
     /// view's logits are stale by now (the feed overwrote them): the chosen token's logit was
     /// read before.
-    private func makeRecord(_ token: Int32, logit chosen: Float, text: String, phase: Phase, input: InputKind,
+    private func makeRecord(_ token: Int32, logprob: Double, text: String, phase: Phase, input: InputKind,
                             kvPosition: Int, _ view: StepView, effects: [Effect], ending: StopReason?, ms: Double) -> StepRecord {
         let summary = view.summary
         var record = StepRecord(
             index: records.count, position: view.position, token: token, text: text, phase: phase, input: input,
-            logprob: summary.logProbability(ofLogit: chosen), prob: summary.probability(ofLogit: chosen),
+            logprob: logprob, prob: Foundation.exp(logprob),
             entropy: summary.entropy, varentropy: summary.varentropy, top1: summary.top1, margin: summary.margin,
             top: summary.top.prefix(config.topAlternatives).map {
                 Alternative(id: $0.id, p: summary.probability(ofLogit: $0.logit), text: pieceText($0.id))
@@ -334,8 +355,15 @@ public final class DecodingSession {
     /// view has no logits by then: the context holds the next step's).
     private func lookBack(_ record: inout StepRecord, _ view: StepView, _ active: [any DecodingStrategy], fed: Bool) throws {
         guard !active.isEmpty else { return }
-        let prober = fed ? ForkProber(kv: kv, stash: stash, analyzer: probeAnalyzer, fedPositions: fedPositions,
-                                      nextKVPosition: kvc.nextPosition) : nil
+        let prober: Prober?
+        if !fed {
+            prober = nil
+        } else if let served {
+            prober = ServedProber(kv: kv, served: served, fedPositions: fedPositions)
+        } else {
+            prober = ForkProber(kv: kv, stash: stash, analyzer: probeAnalyzer, fedPositions: fedPositions,
+                                nextKVPosition: kvc.nextPosition)
+        }
         let tokenView = view.afterToken
         var more: [Effect] = []
         for s in active {

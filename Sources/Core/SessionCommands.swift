@@ -72,6 +72,7 @@ extension DecodingSession {
         while true {
             var pending = commands.take()
             while pending.isEmpty && !stopRequested && ((isPaused && stepCredit == 0) || (isDone && stayAfterDone)) {
+                served?.closeStream()   // a server does not generate for a paused run
                 commands.waitForCommand()
                 pending = commands.take()
             }

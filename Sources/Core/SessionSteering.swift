@@ -31,6 +31,35 @@ extension DecodingSession {
         }
     }
 
+    /// 3, served. The server drew this step's token under the standing request; when the
+    /// strategies' merged decision asks something else (other bans, biases or sampling), the
+    /// token is drawn again under it — a resubmission of the same prefix, served from the
+    /// server's cache — except for a greedy draw with bans only, which the known top decides
+    /// exactly (the first token of the raw top the bans leave).
+    func draw(_ view: StepView, _ merged: StrategyPipeline.Merged, _ effects: inout [Effect]) throws -> Int32 {
+        guard let served, let (drawn, asked) = servedDraw else {
+            throw ThinktopError.invalidArgument("no served token to draw from")
+        }
+        var sampling = merged.sampling ?? config.sampling
+        sampling.seed = config.sampling.seed
+        let wanted = ServedRequest(sampling: sampling, banned: merged.banned, bias: merged.bias)
+        guard !wanted.draws(as: asked) else { return drawn.token }
+        if sampling.isGreedy, asked.sampling.isGreedy, wanted.bias.isEmpty, asked.bias.isEmpty,
+           let best = drawn.top.sorted(by: { $0.logit > $1.logit }).first(where: { !wanted.banned.contains($0.id) }) {
+            // every unseen token is below the server's whole top, so the first one left is the argmax
+            if best.id != drawn.token {
+                effects.append(Effect(nil, .adjusted, "greedy under the bans: \(pieceText(best.id).debugDescription) from the known top instead of the server's \(pieceText(drawn.token).debugDescription)"))
+            }
+            return best.id
+        }
+        let again = try served.next(request: wanted, limit: config.maxTokens - records.count)
+        standingRequest = wanted
+        servedDraw = (again, wanted)
+        effects.append(Effect(nil, .adjusted, "drawn again by the server under the strategies' request"
+                              + (again.token == drawn.token ? " (the same token)" : ": \(again.token) instead of \(drawn.token)")))
+        return again.token
+    }
+
     /// Why the run ends at this token, if it does.
     func finishReason(token: Int32, stop: String?) -> StopReason? {
         if !config.ignoreEndOfGeneration && backend.isEndOfGeneration(token) { return .endOfGeneration }
@@ -44,6 +73,7 @@ extension DecodingSession {
         guard stopReason == nil else { return }
         stopReason = reason
         state.forced.removeAll()
+        served?.closeStream()
         defer { onFinish?(reason) }
         let rest = state.stopMatcher.flush() + state.utf8.flush()
         if !rest.isEmpty, reason != .stopString {
@@ -149,9 +179,11 @@ extension DecodingSession {
     /// record is an answer token), so it can be taken after every step.
     public func summary() -> TraceSummary {
         let thinking = state.thinkingTokens
-        return TraceSummary(tokens: records.count, thinkingTokens: thinking, answerTokens: records.count - thinking,
-                            stopReason: stopReason?.rawValue ?? "running", seconds: generationSeconds,
-                            tokensPerSecond: generationSeconds > 0 ? Double(stepsGenerated) / generationSeconds : 0,
-                            events: events.count, output: output)
+        var s = TraceSummary(tokens: records.count, thinkingTokens: thinking, answerTokens: records.count - thinking,
+                             stopReason: stopReason?.rawValue ?? "running", seconds: generationSeconds,
+                             tokensPerSecond: generationSeconds > 0 ? Double(stepsGenerated) / generationSeconds : 0,
+                             events: events.count, output: output)
+        s.served = served?.statistics
+        return s
     }
 }

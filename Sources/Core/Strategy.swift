@@ -57,7 +57,8 @@ public struct StepView {
     public let queuedForced: Int
     /// signals of the raw distribution
     public let summary: DistributionSummary
-    /// raw logits (read-only)
+    /// raw logits (read-only); empty when the backend gives only the top of each distribution
+    /// (an inference server: then `summary` is partial)
     public let logits: UnsafeBufferPointer<Float>
     /// generated text so far, all phases, stop strings not yet removed
     public let text: String
@@ -75,6 +76,14 @@ public struct StepView {
         self.queuedForced = queuedForced
         self.summary = summary; self.logits = logits; self.text = text; self.markers = markers
         self.sampling = sampling; self.maxTokens = maxTokens
+    }
+
+    /// ln p(token) under the raw distribution: from the logits when the backend gives every
+    /// one, else from the known tokens of a partial distribution (a served token is always
+    /// known); nil when the token is not among them.
+    public func logProbability(of token: Int32) -> Double? {
+        if token >= 0, Int(token) < logits.count { return summary.logProbability(ofLogit: logits[Int(token)]) }
+        return summary.top.first { $0.id == token }.map { summary.logProbability(ofLogit: $0.logit) }
     }
 
     /// The same step as `afterToken` sees it: the logits are gone by then.
@@ -138,8 +147,14 @@ public struct ProbeResult: Sendable, Equatable {
     /// greedy tokens decoded after the appended text
     public var tokens: [Int32]
     public var text: String
-    /// full-vocabulary entropy (nats) of the distribution each probe token was drawn from
+    /// entropy (nats) of the distribution each probe token was drawn from: exact over the
+    /// whole vocabulary, or the lower end of its bracket when only the top k is known
     public var entropies: [Double]
+    /// the upper ends of the brackets when the distributions were partial (else empty)
+    public var entropyUpper: [Double] = []
+    /// ln p of each token asked for in `scoring`, under the first distribution (after the
+    /// appended text)
+    public var scores: [Double] = []
     /// probability of each greedy token under its distribution
     public var probabilities: [Double]
     /// wall time, ms
@@ -157,16 +172,17 @@ public protocol Prober {
     /// fit in.
     var freeCells: Int { get }
     /// Forks the main sequence (keeping only the inputs below `cutAt` when given: a context
-    /// the run has already gone past), feeds `appending`, hands the next-token distribution
-    /// after it to `first`, then greedy-decodes up to `maxTokens` tokens until `stop`. The fork
-    /// is removed; the main sequence and its next-token logits are untouched.
+    /// the run has already gone past), feeds `appending`, reads the log-probabilities of the
+    /// `scoring` tokens in the distribution after it, then greedy-decodes up to `maxTokens`
+    /// tokens until `stop`. The fork is removed; the main sequence and its next-token logits
+    /// are untouched. On a server: extra requests on the cached prefix.
     func probe(appending: String, maxTokens: Int, stop: ProbeStop, cutAt: Int?,
-               first: ((UnsafeBufferPointer<Float>, DistributionSummary) -> Void)?) throws -> ProbeResult
+               scoring: [Int32]) throws -> ProbeResult
 }
 
 extension Prober {
     public func probe(appending: String, maxTokens: Int, stop: ProbeStop) throws -> ProbeResult {
-        try probe(appending: appending, maxTokens: maxTokens, stop: stop, cutAt: nil, first: nil)
+        try probe(appending: appending, maxTokens: maxTokens, stop: stop, cutAt: nil, scoring: [])
     }
 }
 

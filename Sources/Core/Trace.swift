@@ -117,9 +117,11 @@ public struct TraceHeader: Codable, Sendable, Equatable {
     public var seed: UInt64?
     /// for a trace imported from a server's response: what it was read from
     public var source: ImportSource?
+    /// for a run stepped on an inference server: which, and what it told
+    public var server: ServerSource?
 
     enum CodingKeys: String, CodingKey {
-        case type, format, tool, created, model, prompt, problem, settings, seed, source
+        case type, format, tool, created, model, prompt, problem, settings, seed, source, server
         case promptTokens = "prompt_tokens"
     }
 
@@ -141,6 +143,27 @@ public struct ImportSource: Codable, Sendable, Equatable {
     /// the response's name in the file (its id, or FILE#N in a JSON-lines file)
     public var run: String
     public init(file: String, format: String, run: String) { self.file = file; self.format = format; self.run = run }
+}
+
+/// The inference server a run was stepped on (`--server`).
+public struct ServerSource: Codable, Sendable, Equatable {
+    public var url: String
+    /// the model file the server loaded (its name)
+    public var model: String
+    public var build: String
+    /// positions of a slot
+    public var contextSize: Int
+    /// alternatives asked per token (`n_probs`)
+    public var topLogprobs: Int
+
+    enum CodingKeys: String, CodingKey {
+        case url, model, build
+        case contextSize = "n_ctx", topLogprobs = "top_logprobs"
+    }
+
+    public init(url: String, model: String, build: String, contextSize: Int, topLogprobs: Int) {
+        self.url = url; self.model = model; self.build = build; self.contextSize = contextSize; self.topLogprobs = topLogprobs
+    }
 }
 
 /// One generated position.
@@ -258,9 +281,11 @@ public struct TraceSummary: Codable, Sendable, Equatable {
     public var tokensPerSecond: Double
     public var events: Int
     public var output: String
+    /// a served run's requests: streams, resubmissions, probe requests
+    public var served: ServedStatistics?
 
     enum CodingKeys: String, CodingKey {
-        case type, tokens, seconds, events, output
+        case type, tokens, seconds, events, output, served
         case thinkingTokens = "thinking_tokens", answerTokens = "answer_tokens", stopReason = "stop_reason"
         case tokensPerSecond = "tokens_per_second"
     }

@@ -1,16 +1,39 @@
 import Foundation
 
 /// Reads a trace back. A last line cut off mid-way (a crash while writing) is reported in
-/// `truncated` instead of failing the whole read.
+/// `truncated` instead of failing the whole read. A file may hold several runs one after the
+/// other, each from its header on (`thinktop import` of many responses): `runs` names them and
+/// `select(run:)` keeps one; `lines` holds the first until then.
 public struct TraceReader {
     public var lines: [TraceLine] = []
     public var truncated = false
+    /// every run of the file, in order (one for a trace a session wrote)
+    public private(set) var allRuns: [[TraceLine]] = []
 
     public init(path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ThinktopError.traceUnreadable(path: path, reason: "no such file or not readable")
         }
         try self.init(data: data, path: path)
+    }
+
+    /// The runs' names: the source's run name of an imported trace, else "1", "2", …
+    public var runs: [String] {
+        allRuns.enumerated().map { i, run in
+            if case .header(let h) = run.first, let name = h.source?.run { return name }
+            return "\(i + 1)"
+        }
+    }
+
+    /// Keeps one run: by name, or by its number counting from 1.
+    public mutating func select(run: String, path: String = "trace") throws {
+        let names = runs
+        let index = names.firstIndex(of: run) ?? Int(run).flatMap { (1...allRuns.count).contains($0) ? $0 - 1 : nil }
+        guard let i = index else {
+            let listed = names.count <= 5 ? names.joined(separator: ", ") : names.prefix(5).joined(separator: ", ") + ", …"
+            throw ThinktopError.traceUnreadable(path: path, reason: "it has no run \(String(reflecting: run)): its \(names.count) runs are \(listed) (or 1–\(names.count))")
+        }
+        lines = allRuns[i]
     }
 
     public init(data: Data, path: String = "trace") throws {
@@ -51,6 +74,11 @@ public struct TraceReader {
             throw ThinktopError.traceUnreadable(path: path, reason: "it does not start with a thinktop trace header")
         }
         if h.format == 1 { upgradeSuppressions() }
+        for line in lines {
+            if case .header = line { allRuns.append([]) }
+            allRuns[allRuns.count - 1].append(line)
+        }
+        lines = allRuns[0]
     }
 
     /// Format 1 wrote effects as text, and for the effects that suppressed a token a

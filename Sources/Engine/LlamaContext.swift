@@ -148,7 +148,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     /// edited in the session's copy), forks, embedding input when the model file's token
     /// embeddings can be read, KV edits, and attention when the tap is on.
     public var capabilities: Set<Capability> {
-        var c: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .kvEdits]
+        var c: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .vocabulary, .kvEdits]
         if embeddingInputReadable { c.insert(.embeddingInput) }
         if tap != nil { c.insert(.attention) }
         return c

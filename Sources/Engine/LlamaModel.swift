@@ -28,13 +28,19 @@ public final class LlamaModel: @unchecked Sendable {
     let pointer: OpaquePointer
     let vocab: OpaquePointer
     public let placement: ModelPlacement
+    /// only the metadata and the vocabulary were read (no weights: the hyper-parameters come
+    /// from the metadata, as llama.cpp's per-layer tables are not filled)
+    public let vocabularyOnly: Bool
     /// where the weights went
     public let placementFacts: PlacementFacts
 
     /// Loads a model. Checks the file before llama.cpp sees it, so the common mistakes
     /// (no such file, not a GGUF file) get a plain answer.
     /// - Parameter progress: called with 0…1 while the weights load.
-    public init(path: String, placement: ModelPlacement = ModelPlacement(), progress: ((Float) -> Void)? = nil) throws {
+    /// - Parameter vocabularyOnly: read the metadata and the vocabulary, no weights (the
+    ///   tokenizer of a model served elsewhere: fast, and small whatever the model's size)
+    public init(path: String, placement: ModelPlacement = ModelPlacement(), vocabularyOnly: Bool = false,
+                progress: ((Float) -> Void)? = nil) throws {
         LlamaRuntime.initialize()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
@@ -48,10 +54,11 @@ public final class LlamaModel: @unchecked Sendable {
         guard magic == Data("GGUF".utf8) else { throw ThinktopError.notGGUF(path) }
 
         var params = llama_model_default_params()
-        try Devices.addRPCServers(placement.rpc)
+        params.vocab_only = vocabularyOnly
+        try Devices.addRPCServers(vocabularyOnly ? [] : placement.rpc)
         // explicit devices: the local accelerators and these endpoints' devices, never those of
         // RPC servers another model of this process registered
-        let offload = Devices.offload(rpc: placement.rpc)
+        let offload = vocabularyOnly ? [] : Devices.offload(rpc: placement.rpc)
         if let n = placement.gpuLayers { params.n_gpu_layers = Int32(n) }
         params.use_extra_bufts = placement.repack
         var split = [Float](repeating: 0, count: max(Int(llama_max_devices()), 1))
@@ -90,6 +97,7 @@ public final class LlamaModel: @unchecked Sendable {
         pointer = loaded
         vocab = llama_model_get_vocab(loaded)
         self.placement = placement
+        self.vocabularyOnly = vocabularyOnly
         placementFacts = Self.placementFacts(log: LlamaRuntime.log(since: mark), devices: offload.map(Devices.facts))
     }
 
@@ -115,13 +123,18 @@ public final class LlamaModel: @unchecked Sendable {
     // MARK: facts
 
     public var vocabularySize: Int { Int(llama_vocab_n_tokens(vocab)) }
-    public var embeddingSize: Int { Int(llama_model_n_embd(pointer)) }
-    public var inputEmbeddingSize: Int { Int(llama_model_n_embd_inp(pointer)) }
-    public var layers: Int { Int(llama_model_n_layer(pointer)) }
-    public var heads: Int { Int(llama_model_n_head(pointer)) }
-    public var kvHeads: Int { Int(llama_model_n_head_kv(pointer)) }
-    public var slidingWindow: Int { Int(llama_model_n_swa(pointer)) }
-    public var trainedContext: Int { Int(llama_model_n_ctx_train(pointer)) }
+    public var embeddingSize: Int { vocabularyOnly ? hyper("embedding_length") : Int(llama_model_n_embd(pointer)) }
+    public var inputEmbeddingSize: Int { vocabularyOnly ? embeddingSize : Int(llama_model_n_embd_inp(pointer)) }
+    public var layers: Int { vocabularyOnly ? hyper("block_count") : Int(llama_model_n_layer(pointer)) }
+    public var heads: Int { vocabularyOnly ? hyper("attention.head_count") : Int(llama_model_n_head(pointer)) }
+    public var kvHeads: Int {
+        vocabularyOnly ? (metadata("\(architecture).attention.head_count_kv").flatMap { Int($0) } ?? heads) : Int(llama_model_n_head_kv(pointer))
+    }
+    public var slidingWindow: Int { vocabularyOnly ? hyper("attention.sliding_window") : Int(llama_model_n_swa(pointer)) }
+    public var trainedContext: Int { vocabularyOnly ? hyper("context_length") : Int(llama_model_n_ctx_train(pointer)) }
+
+    /// A hyper-parameter from the metadata (`ARCH.KEY`), 0 when absent.
+    private func hyper(_ key: String) -> Int { metadata("\(architecture).\(key)").flatMap { Int($0) } ?? 0 }
 
     public func metadata(_ key: String) -> String? {
         var buf = [CChar](repeating: 0, count: 512)

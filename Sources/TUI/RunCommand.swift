@@ -35,8 +35,11 @@ final class TraceRecorder {
 /// A model, a context and a session set up from the command line, with the trace attached.
 /// Not Sendable: the whole of it goes to the session's thread (`start`).
 struct PreparedRun {
+    /// the model, or only its vocabulary when it is served
     let model: LlamaModel
-    let context: LlamaContext
+    /// the local context (nil when the model is served)
+    let context: LlamaContext?
+    let server: ServerBackend?
     let session: DecodingSession
     let recorder: TraceRecorder
     let header: TraceHeader
@@ -51,30 +54,42 @@ struct PreparedRun {
         let policy = try KVPolicyRegistry.parse(g.kv)
         // the trace file is created first, so a bad path fails before any model work
         let recorder = try TraceRecorder(path: g.trace)
-        let model = try modelOptions.loadModel(quiet: quietLoad)
+        let served = modelOptions.serverOptions.server != nil
+        if served, g.traceAttention || policy.needsAttention || modelOptions.attention {
+            throw ThinktopError.invalidArgument("the attention tap reads the model's graph: it needs a local model, not --server")
+        }
+        let model = served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel(quiet: quietLoad)
+        let server = try modelOptions.serverBackend(vocabulary: model)
         let (promptText, usedChat) = try g.promptText(model: model)
         let tokens = try model.tokenize(promptText, addSpecial: true)
-        guard tokens.count < modelOptions.ctx else {
-            throw ThinktopError.promptTooLong(tokens: tokens.count, context: modelOptions.ctx)
+        let room = server?.contextSize ?? modelOptions.ctx
+        guard tokens.count < room else {
+            throw ThinktopError.promptTooLong(tokens: tokens.count, context: room)
         }
-        let context = try LlamaContext(model: model, options: contextOptions)
-        let markers = ThinkMarkers.resolve(backend: context)
-        var config = try SessionConfig(sampling: sampling, maxTokens: g.maxTokens, stops: g.stops, markers: markers)
+        let context = server == nil ? try LlamaContext(model: model, options: contextOptions) : nil
+        let backend: ModelBackend = server ?? context!
+        let markers = ThinkMarkers.resolve(backend: backend)
+        var config = try SessionConfig(sampling: sampling, maxTokens: g.maxTokens, stops: g.stops,
+                                       topAlternatives: server.map { max(10, min(20, $0.topCount)) } ?? 10, markers: markers)
         config.recordAttention = g.traceAttention
-        let session = try DecodingSession(backend: context, config: config, promptTokens: tokens,
+        let session = try DecodingSession(backend: backend, config: config, promptTokens: tokens,
                                           initialPhase: markers.initialPhase(prompt: promptText))
         try session.setKVPolicy(policy)
         try session.install(specs: g.strategy)
         let sha = try? SHA256.cachedHex(ofFile: model.path, cacheDirectory: Paths.cache + "/hashes")
-        let settings = RunSettings(sampling: sampling, maxTokens: g.maxTokens, contextSize: context.contextSize,
-                                   threads: context.threads, stops: g.stops, chatTemplate: usedChat,
+        let settings = RunSettings(sampling: sampling, maxTokens: g.maxTokens, contextSize: backend.contextSize,
+                                   threads: context?.threads ?? 0, stops: g.stops, chatTemplate: usedChat,
                                    topAlternatives: config.topAlternatives, thinkOpen: markers.open,
                                    thinkClose: markers.close, strategies: session.enabledSpecs,
                                    kvPolicy: policy.spec, attention: contextOptions.attentionTap)
         let problem = try g.problemText()
-        let header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
+        var header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
                                  model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText,
                                  problem: problem, promptTokens: tokens.count, settings: settings)
+        if let server {
+            header.server = ServerSource(url: server.endpoint, model: (server.facts.model as NSString).lastPathComponent,
+                                         build: server.facts.build, contextSize: server.contextSize, topLogprobs: server.topCount)
+        }
         recorder.write(.header(header))
         if let why = recorder.failure { throw ThinktopError.traceUnwritable(path: g.trace ?? "", reason: why) }
         let fatal = FatalExit(tracePath: g.trace, endpoints: try modelOptions.placement().rpc,
@@ -85,7 +100,7 @@ struct PreparedRun {
             fatal.note(session.summary())
         }
         session.onEvent = { event in recorder.write(.event(event)) }
-        return PreparedRun(model: model, context: context, session: session, recorder: recorder, header: header,
+        return PreparedRun(model: model, context: context, server: server, session: session, recorder: recorder, header: header,
                            problem: problem, fatal: fatal)
     }
 

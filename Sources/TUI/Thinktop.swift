@@ -13,7 +13,7 @@ struct Thinktop: ParsableCommand {
         (Gemma 3 270M, set up by `make model`) with the built-in demo problem.
         """,
         version: version,
-        subcommands: [Tui.self, Run.self, Replay.self, Eval.self, Inspect.self, Bench.self, Strategies.self],
+        subcommands: [Tui.self, Run.self, Replay.self, Import.self, Eval.self, Inspect.self, Bench.self, Strategies.self],
         defaultSubcommand: Tui.self)
 }
 
@@ -52,6 +52,7 @@ struct ModelOptions: ParsableArguments {
     var attention = false
 
     @OptionGroup var placementOptions: PlacementOptions
+    @OptionGroup var serverOptions: ServerOptions
 
     var modelPath: String { model ?? Paths.defaultModel }
 
@@ -62,6 +63,22 @@ struct ModelOptions: ParsableArguments {
     }
 
     func placement() throws -> ModelPlacement { try placementOptions.placement() }
+
+    /// The model's vocabulary alone (for a served model: its tokenizer, checked against the server).
+    func loadVocabulary() throws -> LlamaModel {
+        LlamaRuntime.initialize(logFile: Paths.log)
+        if model == nil, !FileManager.default.fileExists(atPath: modelPath) {
+            throw ThinktopError.invalidArgument("--server needs the served model's GGUF for its tokenizer (read vocabulary-only): pass --model PATH")
+        }
+        return try LlamaModel(path: modelPath, vocabularyOnly: true)
+    }
+
+    /// The served model, when --server is given: connected, and checked against the vocabulary.
+    func serverBackend(vocabulary: LlamaModel) throws -> ServerBackend? {
+        guard let url = serverOptions.server else { return nil }
+        return try ServerBackend(url: url, apiKey: serverOptions.resolvedKey, vocabulary: vocabulary,
+                                 topCount: serverOptions.topLogprobs)
+    }
 
 
     /// `attentionTap`: also when a KV policy needs it (H2O, SnapKV), not only with --attention.
@@ -234,6 +251,29 @@ extension Thinktop {
             }
         }
         return d[x.count][y.count]
+    }
+}
+
+/// A model served by llama-server instead of loaded here.
+struct ServerOptions: ParsableArguments {
+    @Option(name: .long, help: "Step the model on a llama-server at this URL (e.g. http://127.0.0.1:8080) instead of loading it; --model names the GGUF it serves, read vocabulary-only for the tokenizer.")
+    var server: String?
+
+    @Option(name: .customLong("api-key"), help: "Bearer token for --server (default: $THINKTOP_API_KEY).")
+    var apiKey: String?
+
+    @Option(name: .customLong("top-logprobs"), help: "Alternatives the server reports per token (its n_probs), 1–100.")
+    var topLogprobs: Int = 20
+
+    var resolvedKey: String? { apiKey ?? ProcessInfo.processInfo.environment["THINKTOP_API_KEY"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    func validate() throws {
+        guard (1...100).contains(topLogprobs) else { throw ValidationError("--top-logprobs must be in 1…100, got \(topLogprobs)") }
+        if let s = server {
+            guard let u = URL(string: s), ["http", "https"].contains(u.scheme?.lowercased() ?? ""), u.host != nil else {
+                throw ValidationError("--server takes an http:// or https:// URL, got \(String(reflecting: s))")
+            }
+        }
     }
 }
 

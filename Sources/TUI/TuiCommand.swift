@@ -103,20 +103,61 @@ struct Tui: ParsableCommand {
 
 struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "The workbench over a recorded trace, no model needed: play, pause, scrub, change speed.")
+        abstract: "The workbench over a recorded trace, no model needed: play, pause, scrub, change speed.",
+        discussion: "A server's response with log-probabilities (what `thinktop import` reads) replays directly.")
 
-    @Argument(help: "A trace written with --trace.")
+    @Argument(help: "A trace written with --trace or by `thinktop import`, or a server response to import on the fly.")
     var trace: String
 
     @Option(name: .long, help: "Colour theme: dark, light, high-contrast, monochrome, or a .theme file.")
     var theme: String?
 
+    @Option(name: .customLong("run"), help: "Which run of a file that holds several: its name or its number (default: the first).")
+    var runName: String?
+
     func validate() throws {
         guard FileManager.default.fileExists(atPath: trace) else { throw ValidationError("no such trace: \(trace)") }
     }
 
+    /// The trace's lines: a thinktop trace as it is, anything else through the importer (whose
+    /// error names the shape it expected, when the file is neither).
+    static func read(_ path: String, run: String?) throws -> TraceReader {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ThinktopError.traceUnreadable(path: path, reason: "no such file or not readable")
+        }
+        var reader: TraceReader
+        do {
+            reader = try TraceReader(data: data, path: path)
+        } catch let traceError {
+            guard !looksLikeTrace(data) else { throw traceError }
+            let runs = try TraceImport.runs(from: data, file: path)
+            var joined = Data()
+            let encoder = JSONEncoder()
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            for line in runs.flatMap(\.lines) {
+                switch line {
+                case .header(let h): joined.append(try encoder.encode(h))
+                case .token(let t): joined.append(try encoder.encode(t))
+                case .event(let e): joined.append(try encoder.encode(e))
+                case .summary(let s): joined.append(try encoder.encode(s))
+                }
+                joined.append(0x0A)
+            }
+            reader = try TraceReader(data: joined, path: path)
+        }
+        if let run { try reader.select(run: run, path: path) }
+        return reader
+    }
+
+    /// whether the file's first line is a thinktop trace line (then its errors are the trace's)
+    static func looksLikeTrace(_ data: Data) -> Bool {
+        let first = data.prefix { $0 != 0x0A }
+        guard let o = try? JSONSerialization.jsonObject(with: first) as? [String: Any] else { return false }
+        return o["type"] as? String == "header" && o["format"] != nil
+    }
+
     func run() throws {
-        let reader = try TraceReader(path: trace)
+        let reader = try Self.read(trace, run: runName)
         let timeline = try ReplayTimeline(reader: reader)
         guard isatty(0) == 1, isatty(1) == 1 else {
             throw ThinktopError.invalidArgument("replay needs a terminal (stdin and stdout are not one)")

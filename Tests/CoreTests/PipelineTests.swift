@@ -105,22 +105,22 @@ struct PipelineTests {
                 == "needs full distribution, forks and embedding input, which this backend does not offer")
 
         let backend = ScriptedBackend(rule: ScriptedBackend.following([8, 8, 0], promptLength: prompt.count, vocabulary: V))
-        backend.offered = [.topK, .tokenBans]   // an inference server's kind of backend
-        #expect(throws: ThinktopError.invalidArgument("strategy cgrs cannot run here: it needs full distribution and forks, which this backend does not offer")) {
-            try session(backend, specs: ["cgrs"])
+        backend.offered = [.topK, .tokenBans, .forks, .vocabulary]   // what an inference server offers
+        #expect(throws: ThinktopError.invalidArgument("strategy stoppressure cannot run here: it needs full distribution, which this backend does not offer")) {
+            try session(backend, specs: ["stoppressure"])
         }
         let s = try session(backend, specs: ["nowait", "budget=8"])
         let status = s.strategyStatus()
         #expect(status.first { $0.id == "nowait" }?.unavailable == nil)
         #expect(status.first { $0.id == "budget" }?.enabled == true)
         #expect(status.first { $0.id == "swir" }?.unavailable == "needs full distribution and embedding input, which this backend does not offer")
-        #expect(status.filter { $0.unavailable == nil }.map(\.id) == ["budget", "answerstop", "nowait"])
+        #expect(status.filter { $0.unavailable != nil }.map(\.id) == ["stoppressure", "swir"])
         // switching one on mid-run is refused as an error event; the run goes on
-        s.send(.enableStrategy("deer", true))
+        s.send(.enableStrategy("swir", true))
         s.applyCommands()
         #expect(s.events.last?.kind == .error)
-        #expect(s.events.last?.detail == "strategy deer cannot run here: it needs full distribution and forks, which this backend does not offer")
-        #expect(!s.enabled.contains("deer"))
+        #expect(s.events.last?.detail == "strategy swir cannot run here: it needs full distribution and embedding input, which this backend does not offer")
+        #expect(!s.enabled.contains("swir"))
         while try s.step() != nil {}
         #expect(s.stopReason == .endOfGeneration)
     }

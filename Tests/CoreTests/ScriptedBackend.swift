@@ -16,7 +16,7 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
     let batchSize: Int
     /// what this scripted model offers (everything but embeddings, by default; attention when
     /// an attention rule is set)
-    var offered: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .kvEdits]
+    var offered: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .vocabulary, .kvEdits]
     var capabilities: Set<Capability> { attentionRule == nil ? offered : offered.union([.attention]) }
     /// tokens that stand for single raw bytes (to split multi-byte characters)
     let extraBytes: [UInt8] = [0xC3, 0xA9, 0xE6, 0x9D, 0xB1]

@@ -13,7 +13,7 @@ final class SwirBackend: ModelBackend, EmbeddingSource {
     let embeddingSize = 4
     let contextSize = 256
     let batchSize = 8
-    let capabilities: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .kvEdits, .embeddingInput]
+    let capabilities: Set<Capability> = [.fullDistribution, .topK, .tokenBans, .forks, .vocabulary, .kvEdits, .embeddingInput]
     let promptLength: Int
 
     enum Input: Equatable {

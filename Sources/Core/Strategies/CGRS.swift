@@ -16,8 +16,8 @@ import Foundation
 /// they are other words, and the list can name them if wanted).
 public final class CGRS: DecodingStrategy {
     public static let info = StrategyInfo(
-        id: "cgrs", name: "CGRS", source: "Huang et al. 2508.05337 (no official code)", needs: [.fullDistribution, .tokenBans, .forks],
-        fidelity: "as summarised from the paper; cue and probe length are parameters (unverified against the paper text); bans in thinking only",
+        id: "cgrs", name: "CGRS", source: "Huang et al. 2508.05337 (no official code)", needs: [.topK, .tokenBans, .forks, .vocabulary],
+        fidelity: "as summarised from the paper; cue and probe length are parameters (unverified against the paper text); bans in thinking only; on a server the probe entropies are brackets, `partial` says which point stands for them",
         primary: "delta")
 
     public static var parameters: [Parameter<CGRS>] {
@@ -25,7 +25,8 @@ public final class CGRS: DecodingStrategy {
          .text("cue", \.cue, nonEmpty: true, help: "the answer cue a probe appends (unverified against the paper)"),
          .integer("probe", \.probeTokens, 1...256, help: "greedy probe tokens at most (stops at \"}\")"),
          .choice("per", \.per, help: "when the Bernoulli(p) draw is made: every thinking step, or once per segment"),
-         .words("triggers", \.triggers, help: "words whose every vocabulary variant is banned when suppression fires")]
+         .words("triggers", \.triggers, help: "words whose every vocabulary variant is banned when suppression fires"),
+         .choice("partial", \.partial, help: "on a server (top-k only): the point of each probe token's entropy bracket that stands for H_i")]
     }
 
     public static let defaultCue = "**Final Answer**\n\\boxed{"
@@ -39,12 +40,19 @@ public final class CGRS: DecodingStrategy {
         case segment
     }
 
+    /// Which point of an entropy bracket stands for a probe token's entropy when only the top
+    /// of its distribution is known (an inference server). Exact entropies ignore it.
+    public enum Partial: String, Sendable, CaseIterable {
+        case lower, mid, upper
+    }
+
     /// the certainty threshold δ
     public var delta = 0.9
     public var cue = CGRS.defaultCue
     /// greedy probe tokens at most
     public var probeTokens = 10
     public var per = Per.step
+    public var partial = Partial.mid
     public var triggers = CGRS.defaultTriggers
     /// the banned token ids (built by `prepare` from the vocabulary)
     public private(set) var triggerIds: Set<Int32> = []
@@ -78,6 +86,17 @@ public final class CGRS: DecodingStrategy {
         guard !entropies.isEmpty, vocabularySize > 1 else { return 0 }
         let meanH = entropies.reduce(0, +) / Double(entropies.count)
         return min(1, max(0, 1 - meanH / log(Double(vocabularySize))))
+    }
+
+    /// The probe tokens' entropies: exact ones as they are; brackets (a server's top k) at the
+    /// point `partial` names.
+    static func entropies(_ r: ProbeResult, _ partial: Partial) -> [Double] {
+        guard r.entropyUpper.count == r.entropies.count else { return r.entropies }
+        switch partial {
+        case .lower: return r.entropies
+        case .upper: return r.entropyUpper
+        case .mid: return zip(r.entropies, r.entropyUpper).map { ($0 + $1) / 2 }
+        }
     }
 
     /// p = max(0, (C − δ) / (1 − δ)); 0 when δ = 1 (C cannot exceed 1).
@@ -169,14 +188,15 @@ public final class CGRS: DecodingStrategy {
             effects.append(Effect(id, .note, "probe failed: \(error)"))
             return
         }
-        let c = Self.certainty(entropies: result.entropies, vocabularySize: env.vocabularySize)
+        let c = Self.certainty(entropies: Self.entropies(result, partial), vocabularySize: env.vocabularySize)
         let p = Self.suppressionProbability(certainty: c, delta: delta)
         state.certainty = c
         state.p = p
         state.probes += 1
         if per == .segment { state.segmentFires = p > 0 && env.uniform() < p }
         let c4 = String(format: "%.4f", c), p4 = String(format: "%.4f", p)
-        env.event(.probe, "C \(c4) p \(p4) from \(result.entropies.count) tokens \(String(reflecting: result.text))"
+        let bracketed = result.entropyUpper.isEmpty ? "" : " (entropy brackets at their \(partial.rawValue))"
+        env.event(.probe, "C \(c4) p \(p4) from \(result.entropies.count) tokens\(bracketed) \(String(reflecting: result.text))"
                   + (per == .segment ? (state.segmentFires ? " · segment suppressed" : " · segment free") : ""),
                   ms: result.ms)
         effects.append(Effect(id, .probe, "checkpoint C \(String(format: "%.3f", c)) p \(String(format: "%.3f", p))"))

@@ -21,7 +21,7 @@ import Foundation
 /// commented out); here, as in `vanilla_deer.py` and STRATEGIES.md, it is greedy.
 public final class DEER: DecodingStrategy {
     public static let info = StrategyInfo(
-        id: "deer", name: "DEER", source: "iie-ycx/DEER", needs: [.fullDistribution, .forks],
+        id: "deer", name: "DEER", source: "iie-ycx/DEER", needs: [.topK, .forks],
         fidelity: "faithful probe (on a fork cut where the \"Wait\" starts, as the reference stops there; greedy, where the reference's vLLM call samples at T 1); the exit comes after the fed \"Wait\"; `trigger=token` (a whole token reading \"wait\", any case) is the former rule",
         primary: "threshold")
 
@@ -190,7 +190,7 @@ public final class DEER: DecodingStrategy {
         let result: ProbeResult
         do {
             result = try prober.probe(appending: appending, maxTokens: probeTokens, stop: .anyOf(stops),
-                                      cutAt: context == .before ? start.position : nil, first: nil)
+                                      cutAt: context == .before ? start.position : nil, scoring: [])
         } catch {
             env.event(.probeError, "\(error)")
             effects.append(Effect(id, .note, "probe failed: \(error)"))

@@ -42,8 +42,8 @@ import Foundation
 ///   tokenizer; here `clarify`, default "...", is configurable).
 public final class Entropix: DecodingStrategy {
     public static let info = StrategyInfo(
-        id: "entropix", name: "entropix", source: "xjdr-alt/entropix classic sampler", needs: [.fullDistribution, .tokenBans],
-        fidelity: "logits-only variant: the attention terms are zero; bugs of the original (`min_p` never applied, top-p over an ascending sort) not copied",
+        id: "entropix", name: "entropix", source: "xjdr-alt/entropix classic sampler", needs: [.topK, .tokenBans],
+        fidelity: "logits-only variant: the attention terms are zero; bugs of the original (`min_p` never applied, top-p over an ascending sort) not copied; on a server H is its bracket's lower end and V approximate, best-of draws among the top k told",
         primary: nil)
 
     public static var parameters: [Parameter<Entropix>] {
@@ -172,7 +172,8 @@ public final class Entropix: DecodingStrategy {
             return
         }
         // best of n draws by raw log-probability, as an exact distribution over the kept candidates
-        let top = analyzer.analyze(view.logits).top
+        // a server's partial distribution: the draws are among the tokens it told (its top k)
+        let top = view.logits.isEmpty ? view.summary.top : analyzer.analyze(view.logits).top
         let best = Self.bestOf(c.samples, candidates: top, parameters: params)
         guard let lowest = best.map({ Foundation.log($0.1) }).min() else { return }
         let first = Double(top[0].logit)

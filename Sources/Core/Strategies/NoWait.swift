@@ -7,7 +7,7 @@ import Foundation
 /// "alcohol", "coherent", …) are excluded by an explicit list.
 public final class NoWait: DecodingStrategy {
     public static let info = StrategyInfo(
-        id: "nowait", name: "NoWait", source: "Wang et al. 2506.08343", needs: [.tokenBans],
+        id: "nowait", name: "NoWait", source: "Wang et al. 2506.08343", needs: [.tokenBans, .vocabulary],
         fidelity: "faithful (keyword list of public implementations; explicit false-friend exclusions); thinking only",
         primary: nil)
 

@@ -22,7 +22,7 @@ import Foundation
 /// reference discards its fork's token). Under greedy decoding both readings agree.
 public final class ThinkBrake: DecodingStrategy {
     public static let info = StrategyInfo(
-        id: "thinkbrake", name: "ThinkBrake", source: "ssangjun706/ThinkBrake", needs: [.fullDistribution, .forks],
+        id: "thinkbrake", name: "ThinkBrake", source: "ssangjun706/ThinkBrake", needs: [.topK, .forks],
         fidelity: "faithful margin rule (≤ threshold); top-1 read from the next step's raw distribution (`read=sampled`: the sampled token's, as the reference does when it samples); closes with the marker after the \".\\n\\n\" already written; with a text marker, its first token's log-probability",
         primary: "threshold")
 
@@ -85,9 +85,8 @@ public final class ThinkBrake: DecodingStrategy {
         }
         var close: Double?
         do {
-            let r = try prober.probe(appending: appending, maxTokens: 1, stop: .none, cutAt: cut) { logits, s in
-                close = Double(logits[Int(closeId)]) - s.logSumExp
-            }
+            let r = try prober.probe(appending: appending, maxTokens: 1, stop: .none, cutAt: cut, scoring: [closeId])
+            close = r.scores.first
             env.event(.probe, "log p(close | …\(String(reflecting: appending))) " + String(format: "%.4f", close ?? .nan), ms: r.ms)
         } catch {
             env.event(.probeError, "\(error)")
@@ -141,7 +140,7 @@ public final class ThinkBrake: DecodingStrategy {
         guard read == .sampled, let close = state.pendingClose else { return nil }
         state.pendingClose = nil
         guard view.phase == .thinking, !state.closed else { return nil }
-        let next = view.summary.logProbability(ofLogit: view.logits[Int(sampled)])
+        guard let next = view.logProbability(of: sampled) else { return nil }
         _ = measure(next: next, close: close, what: "sampled")
         guard state.closed else { return nil }
         env.event(.brake, "margin \(String(format: "%.4f", state.lastMargin ?? .nan)) ≤ \(ParameterFormat.number(threshold)): closing thinking instead of \(String(reflecting: env.text(of: sampled)))")
