@@ -9,23 +9,30 @@ LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --var
 SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
 ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
 
-.PHONY: run test build deps llama model bench clean mutants tsan rpc-server
+.PHONY: run test build deps llama model bench clean mutants tsan rpc-server llama-server
 
 run: deps model build
 	.build/release/thinktop $(ARGS)
 
-# the RPC tests start ggml-rpc-server processes built from the pinned source (rpc-server)
-test: deps model rpc-server
+# the RPC tests start ggml-rpc-server processes, the inference-server tests llama-server
+# processes, both built from the pinned source (rpc-server, llama-server)
+test: deps model rpc-server llama-server
 	@prefix="$(LLAMA_PREFIX)"; \
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
 	swift build -c release -Xlinker -rpath -Xlinker $$prefix/lib && \
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
 	THINKTOP_BIN="$$PWD/.build/release/thinktop" THINKTOP_RPC_SERVER="$$(bash scripts/setup-llama.sh --rpc-server)/bin/ggml-rpc-server" \
+	THINKTOP_LLAMA_SERVER="$$(bash scripts/setup-llama.sh --llama-server)/bin/llama-server" \
+	THINKTOP_LLAMA_SOURCE="$$(bash scripts/setup-llama.sh --source)" \
 	swift test --no-parallel -Xlinker -rpath -Xlinker $$prefix/lib
 
 # ggml-rpc-server from the pinned llama.cpp, into the cache's bin folder (for --rpc and the tests)
 rpc-server: deps
 	@bash scripts/setup-llama.sh --rpc-server >/dev/null
+
+# llama-server from the pinned llama.cpp, into the cache's bin folder (for --server and the tests)
+llama-server: deps
+	@bash scripts/setup-llama.sh --llama-server >/dev/null
 
 # the Core, Kernels and Views tests under ThreadSanitizer (its own build folder); any race fails
 tsan: deps

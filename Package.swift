@@ -40,9 +40,10 @@ let package = Package(
             path: "Sources/TUI"),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"], path: "Tests/KernelsTests"),
         .testTarget(name: "CoreTests", dependencies: ["Core", "Kernels"], path: "Tests/CoreTests"),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Core"], path: "Tests/EngineTests"),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Core", "TestSupport"], path: "Tests/EngineTests"),
         .testTarget(name: "ViewsTests", dependencies: ["Views"], path: "Tests/ViewsTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["Core"], path: "Tests/EndToEndTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["Core", "TestSupport"], path: "Tests/EndToEndTests"),
     ],
     swiftLanguageModes: [.v6]
 )

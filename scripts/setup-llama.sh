@@ -7,17 +7,19 @@
 #                  and the RPC tests: a server must speak the same protocol version)
 #   --llama-server also build llama-server from the same source (for `make llama-server`
 #                  and the inference-server tests: the same model code as the local runs)
+#   --source       print the source tree instead (its models/ holds vocabulary-only GGUFs)
 # The build has the RPC backend (GGML_RPC) so that models can be spread over ggml-rpc-server
 # processes; CUDA when `nvcc` is found or THINKTOP_CUDA=1 (THINKTOP_CUDA=0 turns it off);
 # Metal on macOS (llama.cpp's default there).
 . "$(dirname "$0")/lib.sh"
 
-want_bench=0 want_rpc_server=0 want_llama_server=0
+want_bench=0 want_rpc_server=0 want_llama_server=0 want_source=0
 for arg in "$@"; do
   case "$arg" in
     --bench) want_bench=1 ;;
     --rpc-server) want_rpc_server=1 ;;
     --llama-server) want_llama_server=1 ;;
+    --source) want_source=1 ;;
   esac
 done
 
@@ -38,6 +40,8 @@ fetch_source() {
   fi
   echo "$src"
 }
+
+if [ "$want_source" = 1 ]; then fetch_source; exit 0; fi
 
 common_flags=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF
   -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_OPENSSL=OFF -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DGGML_RPC=ON)
@@ -62,33 +66,28 @@ if [ ! -f "$LLAMA_PREFIX/lib/pkgconfig/llama.pc" ] || ! rpc_lib; then
   cmake --install "$build" >&2 || fail "step 'install llama.cpp' failed"
 fi
 
-if [ "$want_rpc_server" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/ggml-rpc-server" ]; then
-  src="$(fetch_source)"
-  build="$THINKTOP_CACHE/build/ggml-rpc-server-$LLAMA_PIN_COMMIT"
-  step "building ggml-rpc-server from the same source"
-  cmake -S "$src" -B "$build" "${common_flags[@]}" -DBUILD_SHARED_LIBS=OFF \
-    -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON >&2 || fail "step 'cmake configure ggml-rpc-server' failed"
-  cmake --build "$build" -j"$(nproc)" --target ggml-rpc-server >&2 || fail "step 'build ggml-rpc-server' failed"
-  mkdir -p "$LLAMA_PREFIX/bin" && cp "$build/bin/ggml-rpc-server" "$LLAMA_PREFIX/bin/"
-fi
+# The tools (ggml-rpc-server, llama-bench, llama-server) share one static build of the same
+# source: configured once, each target built when first asked for.
+tools_build() {   # target, what it is for
+  local src; src="$(fetch_source)"
+  local build="$THINKTOP_CACHE/build/tools-$LLAMA_PIN_COMMIT"
+  step "building $1 from the same source ($2)"
+  if [ ! -f "$build/CMakeCache.txt" ]; then
+    cmake -S "$src" -B "$build" "${common_flags[@]}" -DBUILD_SHARED_LIBS=OFF \
+      -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON >&2 \
+      || fail "step 'cmake configure the llama.cpp tools' failed (see the output above)"
+  fi
+  cmake --build "$build" -j"$(nproc)" --target "$1" >&2 || fail "step 'build $1' failed (see the output above)"
+  mkdir -p "$LLAMA_PREFIX/bin" && cp "$build/bin/$1" "$LLAMA_PREFIX/bin/"
+}
 
+if [ "$want_rpc_server" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/ggml-rpc-server" ]; then
+  tools_build ggml-rpc-server "a server must speak the same RPC protocol version"
+fi
 if [ "$want_bench" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/llama-bench" ]; then
-  src="$(fetch_source)"
-  build="$THINKTOP_CACHE/build/llama-bench-$LLAMA_PIN_COMMIT"
-  step "building llama-bench from the same source"
-  cmake -S "$src" -B "$build" "${common_flags[@]}" -DBUILD_SHARED_LIBS=OFF \
-    -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON >&2 || fail "step 'cmake configure llama-bench' failed"
-  cmake --build "$build" -j"$(nproc)" --target llama-bench >&2 || fail "step 'build llama-bench' failed"
-  mkdir -p "$LLAMA_PREFIX/bin" && cp "$build/bin/llama-bench" "$LLAMA_PREFIX/bin/"
+  tools_build llama-bench "the baseline of make bench"
 fi
 if [ "$want_llama_server" = 1 ] && [ ! -x "$LLAMA_PREFIX/bin/llama-server" ]; then
-  src="$(fetch_source)"
-  build="$THINKTOP_CACHE/build/llama-server-$LLAMA_PIN_COMMIT"
-  step "building llama-server from the same source (about 5 minutes on 2 cores)"
-  cmake -S "$src" -B "$build" "${common_flags[@]}" -DBUILD_SHARED_LIBS=OFF \
-    -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON >&2 \
-    || fail "step 'cmake configure llama-server' failed"
-  cmake --build "$build" -j"$(nproc)" --target llama-server >&2 || fail "step 'build llama-server' failed"
-  mkdir -p "$LLAMA_PREFIX/bin" && cp "$build/bin/llama-server" "$LLAMA_PREFIX/bin/"
+  tools_build llama-server "the inference-server tests; about 6 minutes on 2 cores"
 fi
 echo "$LLAMA_PREFIX"

@@ -116,6 +116,7 @@ extension DecodingSession {
         records.removeLast(removed)
         checkpoints.removeLast(checkpoints.count - keep)
         stopReason = nil
+        lastError = nil   // a run that ended on an error goes on from here (a server back up)
         emit(TraceEvent(step: keep, kind: .rewind, position: position, detail: "removed \(removed) tokens"))
     }
 

@@ -132,6 +132,12 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Print no summary on stderr.")
     var quiet = false
 
+    /// " (after 23 tokens, which the trace keeps)" for the line that says why a run stopped.
+    static func kept(_ tokens: Int, trace: String?) -> String {
+        guard tokens > 0 else { return "" }
+        return " (after \(tokens) tokens\(trace == nil ? "" : ", which the trace keeps"))"
+    }
+
     func run() throws {
         let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation, quietLoad: quiet)
         let commands = prepared.session.commands
@@ -171,7 +177,7 @@ struct Run: ParsableCommand {
         if let why = result.traceFailure {
             throw ThinktopError.io("\(why): generation was stopped there")
         }
-        if let error = result.error { throw ThinktopError.io(error) }
+        if let error = result.error { throw ThinktopError.io(error + Self.kept(result.summary?.tokens ?? 0, trace: tracePath)) }
         if !quiet, let summary = result.summary {
             let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events · stopped: %@%@",
                               summary.tokens, summary.thinkingTokens, summary.answerTokens, summary.tokensPerSecond,

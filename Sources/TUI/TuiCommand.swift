@@ -1,6 +1,7 @@
 import ArgumentParser
 import Core
 import Foundation
+import Synchronization
 import Views
 
 /// Where the shipped themes are: $THINKTOP_THEMES, or a Themes folder beside the executable
@@ -78,8 +79,10 @@ struct Tui: ParsableCommand {
         prepared.recorder.onFailure = { why in mailbox.push(.traceFailed(why)) }
         let info = (header: prepared.header, problem: prepared.problem, attention: session.capturesAttention,
                     strategies: session.strategyStatus(), kv: KVView(session))
+        let failure = Mutex<String?>(nil)
         let thread = SessionThread(commands: session.commands) {
             prepared.session.run(stayAfterDone: true)
+            failure.withLock { $0 = prepared.session.lastError.map { "\($0)" } }
             mailbox.push(.summary(prepared.finish()))
         }
         let app = WorkbenchApp(source: .live(LiveRun(header: info.header, problem: info.problem, attention: info.attention,
@@ -98,6 +101,12 @@ struct Tui: ParsableCommand {
             printError((line + "\n"))
         }
         if app.traceFailure != nil { throw ExitCode(1) }
+        // the run stopped on an error (a server gone, …): the workbench showed it; it is said
+        // once more where it stays, with what the trace kept
+        if let error = failure.withLock({ $0 }) {
+            printError("thinktop: \(error)\(Run.kept(app.summary?.tokens ?? 0, trace: tracePath))\n")
+            throw ExitCode(1)
+        }
     }
 }
 

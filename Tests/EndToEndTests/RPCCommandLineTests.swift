@@ -1,71 +1,13 @@
 import Core
 import Foundation
 import Testing
-
-/// A ggml-rpc-server started by the test on 127.0.0.1 and a free port, stopped by process id.
-final class ServerProcess {
-    static let path: String = {
-        if let p = ProcessInfo.processInfo.environment["THINKTOP_RPC_SERVER"], !p.isEmpty { return p }
-        return NSHomeDirectory() + "/.cache/thinktop/llama.cpp-0c1e570/bin/ggml-rpc-server"
-    }()
-    let process = Process()
-    let port: UInt16
-    var endpoint: String { "127.0.0.1:\(port)" }
-
-    init() throws {
-        port = try Self.freePort()
-        process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = ["-H", "127.0.0.1", "-p", "\(port)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(10)
-        while !Self.listening(port) {
-            guard Date() < deadline, process.isRunning else { throw ThinktopError.io("ggml-rpc-server did not start") }
-            usleep(20_000)
-        }
-    }
-
-    deinit { kill() }
-
-    func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard ok else { throw ThinktopError.io("cannot find a free port") }
-        return UInt16(bigEndian: addr.sin_port)
-    }
-
-    static func listening(_ port: UInt16) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = port.bigEndian
-        return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-    }
-}
+import TestSupport
 
 @Suite("thinktop over llama.cpp RPC on the command line", .serialized)
 struct RPCCommandLineTests {
     @Test("--rpc over two servers prints the same text as the local run; the trace header says where the weights sit")
     func sameText() throws {
-        let a = try ServerProcess(), b = try ServerProcess()
+        let a = try TestServer.rpc(), b = try TestServer.rpc()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let trace = dir.appendingPathComponent("t.jsonl").path
@@ -83,7 +25,7 @@ struct RPCCommandLineTests {
 
     @Test("a server killed mid-run: one line naming it, exit 1, a whole trace that replays")
     func serverDies() throws {
-        let a = try ServerProcess(), b = try ServerProcess()
+        let a = try TestServer.rpc(), b = try TestServer.rpc()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let trace = dir.appendingPathComponent("t.jsonl").path
@@ -114,7 +56,7 @@ struct RPCCommandLineTests {
 
     @Test("an unreachable server is named in one line before anything is loaded")
     func unreachable() throws {
-        let port = try ServerProcess.freePort()
+        let port = try TestServer.freePort()
         let r = try Binary.run(["run", "--rpc", "127.0.0.1:\(port)", "--max-tokens", "4"])
         #expect(r.status == 1)
         #expect(r.stderr == "thinktop: RPC server 127.0.0.1:\(port): connection refused: start ggml-rpc-server there (`make rpc-server` builds it) or correct --rpc\n")

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Testing
+import TestSupport
 
 /// The workbench in a real terminal: tmux runs `thinktop`, `send-keys` types, and
 /// `capture-pane -p` reads the screen as a person would see it.
@@ -147,7 +148,7 @@ struct WorkbenchTests {
 
     @Test("an RPC server killed under the workbench: the terminal comes back with one line, exit 1, the trace whole")
     func rpcServerDies() throws {
-        let server = try ServerProcess()
+        let server = try TestServer.rpc()
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let trace = dir.appendingPathComponent("t.jsonl").path

@@ -2,62 +2,7 @@ import Core
 @testable import Engine
 import Foundation
 import Testing
-
-/// A ggml-rpc-server the test starts itself, on 127.0.0.1 and a free port, and stops by
-/// process id. `make test` builds it from the pinned llama.cpp and passes its path in
-/// THINKTOP_RPC_SERVER.
-final class RPCServer {
-    static let path: String = {
-        if let p = ProcessInfo.processInfo.environment["THINKTOP_RPC_SERVER"], !p.isEmpty { return p }
-        return NSHomeDirectory() + "/.cache/thinktop/llama.cpp-0c1e570/bin/ggml-rpc-server"
-    }()
-
-    let process = Process()
-    let endpoint: String
-
-    init(threads: Int = 1) throws {
-        guard FileManager.default.isExecutableFile(atPath: Self.path) else {
-            throw ThinktopError.io("ggml-rpc-server is not built at \(Self.path): run the tests with `make test`")
-        }
-        let port = try Self.freePort()
-        endpoint = "127.0.0.1:\(port)"
-        process.executableURL = URL(fileURLWithPath: Self.path)
-        process.arguments = ["-H", "127.0.0.1", "-p", "\(port)", "-t", "\(threads)"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let deadline = Date().addingTimeInterval(10)
-        while !Devices.isListening(endpoint) {
-            guard Date() < deadline, process.isRunning else { throw ThinktopError.io("ggml-rpc-server did not start on \(endpoint)") }
-            usleep(20_000)
-        }
-    }
-
-    deinit { stop() }
-
-    func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-    }
-
-    /// A port nothing listens on now: bound to 127.0.0.1:0, read back, released.
-    static func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ThinktopError.io("no socket") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw ThinktopError.io("cannot find a free port") }
-        return UInt16(bigEndian: addr.sin_port)
-    }
-}
+import TestSupport
 
 @Suite("The model over llama.cpp RPC (two ggml-rpc-server processes)", .serialized)
 struct RPCTests {
@@ -86,8 +31,8 @@ struct RPCTests {
 
     @Test("split over two servers, the session is the local one: tokens, entropies, attention rows, probes, evictions")
     func equivalence() throws {
-        let a = try RPCServer(), b = try RPCServer()
-        defer { a.stop(); b.stop() }
+        let a = try TestServer.rpc(), b = try TestServer.rpc()
+        defer { a.kill(); b.kill() }
         // the local reference without the CPU's repacked weights: the servers hold them unrepacked
         let localModel = try LlamaModel(path: DefaultModel.path, placement: ModelPlacement(repack: false))
         let remoteModel = try LlamaModel(path: DefaultModel.path, placement: ModelPlacement(rpc: [a.endpoint, b.endpoint]))
@@ -119,8 +64,8 @@ struct RPCTests {
 
     @Test("a sequence's state saved and restored over RPC continues exactly")
     func stateOverRPC() throws {
-        let a = try RPCServer()
-        defer { a.stop() }
+        let a = try TestServer.rpc()
+        defer { a.kill() }
         let model = try LlamaModel(path: DefaultModel.path, placement: ModelPlacement(rpc: [a.endpoint]))
         let ctx = try LlamaContext(model: model, options: try ContextOptions(contextSize: 512, threads: 2))
         let tokens = try model.tokenize("Count: one, two, three,", addSpecial: true)
@@ -138,7 +83,7 @@ struct RPCTests {
 
     @Test("an unreachable server and a server of another protocol are refused in one line, before ggml sees them")
     func refusals() throws {
-        let port = try RPCServer.freePort()
+        let port = try TestServer.freePort()
         #expect(throws: ThinktopError.rpcFailed(endpoint: "127.0.0.1:\(port)",
                                                 reason: "connection refused: start ggml-rpc-server there (`make rpc-server` builds it) or correct --rpc")) {
             try Devices.addRPCServers(["127.0.0.1:\(port)"])
@@ -158,7 +103,7 @@ final class FakeRPCServer: @unchecked Sendable {
     private let thread: Thread
 
     init(major: UInt8) throws {
-        let port = try RPCServer.freePort()
+        let port = try TestServer.freePort()
         endpoint = "127.0.0.1:\(port)"
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
