@@ -4,13 +4,22 @@ extension TraceImport {
     /// A response as trace lines: a header saying where it came from, one token line per
     /// step with the partial distribution's signals (the entropy bracket, the missing mass),
     /// and a summary.
+    /// A token's bytes as text: UTF-8 when they are, else byte by byte as llama.cpp names
+    /// byte tokens (`<0xA9>`): a piece of a character split over tokens.
+    static func readable(_ bytes: [UInt8]) -> String {
+        if let s = String(validating: bytes, as: UTF8.self) { return s }
+        return bytes.map { String(format: "<0x%02X>", $0) }.joined()
+    }
+
     static func trace(_ r: Response, file: String, options: Options) -> Run {
         var ids: [String: Int32] = [:]
         // tokens without ids (OpenAI's) get ids local to this trace, one per distinct text
         var nextLocal = Int32(1_000_000_000)
         func id(_ given: Int32?, _ text: String, _ bytes: [UInt8]?) -> Int32 {
             if let given { return given }
-            let key = bytes.map { $0.map(String.init).joined(separator: ",") } ?? text
+            // one token, one key: its bytes, given or spelled by its text (a top entry may lack
+            // the bytes its chosen twin has)
+            let key = (bytes ?? Array(text.utf8)).map(String.init).joined(separator: ",")
             if let known = ids[key] { return known }
             ids[key] = nextLocal
             nextLocal += 1
@@ -38,7 +47,7 @@ extension TraceImport {
             let chosen = id(t.id, t.text, t.bytes)
             var candidates = t.top.map { Candidate(id: id($0.id, $0.text, $0.bytes), logit: Float($0.logprob)) }
             var texts: [Int32: String] = [:]
-            for (c, a) in zip(candidates, t.top) { texts[c.id] = a.bytes.map { String(decoding: $0, as: UTF8.self) } ?? a.text }
+            for (c, a) in zip(candidates, t.top) { texts[c.id] = a.bytes.map(Self.readable) ?? a.text }
             if !candidates.contains(where: { $0.id == chosen }), t.logprob.isFinite {
                 candidates.append(Candidate(id: chosen, logit: Float(t.logprob)))
             }
@@ -72,7 +81,7 @@ extension TraceImport {
         }
         output += utf8.flush()
         let facts = ModelFacts(file: r.model ?? "unknown model", sha256: nil, architecture: "unknown",
-                               description: "imported: \(r.format)", layers: 0, embeddingSize: 0, heads: 0, kvHeads: 0,
+                               description: "", layers: 0, embeddingSize: 0, heads: 0, kvHeads: 0,
                                slidingWindow: 0, vocabularySize: options.vocabularySize, trainedContext: 0, parameters: 0,
                                sizeBytes: 0, thinkOpenToken: nil, thinkCloseToken: nil, hasChatTemplate: false)
         let settings = RunSettings(sampling: nil, maxTokens: records.count, contextSize: 0, threads: 0, stops: [],

@@ -217,10 +217,11 @@ public struct StepRecord: Codable, Sendable, Equatable {
 
     /// whether the signals are exact (the whole vocabulary was seen)
     public var isExact: Bool { entropyRange == nil }
-    /// the entropy bracket, [H, H] when exact
+    /// the entropy bracket, [H, H] when exact ([0, 0] for an entropy that is not a number:
+    /// a record read from a damaged trace)
     public var entropyBounds: ClosedRange<Double> {
-        guard let r = entropyRange, r.count == 2, r[0] <= r[1] else { return entropy...entropy }
-        return r[0]...r[1]
+        if let r = entropyRange, r.count == 2, r[0].isFinite, r[1].isFinite, r[0] <= r[1] { return r[0]...r[1] }
+        return entropy.isFinite ? entropy...entropy : 0...0
     }
 
     enum CodingKeys: String, CodingKey {

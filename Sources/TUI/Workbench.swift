@@ -162,6 +162,7 @@ final class WorkbenchApp {
                 kvBytesPerToken: h.model.kvBytesPerToken ?? 0, slidingWindow: h.model.slidingWindow)
             snapshot.problem = run.problem
             snapshot.kvPolicy = h.settings.kvPolicy
+            (snapshot.origin, snapshot.kvNote) = Self.origin(h)
             updateBudget()
         case .replay(let timeline):
             let h = timeline.header
@@ -172,6 +173,7 @@ final class WorkbenchApp {
                 strategies: replayRows(h), kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
                 slidingWindow: h.model.slidingWindow)
             snapshot.problem = timeline.problem
+            (snapshot.origin, snapshot.kvNote) = Self.origin(h)
             // the budget the run was started with (a change mid-run is a `parameter` event)
             if let (list, on) = try? StrategyRegistry.configure(h.settings.strategies), on.contains("budget"),
                let budget = list.first(where: { $0.id == "budget" }) as? BudgetForcing {
@@ -181,6 +183,19 @@ final class WorkbenchApp {
                 flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
             }
         }
+    }
+
+    /// Where a run comes from when no local model made it: the status bar's words and the KV
+    /// pane's note.
+    static func origin(_ h: TraceHeader) -> (String?, String?) {
+        if let s = h.server {
+            let host = URL(string: s.url).map { "\($0.host ?? "")\($0.port.map { ":\($0)" } ?? "")" } ?? s.url
+            return ("server \(host)", "the server's slot holds it")
+        }
+        if let s = h.source {
+            return ("imported \(s.file) (\(s.format))", "no KV cache: imported from a server's answer")
+        }
+        return (nil, nil)
     }
 
     /// Runs until the user quits or a signal arrives; a live run's session is then stopped

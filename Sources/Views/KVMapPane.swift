@@ -168,6 +168,20 @@ public struct KVMapPane: Pane {
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {
         surface.fill(area)
         guard !area.isEmpty else { return }
+        if snapshot.contextSize <= 0 {
+            // no cache to map (an imported answer): say why
+            surface.put(snapshot.kvNote ?? "no KV cache", x: area.x, y: area.y, style: Style(Role.dim, dim: true), limit: area.width)
+            return
+        }
+        if let note = snapshot.kvNote, area.height > 1 {
+            surface.put(note, x: area.x, y: area.maxY - 1, style: Style(Role.dim, dim: true), limit: area.width)
+            return render(snapshot, into: &surface, area: Rect(x: area.x, y: area.y, width: area.width, height: area.height - 1),
+                          glyphs: glyphs, note: ())
+        }
+        render(snapshot, into: &surface, area: area, glyphs: glyphs, note: ())
+    }
+
+    private func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs, note: Void) {
         let occupancy = KVOccupancy(snapshot)
         let swaLabel = "swa\(snapshot.slidingWindow)"
         var labelWidth = (snapshot.slidingWindow > 0 ? max(6, swaLabel.count) : 6) + 1

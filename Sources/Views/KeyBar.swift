@@ -1,11 +1,16 @@
 /// The bottom row: the main keys, `space pause  . step  ←→ cursor  r rewind  t end-think
-/// ? help  q quit`, as many whole hints as fit. While paused, space reads `resume`.
+/// ? help  q quit`, as many whole hints as fit. While paused, space reads `resume`. A replay
+/// cannot change the run: its row is `space pause  . step  ←→ cursor  +- speed  ? help  q quit`.
 public struct KeyBar: Pane {
     public init() {}
 
     static func hints(_ snapshot: WorkbenchSnapshot, glyphs: Glyphs) -> [(key: String, action: String)] {
-        [("space", snapshot.status == .paused ? "resume" : "pause"), (".", "step"), (glyphs.leftRight, "cursor"),
-         ("r", "rewind"), ("t", "end-think"), ("?", "help"), ("q", "quit")]
+        if case .replay(let playing, _) = snapshot.status {
+            return [("space", playing ? "pause" : "play"), (".", "step"), (glyphs.leftRight, "cursor"), ("+-", "speed"),
+                    ("?", "help"), ("q", "quit")]
+        }
+        return [("space", snapshot.status == .paused ? "resume" : "pause"), (".", "step"), (glyphs.leftRight, "cursor"),
+                ("r", "rewind"), ("t", "end-think"), ("?", "help"), ("q", "quit")]
     }
 
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {

@@ -23,6 +23,8 @@ public enum Role {
     public static let tokenCursor = "token.cursor"
     public static let sparkEntropy = "sparkline.entropy"
     public static let sparkConfidence = "sparkline.confidence"
+    /// the part of an entropy band above its lower end (a server's top-k: the entropy lies in the band)
+    public static let sparkBand = "sparkline.band"
     public static let gaugeUsed = "gauge.used"
     public static let gaugeFree = "gauge.free"
     public static let gaugeForced = "gauge.forced"
@@ -46,7 +48,7 @@ public enum Role {
         [text, dim, border, title, statusBar, statusRunning, statusPaused, statusDone, notice, keyHint]
             + (0..<entropyBuckets).map(entropy)
             + [phaseThinking, phaseAnswer, tokenLatent, tokenForced, tokenSuppressed, tokenCursor, sparkEntropy,
-               sparkConfidence, gaugeUsed, gaugeFree, gaugeForced, kvPrompt, kvThinking, kvAnswer, kvLatent,
+               sparkConfidence, sparkBand, gaugeUsed, gaugeFree, gaugeForced, kvPrompt, kvThinking, kvAnswer, kvLatent,
                kvEvicted, kvFree, kvSWA, kvAttention, strategyOn, strategyOff, strategyUnavailable, topkBar, topkChosen, help]
     }
 }

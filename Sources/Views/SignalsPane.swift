@@ -8,6 +8,9 @@ import Core
 /// entropy, the sliding-window mean `windowMean` and the window's trend) and
 /// `Confidence ▇▇█▆▃▇  p1 0.91`. Entropy is drawn against `EntropyScale.fullScale`,
 /// confidence against 1. The label goes first when the area is narrow, then the values.
+/// A token whose distribution was partial (a server's top k) has its entropy as a band: solid
+/// up to the bracket's lower end, dimmed up to its upper end, and the value reads
+/// `H [0.81,1.20]`.
 public struct SignalsPane: Pane {
     /// a trend flatter than this (nats per token) draws as flat
     public static let flatTrend = 0.01
@@ -25,7 +28,9 @@ public struct SignalsPane: Pane {
 
         let entropyValues: String
         if let r = current {
-            entropyValues = "H \(Format.fixed(r.entropy, 2))  mean \(Format.fixed(r.windowMean, 2)) \(Self.arrow(r.trend, glyphs))"
+            let b = r.entropyBounds
+            let h = r.isExact ? Format.fixed(r.entropy, 2) : "[\(Format.fixed(b.lowerBound, 2)),\(Format.fixed(b.upperBound, 2))]"
+            entropyValues = "H \(h)  mean \(Format.fixed(r.windowMean, 2)) \(Self.arrow(r.trend, glyphs))"
         } else {
             entropyValues = "H -     mean -    " + glyphs.trendFlat
         }
@@ -34,6 +39,7 @@ public struct SignalsPane: Pane {
         let widest = max(DisplayWidth.of(entropyValues), DisplayWidth.of(confidenceValues))
         let labelWidth = area.width >= Self.labelWidth + Self.minimumSpark + 1 + widest ? Self.labelWidth : 0
         band(label: "Entropy", labelWidth: labelWidth, values: entropyValues, series: window.map(\.entropy),
+             upper: window.map { $0.isExact ? nil : $0.entropyBounds.upperBound },
              maximum: EntropyScale.fullScale, role: Role.sparkEntropy,
              area: Rect(x: area.x, y: area.y, width: area.width, height: entropyRows),
              surface: &surface, glyphs: glyphs)
@@ -53,8 +59,8 @@ public struct SignalsPane: Pane {
     private static let labelWidth = 11   // "Confidence "
     private static let minimumSpark = 8
 
-    private func band(label: String, labelWidth: Int, values: String, series: [Double], maximum: Double, role: String,
-                      area: Rect, surface: inout Surface, glyphs: Glyphs) {
+    private func band(label: String, labelWidth: Int, values: String, series: [Double], upper: [Double?] = [],
+                      maximum: Double, role: String, area: Rect, surface: inout Surface, glyphs: Glyphs) {
         let valueWidth = DisplayWidth.of(values)
         let valuesShown = area.width >= labelWidth + Self.minimumSpark + 1 + valueWidth
         let sparkWidth = area.width - labelWidth - (valuesShown ? valueWidth + 1 : 0)
@@ -63,7 +69,7 @@ public struct SignalsPane: Pane {
             surface.put(label, x: area.x, y: bottom, style: Style(Role.title), limit: labelWidth - 1)
         }
         if sparkWidth > 0 {
-            Sparkline(values: series, maximum: maximum, style: Style(role))
+            Sparkline(values: series, upper: upper, maximum: maximum, style: Style(role))
                 .render(into: &surface, area: Rect(x: area.x + labelWidth, y: area.y, width: sparkWidth, height: area.height),
                         glyphs: glyphs)
         }

@@ -76,6 +76,12 @@ public struct WorkbenchSnapshot: Sendable {
     public var notice: String?
     /// a short warning that stays in the status bar (e.g. "trace stopped" after a failed write)
     public var alert: String?
+    /// where the run comes from when not from a local model: "server 127.0.0.1:8080",
+    /// "imported chat.json (OpenAI chat completion)"
+    public var origin: String?
+    /// what the KV pane says instead of (contextSize 0) or under its map: "held in the
+    /// server's slot", "no KV cache: imported from a server's answer"
+    public var kvNote: String?
     public var showHelp: Bool
 
     public init(modelName: String, modelDetail: String = "", status: Status, records: [StepRecord] = [],

@@ -1,4 +1,5 @@
-/// The top row: `thinktop ─ gemma-3-270m Q4_K_M ─ ctx 812/4096 ─ 71 tok/s ─ ▶ running`, then
+/// The top row: `thinktop ─ gemma-3-270m Q4_K_M ─ ctx 812/4096 ─ 71 tok/s ─ ▶ running` (with
+/// where the run comes from after the model when it is served or imported), then
 /// the alert and the notice when there are. When the row is too narrow, the throughput goes
 /// first, then the context use, then the model, then the name; the run state and the alert
 /// always stay, and the notice is cut last.
@@ -13,11 +14,14 @@ public struct StatusBar: Pane {
         let model = [snapshot.modelName, snapshot.modelDetail].filter { !$0.isEmpty }.joined(separator: " ")
         let held = snapshot.kvHeld ?? KVOccupancy(snapshot).held
         // (span, the order it is dropped in when the row is too narrow; nil: never)
+        // an imported trace has no context and may have no timings: those segments go
+        let replay = if case .replay = snapshot.status { true } else { false }
         var segments: [(span: Span, drop: Int?)] = [
             (Span("thinktop", Style(Role.statusBar, bold: true)), 3),
             (Span(model, bar), 2),
-            (Span("ctx \(held)/\(max(0, snapshot.contextSize))", bar), 1),
-            (Span("\(Format.rate(snapshot.tokensPerSecond)) tok/s", bar), 0),
+            (Span(snapshot.origin ?? "", bar), 2),
+            (Span(snapshot.contextSize > 0 ? "ctx \(held)/\(snapshot.contextSize)" : "", bar), 1),
+            (Span(replay && snapshot.tokensPerSecond <= 0 ? "" : "\(Format.rate(snapshot.tokensPerSecond)) tok/s", bar), 0),
             (state(snapshot.status, glyphs), nil),
         ].filter { !$0.0.text.isEmpty }
         if let alert = snapshot.alert, !alert.isEmpty {

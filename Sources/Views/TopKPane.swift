@@ -23,9 +23,12 @@ public struct TopKPane: Pane {
             surface.put("no token yet", x: area.x, y: area.y, style: Style(Role.dim, dim: true), limit: area.width)
             return
         }
-        let step = "#\(r.index)", h = Format.fixed(r.entropy, 2), m = Format.fixed(r.margin, 2)
+        let step = "#\(r.index)", m = Format.fixed(r.margin, 2)
+        // a partial distribution (a server's top k): the entropy is a bracket
+        let b = r.entropyBounds
+        let h = r.isExact ? Format.fixed(r.entropy, 2) : "[\(Format.fixed(b.lowerBound, 2)), \(Format.fixed(b.upperBound, 2))]"
         let full = "  H \(h)  margin \(m)"
-        let header = step.count + full.count <= area.width ? full : " H \(h) m \(m)"
+        let header = step.count + full.count <= area.width ? full : " H \(h.replacingOccurrences(of: ", ", with: ",")) m \(m)"
         surface.put([Span(step, Style(Role.title)), Span(header)], x: area.x, y: area.y, limit: area.width)
         guard area.height > 1 else { return }
 
@@ -35,7 +38,12 @@ public struct TopKPane: Pane {
         if r.input != .explicit { chose.append(Span(" " + r.input.rawValue, Style(Role.dim, dim: true))) }
         surface.put(chose, x: area.x, y: area.y + 1, limit: area.width)
 
-        let shown = r.top.prefix(area.height - 2)
+        // the mass no listed token holds, on the last row (a partial distribution's is exact)
+        let rest = r.missingMass.map { "outside the top \(r.top.count): \(Format.fixed($0, 2))" }
+        let shown = r.top.prefix(area.height - 2 - (rest == nil ? 0 : 1))
+        if let rest, area.height > 2 {
+            surface.put(rest, x: area.x, y: area.y + 2 + shown.count, style: Style(Role.dim, dim: true), limit: area.width)
+        }
         guard !shown.isEmpty else { return }
         let texts = shown.map { Format.token($0.text, glyphs: glyphs) }
         let markWidth = DisplayWidth.of(glyphs.chosen)

@@ -74,6 +74,8 @@ struct ImportTests {
         #expect(t.map(\.position) == Array(12..<18))
         #expect(abs(t[0].logprob - -0.1) < 1e-12 && t[0].top.map(\.text) == ["So", "Wait"])
         #expect(t[0].top[0].id == t[0].token && t[0].top[1].id != t[0].token)
+        // a top entry without bytes is the same token as its chosen twin with them
+        #expect(t[2].top.count == 1 && t[2].top[0].id == t[2].token && t[2].top[0].text == "Answer")
         let range = try #require(t[0].entropyRange)
         #expect(range[0] <= range[1] && t[0].entropy == range[0] && !t[0].isExact)
         #expect(abs((t[0].missingMass ?? 0) - (1 - exp(-0.1) - exp(-2.5))) < 1e-6)

@@ -186,10 +186,24 @@ struct KVMapPaneTests {
         expectLines(tiny, ["xxxxxxxxxx",
                            "x██▓▒░   x",
                            "xxxxxxxxxx"])
-        let none = render(KVMapPane(), snapshot(contextSize: 0), width: 30, height: 3)
-        expectLines(none, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-                           "xglobal                  10/0x",
-                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        // no context (an imported answer): no map, the reason when there is one
+        var none = snapshot(contextSize: 0)
+        expectLines(render(KVMapPane(), none, width: 30, height: 3),
+                    ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                     "xno KV cache                 x",
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        none.kvNote = "no KV cache: imported"
+        expectLines(render(KVMapPane(), none, width: 30, height: 3),
+                    ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                     "xno KV cache: imported       x",
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        // a served run: the map, and the note on the last row
+        s.kvNote = "the server's slot"
+        expectLines(render(KVMapPane(), s, width: 30, height: 4),
+                    ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                     "xglobal █·███▓▓▒░░      18/32x",
+                     "xthe server's slot           x",
+                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
     }
 }
 
@@ -390,5 +404,19 @@ struct TopKPaneTests {
         expectLines(empty, ["xxxxxxxxxxxxxxxxxxxx",
                             "xno token yet      x",
                             "xxxxxxxxxxxxxxxxxxxx"])
+    }
+    @Test("a partial distribution (a server's top k): the entropy as [lo, hi], and the mass outside the top on the last row")
+    func partial() {
+        var r = records
+        r[0].entropyRange = [0.5, 1.25]
+        r[0].missingMass = 0.12
+        let s = render(TopKPane(), snapshot(r, cursor: 0), width: 34, height: 6)
+        expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                        "x#0  H [0.50, 1.25]  margin 0.19 x",
+                        "xchose \" So\" 0.22                x",
+                        "x \" Wait\" 0.41 ███████▍          x",
+                        "xoutside the top 4: 0.12         x",
+                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        #expect(s[1, 4].style == Style(Role.dim, dim: true))
     }
 }

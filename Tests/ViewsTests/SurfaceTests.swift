@@ -81,6 +81,21 @@ struct SurfaceTests {
         expectLines(a, [" .-#"])
     }
 
+    @Test("a band: solid up to each value, dimmed in the band's role from there up to its upper end")
+    func sparklineBand() {
+        var s = Surface(width: 3, height: 2, fill: "x")
+        // values 1, 1, 2 of 4 over two rows (16 eighths): 4, 4 and 8 eighths solid; the second
+        // column's band reaches 3 (12 eighths), the third's is below its value (no band)
+        Sparkline(values: [1, 1, 2], upper: [nil, 3, 1.5], maximum: 4).render(into: &s, area: s.area)
+        // row 0 is the top: only the second column has a band cell there
+        expectLines(s, [" ▄ ",
+                        "▄▄█"])
+        #expect(s[1, 0].style == Style(Role.sparkBand, dim: true))
+        #expect(s[1, 1].style == Style(Role.sparkEntropy))
+        #expect(s[0, 0].style == Style(Role.sparkEntropy) && s[0, 0].symbol == " ")
+        #expect(s[2, 0].style == Style(Role.sparkEntropy))
+    }
+
     @Test("a box: border in pane.border, title in the top border in pane.title, inside untouched")
     func box() {
         var s = Surface(width: 16, height: 5, fill: "x")
