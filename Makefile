@@ -9,7 +9,7 @@ LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --var
 SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
 ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
 
-.PHONY: run test build deps llama model bench clean mutants tsan rpc-server llama-server
+.PHONY: run test build deps llama model bench bench-server clean mutants tsan rpc-server llama-server
 
 run: deps model build
 	.build/release/thinktop $(ARGS)
@@ -64,6 +64,11 @@ model:
 bench: deps model build
 	@lb="$$(bash scripts/setup-llama.sh --bench)/bin/llama-bench"; \
 	.build/release/thinktop bench --threads $${THREADS:-2} --llama-bench "$$lb" $(ARGS)
+
+# stepping the model through llama-server against the server alone and against the model
+# here, and what steering costs there (a stop and resubmit, a probe request)
+bench-server: deps model build llama-server
+	@bash scripts/bench-server.sh "$$(bash scripts/setup-llama.sh --llama-server)/bin/llama-server" $(ARGS)
 
 clean:
 	rm -rf .build

@@ -80,6 +80,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if modelOptions.serverOptions.server != nil { return try runServer() }
         let model = try modelOptions.loadModel()
         // an RPC server gone mid-run: one line naming it, not ggml's abort
         FatalExit(tracePath: nil, endpoints: try modelOptions.placement().rpc).install()
@@ -304,7 +305,7 @@ struct Bench: ParsableCommand {
         }
     }
 
-    private func progress(_ s: String?) {
+    func progress(_ s: String?) {
         guard isatty(2) == 1 else { return }
         printError((s.map { "\r\u{1B}[Kbench: \($0)" } ?? "\r\u{1B}[K"))
     }

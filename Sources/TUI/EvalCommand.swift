@@ -79,25 +79,30 @@ struct Eval: ParsableCommand {
         var list = try Problem.load(path: problemsPath)
         if let l = limit { list = Array(list.prefix(l)) }
         let sampling = try self.sampling.parameters()
-        let model = try modelOptions.loadModel()
+        // on a server: its vocabulary here, the model there (every problem one run on it)
+        let served = modelOptions.serverOptions.server != nil
+        let model = served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel()
+        let server = try modelOptions.serverBackend(vocabulary: model)
         // an RPC server gone mid-run: one line naming it, not ggml's abort
         FatalExit(tracePath: nil, endpoints: try modelOptions.placement().rpc).install()
         // H2O and SnapKV need the attention tap; then every set runs with it (flash attention
         // off), so the sets differ only in what they choose
         let tap = try sets.contains { try KVPolicyRegistry.parse(kvSpec($0)).needsAttention }
-        let context = try LlamaContext(model: model, options: try modelOptions.contextOptions(attentionTap: tap))
-        let markers = ThinkMarkers.resolve(backend: context)
+        if served, tap { throw ThinktopError.invalidArgument("H2O and SnapKV read the attention in the model's graph: they need a local model, not --server") }
+        let context = served ? nil : try LlamaContext(model: model, options: try modelOptions.contextOptions(attentionTap: tap))
+        let backend: ModelBackend = server ?? context!
+        let markers = ThinkMarkers.resolve(backend: backend)
         let total = sets.count * list.count
         var runs: [EvalRun] = []
         var done = 0
         for set in sets {
             for (i, problem) in list.enumerated() {
                 progress(done, total, "\(set) · \(problem.id ?? "#\(i + 1)")")
-                context.clearMemory()
+                context?.clearMemory()
                 let prompt = DemoProblem.prompt(for: problem.question)
                 let tokens = try model.tokenize(prompt, addSpecial: true)
                 let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: [DemoProblem.stop], markers: markers)
-                let session = try DecodingSession(backend: context, config: config, promptTokens: tokens,
+                let session = try DecodingSession(backend: backend, config: config, promptTokens: tokens,
                                                   initialPhase: markers.initialPhase(prompt: prompt))
                 try session.install(specs: specs(set))
                 try session.setKVPolicy(KVPolicyRegistry.parse(kvSpec(set)))
@@ -114,7 +119,8 @@ struct Eval: ParsableCommand {
         }
         progress(nil, total, "")
         let rows = EvalRow.rows(runs, sets: sets)
-        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \((model.path as NSString).lastPathComponent) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
+        let on = server.map { " on \($0.endpoint)" } ?? ""
+        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \((model.path as NSString).lastPathComponent)\(on) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
         print(EvalRow.markdown(rows))
         try EvalRow.csv(runs).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
         struct Report: Encodable { var rows: [EvalRow]; var runs: [EvalRun] }

@@ -25,6 +25,28 @@ struct ServerCommandLineTests {
         #expect(read.summary?.served?.streams == 1)
     }
 
+    @Test("eval on a server: the table of each strategy set, its runs made on the server")
+    func eval() throws {
+        let server = try TestServer.llama(model: Binary.model)
+        defer { server.kill() }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let problems = dir.appendingPathComponent("p.jsonl").path
+        try "{\"id\": \"a\", \"question\": \"What is 2 + 3?\", \"answer\": \"5\"}\n{\"id\": \"b\", \"question\": \"What is 4 × 2?\", \"answer\": \"8\"}\n"
+            .write(toFile: problems, atomically: true, encoding: .utf8)
+        let out = dir.appendingPathComponent("res").path
+        let r = try Binary.run(["eval", "--problems", problems, "--strategies", "none;budget=8", "--max-tokens", "40", "--temp", "0",
+                                "--out", out, "--server", server.url])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("gemma-3-270m-q4_k_m.gguf on \(server.url)"), "\(r.stdout)")
+        #expect(r.stdout.contains("| none | 2 |") && r.stdout.contains("| budget=8 | 2 |"), "\(r.stdout)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + ".json"))) as? [String: Any])
+        let runs = try #require(json["runs"] as? [[String: Any]])
+        let thinking = { (set: String) in runs.filter { $0["set"] as? String == set }.compactMap { $0["thinking_tokens"] as? Int ?? $0["thinkingTokens"] as? Int } }
+        #expect(thinking("budget=8").allSatisfy { $0 <= 8 + 4 } && thinking("budget=8").count == 2, "\(runs)")   // the budget and the forced close
+        #expect(thinking("none") == [40, 40], "\(runs)")
+    }
+
     @Test("a server killed mid-run: one line naming it, exit 1, a whole trace ending with its summary")
     func serverDies() throws {
         let server = try TestServer.llama(model: Binary.model)
