@@ -215,7 +215,9 @@ public final class DecodingSession {
         let sampled = served == nil ? sample(view.logits, view.summary, &merged, &effects) : try draw(view, merged, &effects)
         if let note = servedDraw?.token.note { effects.append(Effect(nil, .note, note)) }
         var (token, input) = try choose(sampled, view, active, &effects)
-        let logprob = view.logProbability(of: token) ?? .nan   // read now: feeding overwrites llama.cpp's buffer
+        // read now: feeding overwrites llama.cpp's buffer; a served token's own is the server's Double
+        let logprob = servedDraw.flatMap { $0.token.token == token ? $0.token.logprob : nil }
+            ?? view.logProbability(of: token) ?? .nan
         let (text, phase, stop) = appendText(of: token, entropy: view.summary.entropy, position: view.position)
         let ending = finishReason(token: token, stop: stop)
         let kvPosition = try feed(token, &input, phase: phase, view, active, ending: ending, &effects)

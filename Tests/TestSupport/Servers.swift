@@ -150,3 +150,74 @@ public func postJSON(port: UInt16, path: String, _ body: [String: Any]) throws -
     }
     return out
 }
+
+/// An HTTP server made of a handler, on 127.0.0.1 and a free port, for what a real inference
+/// server never does: malformed streams, cut connections, error documents. Each connection
+/// gets the handler's bytes for its request (path and JSON body), sent as they are, and is
+/// closed.
+public final class ScriptedHTTPServer: @unchecked Sendable {
+    public let port: UInt16
+    public var url: String { "http://127.0.0.1:\(port)" }
+    private let fd: Int32
+    private let thread: Thread
+
+    /// `handler(path, body)`: the whole answer, status line and headers included.
+    public init(_ handler: @escaping @Sendable (String, [String: Any]) -> [UInt8]) throws {
+        port = try TestServer.freePort()
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = port.bigEndian
+        let ok = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard ok, listen(s, 8) == 0 else { throw TestServer.Failure(description: "cannot listen on \(port)") }
+        fd = s
+        thread = Thread {
+            while true {
+                let c = accept(s, nil, nil)
+                guard c >= 0 else { return }
+                var request: [UInt8] = []
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                // the head, then as many body bytes as Content-Length says
+                while true {
+                    let n = recv(c, &chunk, chunk.count, 0)
+                    if n <= 0 { break }
+                    request += chunk[0..<n]
+                    let text = String(decoding: request, as: UTF8.self)
+                    guard let end = text.range(of: "\r\n\r\n") else { continue }
+                    let head = text[..<end.lowerBound].lowercased()
+                    let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+                        .flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+                    if request.count - text[..<end.upperBound].utf8.count >= length { break }
+                }
+                let text = String(decoding: request, as: UTF8.self)
+                let path = text.split(separator: " ").dropFirst().first.map(String.init) ?? "/"
+                let bodyText = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+                let body = (try? JSONSerialization.jsonObject(with: Data(bodyText.utf8))) as? [String: Any] ?? [:]
+                let answer = handler(path, body)
+                _ = answer.withUnsafeBytes { send(c, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                close(c)
+            }
+        }
+        thread.start()
+    }
+
+    deinit { stop() }
+
+    public func stop() { shutdown(fd, Int32(SHUT_RDWR)); close(fd) }
+
+    /// "HTTP/1.1 200 OK" with a JSON body.
+    public static func json(_ object: Any, status: String = "200 OK") -> [UInt8] {
+        let body = (try? JSONSerialization.data(withJSONObject: object)) ?? Data()
+        return Array("HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body
+    }
+
+    /// A stream of server-sent events, close-delimited (no length): `lines` as they are.
+    public static func events(_ lines: [String]) -> [UInt8] {
+        Array("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n".utf8) + Array(lines.joined().utf8)
+    }
+}
