@@ -139,7 +139,13 @@ struct Replay: ParsableCommand {
             reader = try TraceReader(data: data, path: path)
         } catch let traceError {
             guard !looksLikeTrace(data) else { throw traceError }
-            let runs = try TraceImport.runs(from: data, file: path)
+            let runs: [TraceImport.Run]
+            do {
+                runs = try TraceImport.runs(from: data, file: path)
+            } catch ThinktopError.importFailed(_, let line, let why) {
+                let at = line.map { "line \($0): " } ?? ""
+                throw ThinktopError.traceUnreadable(path: path, reason: "it is neither a thinktop trace nor a server answer with log-probabilities (\(at)\(why.split(separator: ":").first ?? ""))")
+            }
             var joined = Data()
             let encoder = JSONEncoder()
             encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
