@@ -68,6 +68,18 @@ mutant "budget: forces while tokens are still queued" Strategies/BudgetForcing.s
 mutant "session: a replaced token not shown to observeForced" Session.swift \
   $'joined()))"))\n        } else {\n            return (sampled, .explicit)' \
   $'joined()))"))\n            return (token, .forced)\n        } else {\n            return (sampled, .explicit)'
+mutant "served: the greedy shortcut ignores the bans" SessionSteering.swift \
+  'let best = drawn.top.sorted(by: { $0.logit > $1.logit }).first(where: { !wanted.banned.contains($0.id) }) {' \
+  'let best = drawn.top.sorted(by: { $0.logit > $1.logit }).first {'
+mutant "served: a changed request is not drawn again" SessionSteering.swift \
+  'guard !wanted.draws(as: asked) else { return drawn.token }' \
+  'guard false else { return drawn.token }'
+mutant "bracket: unseen tokens capped by the smallest known, not the server's top" PartialDistribution.swift \
+  'unseenAtMost = top.prefix(k).map(\.logit).min() ?? 0' \
+  'unseenAtMost = top.map(\.logit).min() ?? 0'
+mutant "bracket: the upper end counts the known tokens as unseen" PartialDistribution.swift \
+  'let unseen = max(1, vocabularySize - top.count)' \
+  'let unseen = max(1, vocabularySize)'
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/thinktop-mutants.XXXXXX")"
 copy="$work/repo"

@@ -43,6 +43,20 @@ struct ImportTests {
         #expect(whole.entropyBracket.lowerBound == whole.entropyBracket.upperBound)
     }
 
+    @Test("a token known beyond the top k (the one drawn) does not lower the cap on the unseen ones")
+    func knownBeyondTheTop() throws {
+        // the server's top two, 0.5 and 0.3, and the drawn token 0.01 outside them: 0.19 unseen
+        let top = [Candidate(id: 0, logit: lp(0.5)), Candidate(id: 1, logit: lp(0.3))]
+        let d = ServedToken(token: 7, logprob: log(0.01), top: top).distribution(vocabularySize: 10)
+        #expect(d.top.map(\.id) == [0, 1, 7] && abs(d.missingMass - 0.19) < 1e-7)
+        let hk = -[0.5, 0.3, 0.01].reduce(0) { $0 + $1 * log($1) }
+        let b = d.entropyBracket
+        // an unseen token can be as likely as 0.19 (below the server's smallest, 0.3): one such
+        // token is the lower end; seven unseen tokens share it evenly at the upper end
+        #expect(abs(b.lowerBound - (hk + 0.19 * log(1 / 0.19))) < 1e-6)
+        #expect(abs(b.upperBound - (hk + 0.19 * log(7 / 0.19))) < 1e-6)
+    }
+
     func runs(_ text: String, _ options: TraceImport.Options = .init(vocabularySize: 1000)) throws -> [TraceImport.Run] {
         try TraceImport.runs(from: Data(text.utf8), file: "resp.json", options: options)
     }
