@@ -32,6 +32,21 @@ final class LogitsStash {
     func drop() { isHeld = false }
 }
 
+/// What every prober checks first.
+enum ProbeRequest {
+    /// The appended text's tokens, once the text and the cut are known to make a probe.
+    static func tokens(of text: String, cutAt: Int?, fedPositions: Int, kv: LedgerBackend) throws -> [Int32] {
+        let appended = try kv.tokenize(text, addSpecial: false)
+        guard !appended.isEmpty else {
+            throw ThinktopError.invalidArgument("a probe needs text to append before it can read a distribution")
+        }
+        if let cut = cutAt, !(cut > 0 && cut <= fedPositions) {
+            throw ThinktopError.invalidArgument("a probe cut at \(cut) needs a position in 1…\(fedPositions)")
+        }
+        return appended
+    }
+}
+
 /// Probes on a fork of the main sequence (`SequenceID.probe`), made for one `afterToken`
 /// round: the token was fed, so the context holds the next step's logits, which are kept
 /// aside before the fork's first decode. The fork is removed after every probe.
@@ -49,16 +64,10 @@ struct ForkProber: Prober {
     func probe(appending text: String, maxTokens: Int, stop: ProbeStop, cutAt: Int?,
                scoring: [Int32]) throws -> ProbeResult {
         let started = DispatchTime.now().uptimeNanoseconds
-        let appended = try kv.tokenize(text, addSpecial: false)
-        guard !appended.isEmpty else {
-            throw ThinktopError.invalidArgument("a probe needs text to append before it can read a distribution")
-        }
+        let appended = try ProbeRequest.tokens(of: text, cutAt: cutAt, fedPositions: fedPositions, kv: kv)
         var pos = nextKVPosition
         var cutKV: Int?
         if let cut = cutAt {
-            guard cut > 0, cut <= fedPositions else {
-                throw ThinktopError.invalidArgument("a probe cut at \(cut) needs a position in 1…\(fedPositions)")
-            }
             // the cut is a sequence index; the fork keeps the KV positions of the indices below it
             cutKV = kv.ledger.entries(sequence: .main).first { $0.entry.index >= cut }?.position ?? nextKVPosition
             pos = cutKV!

@@ -111,13 +111,7 @@ struct ServedProber: Prober {
     func probe(appending text: String, maxTokens: Int, stop: ProbeStop, cutAt: Int?,
                scoring: [Int32]) throws -> ProbeResult {
         let started = DispatchTime.now().uptimeNanoseconds
-        let appended = try kv.tokenize(text, addSpecial: false)
-        guard !appended.isEmpty else {
-            throw ThinktopError.invalidArgument("a probe needs text to append before it can read a distribution")
-        }
-        if let cut = cutAt, !(cut > 0 && cut <= fedPositions) {
-            throw ThinktopError.invalidArgument("a probe cut at \(cut) needs a position in 1…\(fedPositions)")
-        }
+        let appended = try ProbeRequest.tokens(of: text, cutAt: cutAt, fedPositions: fedPositions, kv: kv)
         guard freeCells > appended.count else { throw ThinktopError.contextFull(kv.contextSize) }
         try kv.removeCells(sequence: .probe, from: 0, to: nil)
         kv.copySequence(from: .main, to: .probe, from: 0, to: nil)

@@ -105,17 +105,7 @@ final class FakeRPCServer: @unchecked Sendable {
     init(major: UInt8) throws {
         let port = try TestServer.freePort()
         endpoint = "127.0.0.1:\(port)"
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = port.bigEndian
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard ok, listen(s, 4) == 0 else { throw ThinktopError.io("cannot listen on \(port)") }
+        let s = try TestServer.listen(port: port)
         fd = s
         thread = Thread {
             let c = accept(s, nil, nil)

@@ -79,13 +79,30 @@ public final class TestServer {
     public static func listening(_ port: UInt16) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
+        return loopback(port) { connect(fd, $0, $1) } == 0
+    }
+
+    /// `call` with the address 127.0.0.1:`port`.
+    public static func loopback(_ port: UInt16, _ call: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         addr.sin_port = port.bigEndian
         return withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call($0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
+    }
+
+    /// A socket listening on 127.0.0.1:`port` (for test servers written in the test).
+    public static func listen(port: UInt16) throws -> Int32 {
+        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard loopback(port, { bind(s, $0, $1) }) == 0, Foundation.listen(s, 8) == 0 else {
+            close(s)
+            throw Failure(description: "cannot listen on 127.0.0.1:\(port)")
+        }
+        return s
     }
 
     // MARK: the servers
@@ -118,14 +135,7 @@ public func postJSON(port: UInt16, path: String, _ body: [String: Any]) throws -
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestServer.Failure(description: "no socket") }
     defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = port.bigEndian
-    let connected = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-    guard connected else { throw TestServer.Failure(description: "cannot connect to 127.0.0.1:\(port)") }
+    guard TestServer.loopback(port, { connect(fd, $0, $1) }) == 0 else { throw TestServer.Failure(description: "cannot connect to 127.0.0.1:\(port)") }
     var request = Data("POST \(path) HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(payload.count)\r\n\r\n".utf8)
     request.append(payload)
     _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
@@ -164,17 +174,7 @@ public final class ScriptedHTTPServer: @unchecked Sendable {
     /// `handler(path, body)`: the whole answer, status line and headers included.
     public init(_ handler: @escaping @Sendable (String, [String: Any]) -> [UInt8]) throws {
         port = try TestServer.freePort()
-        let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var one: Int32 = 1
-        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = port.bigEndian
-        let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-        }
-        guard ok, listen(s, 8) == 0 else { throw TestServer.Failure(description: "cannot listen on \(port)") }
+        let s = try TestServer.listen(port: port)
         fd = s
         thread = Thread {
             while true {
