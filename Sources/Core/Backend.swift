@@ -76,6 +76,8 @@ public protocol ModelBackend: AnyObject {
     var batchSize: Int { get }
     /// What this backend can do (see `Capability`).
     var capabilities: Set<Capability> { get }
+    /// how a refusal names it: "which llama-server does not offer" (default "this backend")
+    var backendName: String { get }
 
     /// Evaluates tokens at consecutive positions starting at `position` on `sequence`;
     /// afterwards `logits()` belongs to the last of them.
@@ -106,6 +108,8 @@ public protocol ModelBackend: AnyObject {
 }
 
 extension ModelBackend {
+    public var backendName: String { "this backend" }
+
     /// Test doubles: end-of-generation tokens are the control tokens.
     public func isControl(_ token: Int32) -> Bool { isEndOfGeneration(token) }
 }

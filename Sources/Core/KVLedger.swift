@@ -252,6 +252,7 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public var contextSize: Int { base.contextSize }
     public var batchSize: Int { base.batchSize }
     public var capabilities: Set<Capability> { base.capabilities }
+    public var backendName: String { base.backendName }
 
     public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
         try base.decode(tokens: tokens, at: position, sequence: sequence)

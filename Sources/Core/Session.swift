@@ -116,7 +116,7 @@ public final class DecodingSession {
         sampler = Sampler(parameters: config.sampling)
         state = SessionState(config: config, initialPhase: initialPhase)
         kvc = KVController(kv: kv, prompt: promptTokens)
-        roster = StrategyRoster(offered: kv.capabilities)
+        roster = StrategyRoster(offered: kv.capabilities, backend: kv.backendName)
     }
 
     public var isDone: Bool { stopReason != nil }

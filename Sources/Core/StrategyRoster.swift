@@ -38,16 +38,18 @@ final class StrategyRoster {
     private var prepared: Set<String> = []
     /// what the backend offers
     let offered: Set<Capability>
+    /// how refusals name the backend
+    let backend: String
     /// the strategies on, in composition order (recomputed when the set changes)
     private(set) var active: [any DecodingStrategy] = []
 
-    init(offered: Set<Capability>) { self.offered = offered }
+    init(offered: Set<Capability>, backend: String = "this backend") { self.offered = offered; self.backend = backend }
 
     func strategy(_ id: String) -> (any DecodingStrategy)? { all.first { $0.id == id } }
 
     /// Why `s` cannot run on this backend, or nil.
     func unavailableReason(_ s: any DecodingStrategy) -> String? {
-        Capability.reason(Capability.missing(type(of: s).info.needs, offered: offered))
+        Capability.reason(Capability.missing(type(of: s).info.needs, offered: offered), backend: backend)
     }
 
     /// Installs the strategies, turning on those in `on`; refuses (one line) a strategy the

@@ -110,6 +110,7 @@ public final class ServerBackend: ModelBackend, ServedBackend {
     /// The top of each distribution, bans and biases (`logit_bias`), probes (extra requests),
     /// and the vocabulary's listing from the local GGUF.
     public var capabilities: Set<Capability> { [.topK, .tokenBans, .forks, .vocabulary] }
+    public var backendName: String { "llama-server" }
 
     func tokens(_ s: SequenceID) -> [Int32] { sequences[s] ?? [] }
 

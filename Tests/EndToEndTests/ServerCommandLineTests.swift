@@ -86,9 +86,9 @@ struct ServerCommandLineTests {
         #expect(wrong.stderr == "thinktop: inference server \(server.url)/v2/props: answered 404 Not Found: File Not Found (is this llama-server?)\n")
         let latent = try Binary.run(["run", "--server", server.url, "--strategy", "swir", "--max-tokens", "4"])
         #expect(latent.status == 1)
-        #expect(latent.stderr == "thinktop: strategy swir cannot run here: it needs full distribution and embedding input, which this backend does not offer\n")
+        #expect(latent.stderr == "thinktop: strategy swir cannot run here: it needs full distribution and embedding input, which llama-server does not offer\n")
         let kv = try Binary.run(["run", "--server", server.url, "--kv", "streaming", "--max-tokens", "4"])
-        #expect(kv.status == 1 && kv.stderr == "thinktop: the KV policy StreamingLLM cannot run here: it needs KV edits, which this backend does not offer\n", "\(kv.stderr)")
+        #expect(kv.status == 1 && kv.stderr == "thinktop: the KV policy StreamingLLM cannot run here: it needs KV edits, which llama-server does not offer\n", "\(kv.stderr)")
         let bad = try Binary.run(["run", "--server", "ftp://x", "--max-tokens", "4"])
         #expect(bad.status != 0 && bad.stderr.contains("--server takes an http:// or https:// URL"), "\(bad.stderr)")
     }
