@@ -132,6 +132,12 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Print no summary on stderr.")
     var quiet = false
 
+    /// " · server: 3 streams (2 resubmitted), 4 probe requests" for a served run's summary line.
+    static func servedLine(_ s: ServedStatistics?) -> String {
+        guard let s else { return "" }
+        return " · server: \(s.streams) stream\(s.streams == 1 ? "" : "s") (\(s.resubmissions) resubmitted), \(s.probeRequests) probe request\(s.probeRequests == 1 ? "" : "s")"
+    }
+
     /// " (after 23 tokens, which the trace keeps)" for the line that says why a run stopped.
     static func kept(_ tokens: Int, trace: String?) -> String {
         guard tokens > 0 else { return "" }
@@ -182,7 +188,7 @@ struct Run: ParsableCommand {
             let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events · stopped: %@%@",
                               summary.tokens, summary.thinkingTokens, summary.answerTokens, summary.tokensPerSecond,
                               summary.events, summary.stopReason, tracePath.map { " · trace \($0)" } ?? "")
-            printError((line + "\n"))
+            printError((line + Self.servedLine(summary.served) + "\n"))
         }
     }
 }

@@ -98,7 +98,7 @@ struct Tui: ParsableCommand {
             let line = String(format: "%d tokens (thinking %d, answer %d) · %.1f tok/s · %d events%@",
                               s.tokens, s.thinkingTokens, s.answerTokens, s.tokensPerSecond, s.events,
                               tracePath.map { " · trace \($0)" } ?? "")
-            printError((line + "\n"))
+            printError((line + Run.servedLine(s.served) + "\n"))
         }
         if app.traceFailure != nil { throw ExitCode(1) }
         // the run stopped on an error (a server gone, …): the workbench showed it; it is said
