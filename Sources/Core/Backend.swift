@@ -52,12 +52,15 @@ public enum Capability: String, Sendable, CaseIterable, Comparable {
         return needed.subtracting(have).sorted()
     }
 
-    /// "needs embedding input, which this backend does not offer"
-    public static func reason(_ missing: [Capability], backend: String = "this backend") -> String? {
+    /// "needs embedding input, which this backend does not offer", and what would offer a
+    /// missing capability when the backend knows (`hints`)
+    public static func reason(_ missing: [Capability], backend: String = "this backend",
+                              hints: [Capability: String] = [:]) -> String? {
         guard !missing.isEmpty else { return nil }
         let list = missing.map(\.rawValue)
         let named = list.count == 1 ? list[0] : list.dropLast().joined(separator: ", ") + " and " + list.last!
-        return "needs \(named), which \(backend) does not offer"
+        let hint = missing.compactMap { hints[$0] }.joined(separator: "; ")
+        return "needs \(named), which \(backend) does not offer" + (hint.isEmpty ? "" : " (\(hint))")
     }
 }
 
@@ -78,6 +81,8 @@ public protocol ModelBackend: AnyObject {
     var capabilities: Set<Capability> { get }
     /// how a refusal names it: "which llama-server does not offer" (default "this backend")
     var backendName: String { get }
+    /// what would give a capability this backend lacks, when something would (a refusal says it)
+    var capabilityHints: [Capability: String] { get }
 
     /// Evaluates tokens at consecutive positions starting at `position` on `sequence`;
     /// afterwards `logits()` belongs to the last of them.
@@ -109,6 +114,7 @@ public protocol ModelBackend: AnyObject {
 
 extension ModelBackend {
     public var backendName: String { "this backend" }
+    public var capabilityHints: [Capability: String] { [:] }
 
     /// Test doubles: end-of-generation tokens are the control tokens.
     public func isControl(_ token: Int32) -> Bool { isEndOfGeneration(token) }

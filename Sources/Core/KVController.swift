@@ -44,7 +44,7 @@ final class KVController {
     /// Sets the policy, refusing one the cache or the context cannot serve.
     func setPolicy(_ p: any KVPolicy) throws {
         let missing = Capability.missing(type(of: p).info.needs, offered: kv.capabilities).filter { $0 != .attention }
-        if let why = Capability.reason(missing, backend: kv.backendName) {
+        if let why = Capability.reason(missing, backend: kv.backendName, hints: kv.capabilityHints) {
             throw ThinktopError.invalidArgument("the KV policy \(p.name) cannot run here: it \(why)")
         }
         if p.needsAttention && kv.attention == nil {

@@ -253,6 +253,7 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public var batchSize: Int { base.batchSize }
     public var capabilities: Set<Capability> { base.capabilities }
     public var backendName: String { base.backendName }
+    public var capabilityHints: [Capability: String] { base.capabilityHints }
 
     public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
         try base.decode(tokens: tokens, at: position, sequence: sequence)

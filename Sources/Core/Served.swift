@@ -87,8 +87,9 @@ public protocol ServedBackend: AnyObject {
     /// top of the raw distribution. A running stream serves it when it was opened on a prefix
     /// of the sequence, has produced exactly the rest, and draws under the same request;
     /// otherwise the backend resubmits (the server's prefix cache makes that cheap). `limit`
-    /// bounds how many tokens a new stream asks for.
-    func next(request: ServedRequest, limit: Int) throws -> ServedToken
+    /// bounds how many tokens a new stream asks for. nil: the server ended generation after
+    /// the sequence's last token (a tokenizer that could not tell it was an end of generation).
+    func next(request: ServedRequest, limit: Int) throws -> ServedToken?
     /// Greedy tokens after `sequence`'s tokens (a probe's fork), at most `maxTokens`, stopping
     /// once the text holds one of `stop`.
     func greedy(sequence: SequenceID, maxTokens: Int, stop: [String]) throws -> [ServedToken]

@@ -116,7 +116,7 @@ public final class DecodingSession {
         sampler = Sampler(parameters: config.sampling)
         state = SessionState(config: config, initialPhase: initialPhase)
         kvc = KVController(kv: kv, prompt: promptTokens)
-        roster = StrategyRoster(offered: kv.capabilities, backend: kv.backendName)
+        roster = StrategyRoster(offered: kv.capabilities, backend: kv.backendName, hints: kv.capabilityHints)
     }
 
     public var isDone: Bool { stopReason != nil }
@@ -208,6 +208,14 @@ public final class DecodingSession {
             return nil
         }
         let started = DispatchTime.now().uptimeNanoseconds
+        if let served {
+            // the server's next token under the standing request; none: it ended generation
+            guard let t = try served.next(request: standingRequest, limit: config.maxTokens - records.count) else {
+                finish(.endOfGeneration)
+                return nil
+            }
+            servedDraw = (t, standingRequest)
+        }
         checkpoints.append(Checkpoint(state: state, strategies: roster.mementos()))
         let active = roster.active
         let view = try observe()
@@ -238,10 +246,8 @@ public final class DecodingSession {
     private func observe() throws -> StepView {
         let logits: UnsafeBufferPointer<Float>
         let summary: DistributionSummary
-        if let served {
+        if served != nil, let t = servedDraw?.token {
             stash.drop()
-            let t = try served.next(request: standingRequest, limit: config.maxTokens - records.count)
-            servedDraw = (t, standingRequest)
             logits = UnsafeBufferPointer(start: nil, count: 0)
             summary = t.distribution(vocabularySize: backend.vocabularySize).summary
         } else {

@@ -52,7 +52,9 @@ extension DecodingSession {
             }
             return best.id
         }
-        let again = try served.next(request: wanted, limit: config.maxTokens - records.count)
+        guard let again = try served.next(request: wanted, limit: config.maxTokens - records.count) else {
+            throw ThinktopError.invalidArgument("the server ended generation when asked again under the strategies' request")
+        }
         standingRequest = wanted
         servedDraw = (again, wanted)
         effects.append(Effect(nil, .adjusted, "drawn again by the server under the strategies' request"

@@ -38,18 +38,21 @@ final class StrategyRoster {
     private var prepared: Set<String> = []
     /// what the backend offers
     let offered: Set<Capability>
-    /// how refusals name the backend
+    /// how refusals name the backend, and what would give what it lacks
     let backend: String
+    let hints: [Capability: String]
     /// the strategies on, in composition order (recomputed when the set changes)
     private(set) var active: [any DecodingStrategy] = []
 
-    init(offered: Set<Capability>, backend: String = "this backend") { self.offered = offered; self.backend = backend }
+    init(offered: Set<Capability>, backend: String = "this backend", hints: [Capability: String] = [:]) {
+        self.offered = offered; self.backend = backend; self.hints = hints
+    }
 
     func strategy(_ id: String) -> (any DecodingStrategy)? { all.first { $0.id == id } }
 
     /// Why `s` cannot run on this backend, or nil.
     func unavailableReason(_ s: any DecodingStrategy) -> String? {
-        Capability.reason(Capability.missing(type(of: s).info.needs, offered: offered), backend: backend)
+        Capability.reason(Capability.missing(type(of: s).info.needs, offered: offered), backend: backend, hints: hints)
     }
 
     /// Installs the strategies, turning on those in `on`; refuses (one line) a strategy the

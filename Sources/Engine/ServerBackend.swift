@@ -1,17 +1,34 @@
 import Core
 import Foundation
 
-/// What the tokens are: a local GGUF read vocabulary-only (`LlamaModel(vocabularyOnly:)`).
+/// What the tokens are: a local GGUF read vocabulary-only (`LlamaModel(vocabularyOnly:)`),
+/// exact; or the server's own tokenizer (`ServerVocabulary`), which learns as it goes.
 public protocol TokenVocabulary: AnyObject {
     var vocabularySize: Int { get }
+    /// whether every token's text is at hand (strategies that scan the vocabulary need it)
+    var listsVocabulary: Bool { get }
     func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32]
     func piece(_ token: Int32) -> [UInt8]
     func isEndOfGeneration(_ token: Int32) -> Bool
     func isControl(_ token: Int32) -> Bool
     func singleToken(_ text: String) -> Int32?
+    /// a token's bytes, as the server reported them
+    func learn(_ token: Int32, bytes: [UInt8])
+    /// a token after which the server ended generation
+    func learnEndOfGeneration(_ token: Int32)
+}
+
+extension TokenVocabulary {
+    public var listsVocabulary: Bool { true }
+    public func learn(_ token: Int32, bytes: [UInt8]) {}
+    public func learnEndOfGeneration(_ token: Int32) {}
 }
 
 extension LlamaModel: TokenVocabulary {}
+
+extension ServerVocabulary {
+    var listsVocabulary: Bool { false }
+}
 
 /// What a llama-server says of itself.
 public struct ServerFacts: Sendable, Equatable {
@@ -22,6 +39,15 @@ public struct ServerFacts: Sendable, Equatable {
     public var vocabularySize: Int
     public var slots: Int
     public var build: String
+    /// what `/v1/models` tells of the model (0 when it does not)
+    public var trainedContext = 0
+    public var embeddingSize = 0
+    public var parameters: UInt64 = 0
+    public var sizeBytes: UInt64 = 0
+    /// e.g. "Q4_K - Medium"
+    public var fileType = ""
+    /// the chat template the server applies (`/props`), nil when it has none
+    public var chatTemplate: String?
 }
 
 /// A model behind llama-server (`/completion`: token-id prompts, `n_probs` raw top
@@ -51,6 +77,8 @@ public final class ServerBackend: ModelBackend, ServedBackend {
     private var streamRequest: ServedRequest?
     private var streamTokens: [Int32] = []
     private var streamPredicted = 0
+    /// how the stream in flight ended, once it did (`stop_type`: eos, limit, word)
+    private var streamStop: String?
     private var queued: [ServedToken] = []
     /// vocabulary pieces by their bytes, to read back tokens the stream skipped (built once)
     private lazy var pieceIndex: [[UInt8]: Int32] = {
@@ -63,8 +91,9 @@ public final class ServerBackend: ModelBackend, ServedBackend {
     }()
 
     /// Connects and checks that the server serves the vocabulary's model: the same number of
-    /// tokens, the same tokenization of a sample with the think markers.
-    public init(url: String, apiKey: String?, vocabulary: TokenVocabulary, topCount: Int = 20) throws {
+    /// tokens, the same tokenization of a sample with the think markers. Without a vocabulary,
+    /// the server's own tokenizer is used (`ServerVocabulary`).
+    public init(url: String, apiKey: String?, vocabulary given: TokenVocabulary?, topCount: Int = 20) throws {
         guard let base = URL(string: url), let scheme = base.scheme?.lowercased(), ["http", "https"].contains(scheme),
               base.host != nil else {
             throw ThinktopError.invalidArgument("--server takes an http:// or https:// URL, got \(String(reflecting: url))")
@@ -73,7 +102,6 @@ public final class ServerBackend: ModelBackend, ServedBackend {
             throw ThinktopError.invalidArgument("--top-logprobs must be in 1…100, got \(topCount)")
         }
         http = ServerHTTP(base: base, apiKey: apiKey)
-        self.vocabulary = vocabulary
         self.topCount = topCount
         let props = try http.call("/props")
         let settings = props["default_generation_settings"] as? [String: Any] ?? [:]
@@ -82,10 +110,24 @@ public final class ServerBackend: ModelBackend, ServedBackend {
         }
         let models = try http.call("/v1/models")
         let meta = ((models["data"] as? [[String: Any]])?.first?["meta"] as? [String: Any]) ?? [:]
-        let nVocab = (meta["n_vocab"] as? NSNumber)?.intValue ?? vocabulary.vocabularySize
-        facts = ServerFacts(model: props["model_path"] as? String ?? "unknown", contextSize: nCtx, vocabularySize: nVocab,
-                            slots: (props["total_slots"] as? NSNumber)?.intValue ?? 1,
-                            build: props["build_info"] as? String ?? "")
+        guard let nVocab = (meta["n_vocab"] as? NSNumber)?.intValue ?? given?.vocabularySize else {
+            throw http.failure("/v1/models", "no vocabulary size (meta.n_vocab) in its models: thinktop steps llama-server")
+        }
+        var facts = ServerFacts(model: props["model_path"] as? String ?? "unknown", contextSize: nCtx, vocabularySize: nVocab,
+                                slots: (props["total_slots"] as? NSNumber)?.intValue ?? 1,
+                                build: props["build_info"] as? String ?? "")
+        facts.trainedContext = (meta["n_ctx_train"] as? NSNumber)?.intValue ?? 0
+        facts.embeddingSize = (meta["n_embd"] as? NSNumber)?.intValue ?? 0
+        facts.parameters = (meta["n_params"] as? NSNumber)?.uint64Value ?? 0
+        facts.sizeBytes = (meta["size"] as? NSNumber)?.uint64Value ?? 0
+        facts.fileType = meta["ftype"] as? String ?? ""
+        facts.chatTemplate = (props["chat_template"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        self.facts = facts
+        guard let given else {
+            vocabulary = try ServerVocabulary(http: http, vocabularySize: nVocab, eos: props["eos_token"] as? String)
+            return
+        }
+        vocabulary = given
         guard nVocab == vocabulary.vocabularySize else {
             throw http.failure("", "it serves another model (\((facts.model as NSString).lastPathComponent), \(nVocab) tokens) than the vocabulary's (\(vocabulary.vocabularySize) tokens): pass --model with the GGUF the server runs")
         }
@@ -99,6 +141,24 @@ public final class ServerBackend: ModelBackend, ServedBackend {
 
     deinit { stream?.close() }
 
+    /// The user's text in the server's chat template (`/apply-template`).
+    public func applyChatTemplate(user: String) throws -> String {
+        let answer = try http.call("/apply-template", body: ["messages": [["role": "user", "content": user]]])
+        guard let prompt = answer["prompt"] as? String else {
+            throw http.failure("/apply-template", "no prompt in the answer")
+        }
+        return prompt
+    }
+
+    /// The model's facts as the server tells them, for a trace header without the GGUF at hand.
+    public func modelFacts() -> ModelFacts {
+        ModelFacts(file: (facts.model as NSString).lastPathComponent, sha256: nil, architecture: "unknown (served)",
+                   description: facts.fileType, layers: 0, embeddingSize: facts.embeddingSize, heads: 0, kvHeads: 0,
+                   slidingWindow: 0, vocabularySize: facts.vocabularySize, trainedContext: facts.trainedContext,
+                   parameters: facts.parameters, sizeBytes: facts.sizeBytes, thinkOpenToken: singleToken("<think>"),
+                   thinkCloseToken: singleToken("</think>"), hasChatTemplate: facts.chatTemplate != nil)
+    }
+
     public var endpoint: String { http.display }
 
     // MARK: ModelBackend: the sequences are token lists
@@ -108,9 +168,17 @@ public final class ServerBackend: ModelBackend, ServedBackend {
     public var contextSize: Int { facts.contextSize }
     public var batchSize: Int { facts.contextSize }
     /// The top of each distribution, bans and biases (`logit_bias`), probes (extra requests),
-    /// and the vocabulary's listing from the local GGUF.
-    public var capabilities: Set<Capability> { [.topK, .tokenBans, .forks, .vocabulary] }
+    /// and the vocabulary's listing when the tokenizer is the local GGUF's.
+    public var capabilities: Set<Capability> {
+        vocabulary.listsVocabulary ? [.topK, .tokenBans, .forks, .vocabulary] : [.topK, .tokenBans, .forks]
+    }
+    /// whether the tokenizer is the server's (no GGUF at hand)
+    public var tokenizerIsServers: Bool { !vocabulary.listsVocabulary }
     public var backendName: String { "llama-server" }
+    /// The vocabulary's listing comes with the model's GGUF.
+    public var capabilityHints: [Capability: String] {
+        vocabulary.listsVocabulary ? [:] : [.vocabulary: "its tokenizer lists no vocabulary: pass --model with the served model's GGUF"]
+    }
 
     func tokens(_ s: SequenceID) -> [Int32] { sequences[s] ?? [] }
 
@@ -166,15 +234,27 @@ public final class ServerBackend: ModelBackend, ServedBackend {
 
     // MARK: ServedBackend
 
-    public func next(request: ServedRequest, limit: Int) throws -> ServedToken {
+    public func next(request: ServedRequest, limit: Int) throws -> ServedToken? {
         let main = tokens(.main)
-        if stream != nil, streamRequest == request, streamTokens == main, let t = try read() {
-            streamTokens.append(t.token)
-            return t
+        if streamRequest == request, streamTokens == main {
+            if let t = try read() {
+                streamTokens.append(t.token)
+                return t
+            }
+            // the stream ended after the last token it gave: at the server's end of generation,
+            // that token ended the run (a tokenizer that did not know it learns it)
+            if streamStop == "eos", let last = main.last {
+                vocabulary.learnEndOfGeneration(last)
+                return nil
+            }
         }
         let started = DispatchTime.now().uptimeNanoseconds
         try open(prompt: main, request: request, limit: limit)
         guard let t = try read() else {
+            if streamStop == "eos", let last = main.last {
+                vocabulary.learnEndOfGeneration(last)
+                return nil
+            }
             throw http.failure("/completion", "the server ended the answer without a token (\(main.count) tokens of context, \(contextSize) per slot)")
         }
         statistics.firstTokenMs += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e6
@@ -186,6 +266,7 @@ public final class ServerBackend: ModelBackend, ServedBackend {
         stream?.close()
         stream = nil
         streamRequest = nil
+        streamStop = nil
         queued.removeAll()
     }
 
@@ -261,6 +342,7 @@ public final class ServerBackend: ModelBackend, ServedBackend {
         if !queued.isEmpty { statistics.tokensRead += 1; return queued.removeFirst() }
         guard let s = stream else { return nil }
         while let event = try s.next() {
+            if event["stop"] as? Bool == true { streamStop = event["stop_type"] as? String }
             let got = try tokens(in: event, predicted: &streamPredicted, url: "/completion")
             guard !got.isEmpty else { continue }
             queued = Array(got.dropFirst())
@@ -284,8 +366,10 @@ public final class ServerBackend: ModelBackend, ServedBackend {
         }
         let top = (p["top_logprobs"] as? [[String: Any]] ?? []).compactMap { a -> Candidate? in
             guard let i = (a["id"] as? NSNumber)?.int32Value, let l = (a["logprob"] as? NSNumber)?.doubleValue else { return nil }
+            if let b = a["bytes"] as? [Any] { vocabulary.learn(i, bytes: b.compactMap { ($0 as? NSNumber)?.uint8Value }) }
             return Candidate(id: i, logit: Float(l))
         }
+        if let b = p["bytes"] as? [Any] { vocabulary.learn(id, bytes: b.compactMap { ($0 as? NSNumber)?.uint8Value }) }
         let ends = event["stop"] as? Bool == true && event["stop_type"] as? String == "eos"
         let token = ServedToken(token: id, logprob: lp, top: top, endsGeneration: ends)
         let reported = (event["tokens_predicted"] as? NSNumber)?.intValue ?? predicted + 1
@@ -296,11 +380,22 @@ public final class ServerBackend: ModelBackend, ServedBackend {
         let content = Array((event["content"] as? String ?? "").utf8)
         let own = piece(id)
         guard content.count >= own.count, Array(content.suffix(own.count)) == own,
-              let ids = segment(Array(content.dropLast(own.count)), into: skipped) else {
+              let ids = try readBack(content, own: id, ownBytes: own.count, skipped: skipped) else {
             throw http.failure("/completion", "the stream skipped \(skipped) tokens whose ids cannot be read back from its text")
         }
         let note = "llama-server does not report a token that ends inside a character: id read back from the text, distribution unknown"
         return ids.map { ServedToken(token: $0, logprob: .nan, top: [], note: note) } + [token]
+    }
+
+    /// The ids of the tokens before `own` that spell `content` (minus `own`'s bytes): split
+    /// with the vocabulary's pieces when it lists them; else as the server tokenizes the
+    /// whole text, when that ends with `own` (the count may then differ from the model's).
+    private func readBack(_ content: [UInt8], own: Int32, ownBytes: Int, skipped: Int) throws -> [Int32]? {
+        if vocabulary.listsVocabulary { return segment(Array(content.dropLast(ownBytes)), into: skipped) }
+        guard let text = String(validating: content, as: UTF8.self) else { return nil }
+        let ids = try vocabulary.tokenize(text, addSpecial: false)
+        guard ids.last == own, ids.count >= 2 else { return nil }
+        return Array(ids.dropLast())
     }
 
     /// `bytes` as exactly `count` vocabulary pieces (the first such split), nil if none.

@@ -81,7 +81,7 @@ struct Eval: ParsableCommand {
         let sampling = try self.sampling.parameters()
         // on a server: its vocabulary here, the model there (every problem one run on it)
         let served = modelOptions.serverOptions.server != nil
-        let model = served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel()
+        let model = modelOptions.serverTokenizer ? nil : served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel()
         let server = try modelOptions.serverBackend(vocabulary: model)
         // an RPC server gone mid-run: one line naming it, not ggml's abort
         FatalExit(tracePath: nil, endpoints: try modelOptions.placement().rpc).install()
@@ -89,7 +89,7 @@ struct Eval: ParsableCommand {
         // off), so the sets differ only in what they choose
         let tap = try sets.contains { try KVPolicyRegistry.parse(kvSpec($0)).needsAttention }
         if served, tap { throw ThinktopError.invalidArgument("H2O and SnapKV read the attention in the model's graph: they need a local model, not --server") }
-        let context = served ? nil : try LlamaContext(model: model, options: try modelOptions.contextOptions(attentionTap: tap))
+        let context = served ? nil : try LlamaContext(model: model!, options: try modelOptions.contextOptions(attentionTap: tap))
         let backend: ModelBackend = server ?? context!
         let markers = ThinkMarkers.resolve(backend: backend)
         let total = sets.count * list.count
@@ -100,7 +100,7 @@ struct Eval: ParsableCommand {
                 progress(done, total, "\(set) · \(problem.id ?? "#\(i + 1)")")
                 context?.clearMemory()
                 let prompt = DemoProblem.prompt(for: problem.question)
-                let tokens = try model.tokenize(prompt, addSpecial: true)
+                let tokens = try backend.tokenize(prompt, addSpecial: true)
                 let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: [DemoProblem.stop], markers: markers)
                 let session = try DecodingSession(backend: backend, config: config, promptTokens: tokens,
                                                   initialPhase: markers.initialPhase(prompt: prompt))
@@ -120,7 +120,8 @@ struct Eval: ParsableCommand {
         progress(nil, total, "")
         let rows = EvalRow.rows(runs, sets: sets)
         let on = server.map { " on \($0.endpoint)" } ?? ""
-        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \((model.path as NSString).lastPathComponent)\(on) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
+        let name = ((model?.path ?? server?.facts.model ?? "") as NSString).lastPathComponent
+        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \(name)\(on) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
         print(EvalRow.markdown(rows))
         try EvalRow.csv(runs).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
         struct Report: Encodable { var rows: [EvalRow]; var runs: [EvalRun] }

@@ -35,8 +35,8 @@ final class TraceRecorder {
 /// A model, a context and a session set up from the command line, with the trace attached.
 /// Not Sendable: the whole of it goes to the session's thread (`start`).
 struct PreparedRun {
-    /// the model, or only its vocabulary when it is served
-    let model: LlamaModel
+    /// the model, or only its vocabulary when it is served (nil: the server's tokenizer)
+    let model: LlamaModel?
     /// the local context (nil when the model is served)
     let context: LlamaContext?
     let server: ServerBackend?
@@ -58,15 +58,17 @@ struct PreparedRun {
         if served, g.traceAttention || policy.needsAttention || modelOptions.attention {
             throw ThinktopError.invalidArgument("the attention tap reads the model's graph: it needs a local model, not --server")
         }
-        let model = served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel(quiet: quietLoad)
+        let model = modelOptions.serverTokenizer ? nil
+            : served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel(quiet: quietLoad)
         let server = try modelOptions.serverBackend(vocabulary: model)
-        let (promptText, usedChat) = try g.promptText(model: model)
-        let tokens = try model.tokenize(promptText, addSpecial: true)
+        let (promptText, usedChat) = if let model { try g.promptText(model: model) }
+            else { try g.promptText(hasTemplate: server!.facts.chatTemplate != nil, apply: server!.applyChatTemplate(user:)) }
+        let tokens = try model?.tokenize(promptText, addSpecial: true) ?? server!.tokenize(promptText, addSpecial: true)
         let room = server?.contextSize ?? modelOptions.ctx
         guard tokens.count < room else {
             throw ThinktopError.promptTooLong(tokens: tokens.count, context: room)
         }
-        let context = server == nil ? try LlamaContext(model: model, options: contextOptions) : nil
+        let context = server == nil ? try LlamaContext(model: model!, options: contextOptions) : nil
         let backend: ModelBackend = server ?? context!
         let markers = ThinkMarkers.resolve(backend: backend)
         var config = try SessionConfig(sampling: sampling, maxTokens: g.maxTokens, stops: g.stops,
@@ -76,7 +78,7 @@ struct PreparedRun {
                                           initialPhase: markers.initialPhase(prompt: promptText))
         try session.setKVPolicy(policy)
         try session.install(specs: g.strategy)
-        let sha = try? SHA256.cachedHex(ofFile: model.path, cacheDirectory: Paths.cache + "/hashes")
+        let sha = model.flatMap { try? SHA256.cachedHex(ofFile: $0.path, cacheDirectory: Paths.cache + "/hashes") }
         let settings = RunSettings(sampling: sampling, maxTokens: g.maxTokens, contextSize: backend.contextSize,
                                    threads: context?.threads ?? 0, stops: g.stops, chatTemplate: usedChat,
                                    topAlternatives: config.topAlternatives, thinkOpen: markers.open,
@@ -84,7 +86,8 @@ struct PreparedRun {
                                    kvPolicy: policy.spec, attention: contextOptions.attentionTap)
         let problem = try g.problemText()
         var header = TraceHeader(tool: "thinktop \(Thinktop.version)", created: ISO8601DateFormatter().string(from: Date()),
-                                 model: model.facts(sha256: sha, cacheType: contextOptions.cacheType), prompt: promptText,
+                                 model: model?.facts(sha256: sha, cacheType: contextOptions.cacheType) ?? server!.modelFacts(),
+                                 prompt: promptText,
                                  problem: problem, promptTokens: tokens.count, settings: settings)
         if let server {
             header.server = ServerSource(url: server.endpoint, model: (server.facts.model as NSString).lastPathComponent,

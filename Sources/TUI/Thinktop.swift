@@ -73,8 +73,12 @@ struct ModelOptions: ParsableArguments {
         return try LlamaModel(path: modelPath, vocabularyOnly: true)
     }
 
-    /// The served model, when --server is given: connected, and checked against the vocabulary.
-    func serverBackend(vocabulary: LlamaModel) throws -> ServerBackend? {
+    /// Whether a served model's tokenizer is the server's: --server without --model.
+    var serverTokenizer: Bool { serverOptions.server != nil && model == nil }
+
+    /// The served model, when --server is given: connected, and checked against the
+    /// vocabulary (nil: the server's own tokenizer).
+    func serverBackend(vocabulary: LlamaModel?) throws -> ServerBackend? {
         guard let url = serverOptions.server else { return nil }
         return try ServerBackend(url: url, apiKey: serverOptions.resolvedKey, vocabulary: vocabulary,
                                  topCount: serverOptions.topLogprobs)
@@ -202,6 +206,11 @@ struct GenerationOptions: ParsableArguments {
 
     /// The prompt text as the model will see it, and whether the chat template was applied.
     func promptText(model: LlamaModel) throws -> (String, Bool) {
+        try promptText(hasTemplate: model.chatTemplate != nil, apply: model.applyChatTemplate(user:))
+    }
+
+    /// The same with the template somewhere else (a server's `/apply-template`).
+    func promptText(hasTemplate: Bool, apply: (String) throws -> String) throws -> (String, Bool) {
         var text: String
         if let p = prompt { text = p }
         else if let f = promptFile {
@@ -210,8 +219,8 @@ struct GenerationOptions: ParsableArguments {
             }
             text = s
         } else { text = DemoProblem.prompt }
-        let useChat = chat || (!raw && !isDemo && model.chatTemplate != nil)
-        if useChat { text = try model.applyChatTemplate(user: text) }
+        let useChat = chat || (!raw && !isDemo && hasTemplate)
+        if useChat { text = try apply(text) }
         return (text, useChat)
     }
 
@@ -256,7 +265,7 @@ extension Thinktop {
 
 /// A model served by llama-server instead of loaded here.
 struct ServerOptions: ParsableArguments {
-    @Option(name: .long, help: "Step the model on a llama-server at this URL (e.g. http://127.0.0.1:8080) instead of loading it; --model names the GGUF it serves, read vocabulary-only for the tokenizer.")
+    @Option(name: .long, help: "Step the model on a llama-server at this URL (e.g. http://127.0.0.1:8080) instead of loading it. Its tokenizer is the server's, or with --model the GGUF it serves, read vocabulary-only (exact, and NoWait and CGRS need it).")
     var server: String?
 
     @Option(name: .customLong("api-key"), help: "Bearer token for --server (default: $THINKTOP_API_KEY).")

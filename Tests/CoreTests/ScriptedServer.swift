@@ -102,7 +102,7 @@ final class ScriptedServer: ModelBackend, ServedBackend {
         return ServedToken(token: token, logprob: lp[Int(token)], top: top)
     }
 
-    func next(request: ServedRequest, limit: Int) throws -> ServedToken {
+    func next(request: ServedRequest, limit: Int) throws -> ServedToken? {
         let main = tokens(.main)
         if streamTokens != main || streamRequest != request {
             if statistics.streams > 0 { statistics.resubmissions += 1 }

@@ -5,7 +5,7 @@ import TestSupport
 
 @Suite("thinktop with --server on the command line, and import of what llama-server answers", .serialized)
 struct ServerCommandLineTests {
-    @Test("--server prints the local run's text; the trace names the server, holds brackets, and counts the requests")
+    @Test("--server prints the local run's text, with the server's tokenizer and with the GGUF's; the trace names the server, holds brackets, and counts the requests")
     func sameText() throws {
         let server = try TestServer.llama(model: Binary.model)
         defer { server.kill() }
@@ -15,8 +15,9 @@ struct ServerCommandLineTests {
         let common = ["run", "--temp", "0", "--max-tokens", "32"]
         let remote = try Binary.run(common + ["--server", server.url, "--trace", trace])
         let local = try Binary.run(common)
-        #expect(remote.status == 0, "\(remote.stderr)")
-        #expect(remote.stdout == local.stdout)
+        let withGGUF = try Binary.run(common + ["--server", server.url, "--model", Binary.model])
+        #expect(remote.status == 0 && withGGUF.status == 0, "\(remote.stderr)\(withGGUF.stderr)")
+        #expect(remote.stdout == local.stdout && withGGUF.stdout == local.stdout)
         let read = try TraceReader(path: trace)
         let header = try #require(read.header)
         #expect(header.server?.url == server.url && header.server?.model == "gemma-3-270m-q4_k_m.gguf")
@@ -87,6 +88,10 @@ struct ServerCommandLineTests {
         let latent = try Binary.run(["run", "--server", server.url, "--strategy", "swir", "--max-tokens", "4"])
         #expect(latent.status == 1)
         #expect(latent.stderr == "thinktop: strategy swir cannot run here: it needs full distribution and embedding input, which llama-server does not offer\n")
+        let nowait = try Binary.run(["run", "--server", server.url, "--strategy", "nowait", "--max-tokens", "4"])
+        #expect(nowait.stderr == "thinktop: strategy nowait cannot run here: it needs vocabulary listing, which llama-server does not offer (its tokenizer lists no vocabulary: pass --model with the served model's GGUF)\n")
+        let withGGUF = try Binary.run(["run", "--server", server.url, "--model", Binary.model, "--strategy", "nowait", "--max-tokens", "4"])
+        #expect(withGGUF.status == 0, "\(withGGUF.stderr)")
         let kv = try Binary.run(["run", "--server", server.url, "--kv", "streaming", "--max-tokens", "4"])
         #expect(kv.status == 1 && kv.stderr == "thinktop: the KV policy StreamingLLM cannot run here: it needs KV edits, which llama-server does not offer\n", "\(kv.stderr)")
         let bad = try Binary.run(["run", "--server", "ftp://x", "--max-tokens", "4"])

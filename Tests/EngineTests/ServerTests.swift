@@ -115,6 +115,36 @@ struct ServerTests {
         #expect(backend.statistics.probeRequests == here.count)
     }
 
+    @Test("the server's own tokenizer (no GGUF here): the same greedy run; no vocabulary listing; an end of generation learned from the server")
+    func serverTokenizer() throws {
+        let server = try TestServer.llama(model: Self.modelPath)
+        defer { server.kill() }
+        let backend = try ServerBackend(url: server.url, apiKey: nil, vocabulary: nil)
+        #expect(backend.tokenizerIsServers && !backend.capabilities.contains(.vocabulary))
+        #expect(try backend.tokenize(DemoProblem.prompt, addSpecial: true) == (try Self.vocabulary.tokenize(DemoProblem.prompt, addSpecial: true)))
+        let s = try session(backend, maxTokens: 48)
+        let served = try run(s)
+        let l = try session(try local(), maxTokens: 48)
+        let here = try run(l)
+        #expect(served.map(\.token) == here.map(\.token))
+        #expect(s.output == l.output)
+        #expect(served.map(\.text) == here.map(\.text))
+        #expect(throws: ThinktopError.invalidArgument("strategy nowait cannot run here: it needs vocabulary listing, which llama-server does not offer (its tokenizer lists no vocabulary: pass --model with the served model's GGUF)")) {
+            _ = try session(backend, specs: ["nowait"])
+        }
+        // <end_of_turn> (which /props does not name) drawn by bias: the stream ends after it,
+        // and the tokenizer learns that it ends generation
+        let endOfTurn = try #require(Self.vocabulary.singleToken("<end_of_turn>"))
+        #expect(Self.vocabulary.isEndOfGeneration(endOfTurn) && !backend.isEndOfGeneration(endOfTurn))
+        try backend.removeCells(sequence: .all, from: 0, to: nil)
+        try backend.decode(tokens: try backend.tokenize("Hello", addSpecial: true)[...], at: 0, sequence: .main)
+        let first = try #require(try backend.next(request: ServedRequest(sampling: .greedy, bias: [endOfTurn: 1000]), limit: 8))
+        #expect(first.token == endOfTurn)
+        try backend.decode(tokens: [endOfTurn][...], at: backend.positionRange(sequence: .main)!.upperBound + 1, sequence: .main)
+        #expect(try backend.next(request: ServedRequest(sampling: .greedy, bias: [endOfTurn: 1000]), limit: 8) == nil)
+        #expect(backend.isEndOfGeneration(endOfTurn))
+    }
+
     @Test("a vocabulary of another model, a path that is not llama-server, nothing listening: one line each")
     func refusals() throws {
         let server = try TestServer.llama(model: Self.modelPath)
