@@ -177,7 +177,7 @@ public final class ServerBackend: ModelBackend, ServedBackend {
     public var backendName: String { "llama-server" }
     /// The vocabulary's listing comes with the model's GGUF.
     public var capabilityHints: [Capability: String] {
-        vocabulary.listsVocabulary ? [:] : [.vocabulary: "its tokenizer lists no vocabulary: pass --model with the served model's GGUF"]
+        vocabulary.listsVocabulary ? [:] : [.vocabulary: "pass --model with the served GGUF"]
     }
 
     func tokens(_ s: SequenceID) -> [Int32] { sequences[s] ?? [] }

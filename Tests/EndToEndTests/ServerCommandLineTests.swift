@@ -89,7 +89,7 @@ struct ServerCommandLineTests {
         #expect(latent.status == 1)
         #expect(latent.stderr == "thinktop: strategy swir cannot run here: it needs full distribution and embedding input, which llama-server does not offer\n")
         let nowait = try Binary.run(["run", "--server", server.url, "--strategy", "nowait", "--max-tokens", "4"])
-        #expect(nowait.stderr == "thinktop: strategy nowait cannot run here: it needs vocabulary listing, which llama-server does not offer (its tokenizer lists no vocabulary: pass --model with the served model's GGUF)\n")
+        #expect(nowait.stderr == "thinktop: strategy nowait cannot run here: it needs vocabulary listing, which llama-server does not offer (pass --model with the served GGUF)\n")
         let withGGUF = try Binary.run(["run", "--server", server.url, "--model", Binary.model, "--strategy", "nowait", "--max-tokens", "4"])
         #expect(withGGUF.status == 0, "\(withGGUF.stderr)")
         let kv = try Binary.run(["run", "--server", server.url, "--kv", "streaming", "--max-tokens", "4"])

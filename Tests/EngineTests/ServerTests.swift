@@ -129,7 +129,7 @@ struct ServerTests {
         #expect(served.map(\.token) == here.map(\.token))
         #expect(s.output == l.output)
         #expect(served.map(\.text) == here.map(\.text))
-        #expect(throws: ThinktopError.invalidArgument("strategy nowait cannot run here: it needs vocabulary listing, which llama-server does not offer (its tokenizer lists no vocabulary: pass --model with the served model's GGUF)")) {
+        #expect(throws: ThinktopError.invalidArgument("strategy nowait cannot run here: it needs vocabulary listing, which llama-server does not offer (pass --model with the served GGUF)")) {
             _ = try session(backend, specs: ["nowait"])
         }
         // <end_of_turn> (which /props does not name) drawn by bias: the stream ends after it,
