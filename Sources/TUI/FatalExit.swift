@@ -43,7 +43,14 @@ final class FatalExit: Sendable {
             tracePath.map { " after \(s.tokens) tokens; the trace keeps them and its summary (`thinktop replay \($0)`)" }
                 ?? " after \(s.tokens) tokens"
         } ?? ""
-        let gone = endpoints.filter { !Devices.isListening($0) }
+        // a server that is going away can still accept on its listening socket for a moment
+        // after the connection llama.cpp used was reset: one that stops within a quarter of a
+        // second counts as gone
+        var gone: [String] = []
+        for _ in 0..<5 where gone.isEmpty {
+            gone = endpoints.filter { !Devices.isListening($0) }
+            if gone.isEmpty { usleep(50_000) }
+        }
         let line: String
         if !gone.isEmpty {
             line = "thinktop: RPC server \(gone.joined(separator: ", ")) stopped answering (llama.cpp: \(what)): the run ended\(kept); restart ggml-rpc-server there and run again"
