@@ -98,6 +98,13 @@ public protocol ModelBackend: AnyObject {
     func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws
     /// Copies the cells of `source` into `destination` (positions [from, to)).
     func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?)
+    /// how many sequences the cache can hold (ids 0 ..< count): main, probe, then the parked
+    /// branches'
+    var sequenceCount: Int { get }
+    /// A sequence's cells copied out to host memory, nil when the backend cannot
+    func sequenceState(_ sequence: SequenceID) -> [UInt8]?
+    /// Writes cells copied out by `sequenceState` into an empty sequence
+    func setSequenceState(_ data: [UInt8], _ sequence: SequenceID) throws
     /// The smallest and largest position held for `sequence`, nil when empty.
     func positionRange(sequence: SequenceID) -> ClosedRange<Int>?
 
@@ -113,6 +120,11 @@ public protocol ModelBackend: AnyObject {
 }
 
 extension ModelBackend {
+    public var sequenceCount: Int { 2 }
+    public func sequenceState(_ sequence: SequenceID) -> [UInt8]? { nil }
+    public func setSequenceState(_ data: [UInt8], _ sequence: SequenceID) throws {
+        throw ThinktopError.kvEditFailed("this backend cannot restore cells from host memory")
+    }
     public var backendName: String { "this backend" }
     public var capabilityHints: [Capability: String] { [:] }
 

@@ -21,11 +21,14 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     case contextFull = "context-full"
     // the end of the visible text (format 2)
     case stopString = "stop-string"
+    // branches: one begins at a fork (`branch`, `parent`, `cause`), another becomes current
+    case branch
+    case switchBranch = "switch"
 
     /// Commands a person gave (as opposed to what strategies or the cache did).
     public var isCommand: Bool {
         switch self {
-        case .pause, .resume, .step, .rewind, .stop, .enable, .disable, .parameter: return true
+        case .pause, .resume, .step, .rewind, .stop, .enable, .disable, .parameter, .branch, .switchBranch: return true
         default: return false
         }
     }

@@ -34,6 +34,28 @@ final class KVController {
     /// the prompt rows the attention tap counted at the prefill (a rebuild counts them again)
     private var prefillQueries: Range<Int>?
 
+    /// Called before positions of the main sequence are moved: a cell shared with a parked
+    /// branch would move for it too (llama.cpp keeps one position per cell).
+    var beforeShift: (() throws -> Void)?
+
+    /// What a parked branch keeps of the controller.
+    struct Memory {
+        var policy: any KVPolicy
+        var log: [Eviction]
+        var nextPosition: Int
+        var contributionsAfter: [Int: Int]
+        var prefillQueries: Range<Int>?
+    }
+
+    var memory: Memory {
+        get { Memory(policy: policy, log: log, nextPosition: nextPosition, contributionsAfter: contributionsAfter,
+                     prefillQueries: prefillQueries) }
+        set {
+            policy = newValue.policy; log = newValue.log; nextPosition = newValue.nextPosition
+            contributionsAfter = newValue.contributionsAfter; prefillQueries = newValue.prefillQueries
+        }
+    }
+
     init(kv: LedgerBackend, prompt: [Int32]) {
         self.kv = kv
         self.prompt = prompt
@@ -114,6 +136,7 @@ final class KVController {
             record.removed.append((run.lowerBound, run.upperBound + 1))
         }
         if let base = plan.compactFrom {
+            try beforeShift?()
             record.shifts = Self.compaction(ledger.entries().map(\.position), from: base)
             for sh in record.shifts { try kv.shiftCells(sequence: .main, from: sh.from, to: sh.to, delta: sh.delta) }
             nextPosition = (ledger.range(sequence: .main)?.upperBound ?? -1) + 1
@@ -133,8 +156,8 @@ final class KVController {
     /// Makes the cache hold the inputs up to `redo` and evaluates `redo` again (its logits are
     /// the next step's). Returns the number of inputs a rebuild evaluated, or nil when
     /// cutting the cache back sufficed.
-    func rewind(redo: Int, feed: Feed, kvPosition: (Int) -> Int, stash: () -> Void) throws -> Int? {
-        let rebuild = log.contains { $0.afterInput >= redo }
+    func rewind(redo: Int, feed: Feed, kvPosition: (Int) -> Int, stash: () -> Void, forceRebuild: Bool = false) throws -> Int? {
+        let rebuild = forceRebuild || log.contains { $0.afterInput >= redo }
             || (kv.attention != nil && (redo < promptCount || ledger.contributionsDropped))
         log.removeAll { !$0.prefill && $0.afterInput >= redo }
         var replayed: Int?

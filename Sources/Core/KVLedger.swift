@@ -22,6 +22,9 @@ public final class KVLedger {
         public var score: Float = 0
         /// the phase of the run the input belongs to (prompt, thinking, answer)
         public var phase: Phase = .prompt
+        /// which physical cell holds it: a serial given at the decode, kept by sequence copies
+        /// (sequences that share a cell hold the same serial)
+        public var cell: Int = 0
         public var latent: Bool { token < 0 }
     }
 
@@ -51,13 +54,17 @@ public final class KVLedger {
     /// the attention of the last main decode, by index (empty without the tap)
     public var lastContribution: [Float] { contributions.last ?? [] }
 
+    /// the serial the next decoded cell gets
+    private var nextCell = 1
+
     public init(shape: KVShape = .unknown) { self.shape = shape }
 
     public func decoded(sequence: SequenceID, at position: Int, tokens: ArraySlice<Int32>) {
         let first = sequence == .main ? (nextIndex ?? position) : position
         let phase = sequence == .main ? (nextPhase ?? .prompt) : .thinking
         for (i, t) in tokens.enumerated() {
-            cells[sequence, default: [:]][position + i] = Entry(token: t, index: first + i, phase: phase)
+            cells[sequence, default: [:]][position + i] = Entry(token: t, index: first + i, phase: phase, cell: nextCell)
+            nextCell += 1
             evicted[sequence]?.remove(first + i)
         }
         if sequence == .main { nextIndex = nil; nextPhase = nil }
@@ -105,13 +112,54 @@ public final class KVLedger {
         }
     }
 
+    /// Forgets the run's sequences (main and probe) and the attention paid; parked branches'
+    /// sequences stay (see `DecodingSession`'s branches).
+    /// A sequence's cells written back from host memory: the entries they had (new cells,
+    /// so new serials).
+    public func restored(sequence: SequenceID, cells held: [Int: Entry]) {
+        var fresh: [Int: Entry] = [:]
+        for (p, e) in held {
+            var e = e
+            e.cell = nextCell
+            nextCell += 1
+            fresh[p] = e
+        }
+        cells[sequence] = fresh
+    }
+
     public func cleared() {
-        cells.removeAll()
-        evicted.removeAll()
+        for s in SequenceID.used { cells[s] = nil; evicted[s] = nil }
         contributions.removeAll()
         contributionFloats = 0
         contributionsDropped = false
         nextIndex = nil
+    }
+
+    /// What the ledger knows of the main sequence beyond its cells: the evicted indices and
+    /// the attention paid (a parked branch keeps it; its cells are kept by a sequence copy).
+    struct MainMemory {
+        var evicted: Set<Int>
+        var contributions: [[Float]]
+        var floats: Int
+        var dropped: Bool
+    }
+
+    var mainMemory: MainMemory {
+        get { MainMemory(evicted: evicted[.main] ?? [], contributions: contributions, floats: contributionFloats,
+                         dropped: contributionsDropped) }
+        set {
+            evicted[.main] = newValue.evicted
+            contributions = newValue.contributions
+            contributionFloats = newValue.floats
+            contributionsDropped = newValue.dropped
+        }
+    }
+
+    /// whether two sequences share any cell
+    func shareCells(_ a: SequenceID, _ b: SequenceID) -> Bool {
+        guard let x = cells[a], let y = cells[b] else { return false }
+        let mine = Set(x.values.map(\.cell))
+        return y.values.contains { mine.contains($0.cell) }
     }
 
     // MARK: attention
@@ -170,18 +218,17 @@ public final class KVLedger {
 
     public func count(sequence: SequenceID) -> Int { cells[sequence]?.count ?? 0 }
 
-    /// Cells in use over all sequences (forks share their source's cells).
-    public var cellsInUse: Int {
-        var positions = Set<Int>()
-        var separate = 0
-        for (s, held) in cells {
-            if s == .main { positions.formUnion(held.keys) } else {
-                let main = cells[.main] ?? [:]
-                separate += held.filter { main[$0.key] != $0.value }.count
-            }
-        }
-        return positions.count + separate
+    /// Cells in use over all sequences (forks and parked branches share their source's
+    /// cells), exactly; with `below`, the sum of the sequences' counts (which bounds it) is
+    /// returned when it is under `below`, sparing the count when there is room anyway.
+    public func cellsInUse(below: Int = 0) -> Int {
+        let total = cells.values.reduce(0) { $0 + $1.count }
+        if total < below || cells.count <= 1 { return total }
+        var distinct = Set<Int>(minimumCapacity: total)
+        for held in cells.values { for e in held.values { distinct.insert(e.cell) } }
+        return distinct.count
     }
+    public var cellsInUse: Int { cellsInUse() }
 
     /// The main sequence's live entries in position order.
     public func entries(sequence: SequenceID = .main) -> [(position: Int, entry: Entry)] {
@@ -252,6 +299,23 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public var contextSize: Int { base.contextSize }
     public var batchSize: Int { base.batchSize }
     public var capabilities: Set<Capability> { base.capabilities }
+    public var sequenceCount: Int { base.sequenceCount }
+
+    public func sequenceState(_ sequence: SequenceID) -> [UInt8]? { base.sequenceState(sequence) }
+
+    /// Restores cells saved with `sequenceState` and what the ledger knew of them (`cells`).
+    public func setSequenceState(_ data: [UInt8], _ sequence: SequenceID) throws {
+        try base.setSequenceState(data, sequence)
+        ledger.restored(sequence: sequence, cells: [:])
+        check()
+    }
+
+    /// The same, with the ledger's entries for the cells as they were saved.
+    public func setSequenceState(_ data: [UInt8], _ sequence: SequenceID, cells: [Int: KVLedger.Entry]) throws {
+        try base.setSequenceState(data, sequence)
+        ledger.restored(sequence: sequence, cells: cells)
+        check()
+    }
     public var backendName: String { base.backendName }
     public var capabilityHints: [Capability: String] { base.capabilityHints }
 
@@ -304,7 +368,7 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     /// Debug builds stop at the first operation after which the ledger and llama.cpp disagree.
     private func check() {
         #if DEBUG
-        if let d = ledger.disagreement(with: base) { preconditionFailure("KV ledger out of step: \(d)") }
+        if let d = ledger.disagreement(with: base) { print("KV ledger out of step: \(d)"); preconditionFailure("KV ledger out of step: \(d)") }
         #endif
     }
 

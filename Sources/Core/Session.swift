@@ -72,6 +72,10 @@ public final class DecodingSession {
     /// inputs fed so far (prompt and generated): the next input's index in the sequence
     public internal(set) var fedPositions = 0
 
+    /// tokens to take at given steps, whatever is sampled (`run --force-at`): the run a
+    /// branch that chose that token at that step is compared with
+    public var forcedAt: [Int: Int32] = [:]
+
     public var onStep: ((StepRecord) -> Void)?
     public var onEvent: ((TraceEvent) -> Void)?
     /// text safe to show as it is produced (stop strings held back)
@@ -99,6 +103,12 @@ public final class DecodingSession {
     /// so a stream runs on while the strategies' decisions stay), and this step's token
     var standingRequest: ServedRequest
     var servedDraw: (token: ServedToken, request: ServedRequest)?
+    /// the branches (SessionBranches.swift)
+    var tree = BranchTree()
+    /// how parked branches keep their cache
+    public var branchCache: BranchCacheMode = .exact
+    /// host memory the parked branches' caches may take (`exact`), bytes
+    public var hostLimit = 2 << 30
 
     public init(backend: ModelBackend, config: SessionConfig, promptTokens: [Int32], initialPhase: Phase) throws {
         guard !promptTokens.isEmpty else { throw ThinktopError.invalidArgument("the prompt is empty") }
@@ -117,6 +127,7 @@ public final class DecodingSession {
         state = SessionState(config: config, initialPhase: initialPhase)
         kvc = KVController(kv: kv, prompt: promptTokens)
         roster = StrategyRoster(offered: kv.capabilities, backend: kv.backendName, hints: kv.capabilityHints)
+        kvc.beforeShift = { [unowned self] in self.dropCopiesSharingMain() }
     }
 
     public var isDone: Bool { stopReason != nil }
@@ -154,6 +165,7 @@ public final class DecodingSession {
     /// stepping. Refuses, in one line, a strategy the backend cannot serve.
     public func install(_ list: [any DecodingStrategy], enabled on: Set<String>) throws {
         try roster.install(list, enabled: on, prepare: prepare)
+        noteStrategies()
     }
 
     /// Every known strategy, those named by `--strategy` specs switched on.
@@ -208,6 +220,7 @@ public final class DecodingSession {
             return nil
         }
         let started = DispatchTime.now().uptimeNanoseconds
+        if !tree.parked.isEmpty { makeRoom(1, keepLogits: true) }
         if let served {
             // the server's next token under the standing request; none: it ended generation
             guard let t = try served.next(request: standingRequest, limit: config.maxTokens - records.count) else {
@@ -217,6 +230,7 @@ public final class DecodingSession {
             servedDraw = (t, standingRequest)
         }
         checkpoints.append(Checkpoint(state: state, strategies: roster.mementos()))
+        if let t = forcedAt[records.count], state.forced.isEmpty { state.forced = [t] }
         let active = roster.active
         let view = try observe()
         var (merged, effects) = try decide(view, active)

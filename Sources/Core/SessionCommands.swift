@@ -19,6 +19,10 @@ public enum SessionCommand: Sendable, Equatable {
     case setParameter(String, String, String)
     /// switch the KV-cache policy (a `--kv` spec such as "streaming:recent=256")
     case setKVPolicy(String)
+    /// start a new branch at a step (keeping the current one), taking `token` there if given
+    case fork(step: Int, token: Int32?)
+    /// make another branch current, as it was left
+    case switchBranch(Int)
     case stop
 }
 
@@ -131,9 +135,15 @@ extension DecodingSession {
                 try roster.enable(id, on, prepare: prepare)
                 emit(TraceEvent(step: records.count, kind: on ? .enable : .disable, strategy: id,
                                 detail: strategy(id)?.spec ?? id))
+                noteStrategies()
             case .setParameter(let id, let name, let value):
                 try roster.set(id, name, value, prepare: prepare)
                 emit(TraceEvent(step: records.count, kind: .parameter, strategy: id, detail: strategy(id)?.spec ?? id))
+                noteStrategies()
+            case .fork(let step, let token):
+                try fork(atStep: step, token: token)
+            case .switchBranch(let id):
+                try switchBranch(to: id)
             case .setKVPolicy(let spec):
                 try setKVPolicy(KVPolicyRegistry.parse(spec))
                 // a run that stopped at a full context goes on once a policy can make room:

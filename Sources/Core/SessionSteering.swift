@@ -89,6 +89,11 @@ extension DecodingSession {
     /// there again. The generator, phase, text and strategy states return to what they were
     /// at that step, so continuing with the same settings reproduces the same tokens.
     public func rewind(toPosition position: Int) throws {
+        try cut(toPosition: position, event: true)
+    }
+
+    /// The rewind itself; a fork writes its `branch` event instead of a `rewind` one.
+    func cut(toPosition position: Int, event: Bool) throws {
         let first = promptTokens.count
         guard position >= first, position <= first + records.count else {
             throw ThinktopError.invalidArgument("cannot rewind to position \(position): generated positions are \(first)…\(first + records.count - 1)")
@@ -97,9 +102,11 @@ extension DecodingSession {
         if keep == records.count, !isDone { return }
         // the input at position − 1 is evaluated again to get the logits for `position`
         stash.drop()
-        let replayed = try kvc.rewind(redo: position - 1, feed: { [self] index, at in try feed(index, at: at) },
+        let replayed = try kvc.rewind(redo: position - 1, feed: { [self] index, at in try feedAgain(index, at: at) },
                                       kvPosition: { [self] i in records[i - first].kvPosition ?? records[i - first].position },
-                                      stash: { [self] in stash.keep(kv.logits()) })
+                                      stash: { [self] in stash.keep(kv.logits()) },
+                                      forceRebuild: slidingLayersLack(before: position))
+        if replayed != nil { tree.slidingFloor = nil }
         if let replayed {
             emit(TraceEvent(step: keep, kind: .rebuild, position: position,
                             detail: "the cache was rebuilt to undo evictions: \(replayed) inputs evaluated again"))
@@ -119,12 +126,12 @@ extension DecodingSession {
         checkpoints.removeLast(checkpoints.count - keep)
         stopReason = nil
         lastError = nil   // a run that ended on an error goes on from here (a server back up)
-        emit(TraceEvent(step: keep, kind: .rewind, position: position, detail: "removed \(removed) tokens"))
+        if event { emit(TraceEvent(step: keep, kind: .rewind, position: position, detail: "removed \(removed) tokens")) }
     }
 
     /// Feeds the input of sequence index `index` (a generated token, its latent embedding, or
     /// a prompt token) at KV position `at` (rewinds and rebuilds).
-    private func feed(_ index: Int, at: Int) throws {
+    func feedAgain(_ index: Int, at: Int) throws {
         let first = promptTokens.count
         ledger.nextIndex = index
         ledger.nextPhase = index < first ? .prompt : records[index - first].phase
@@ -187,6 +194,7 @@ extension DecodingSession {
                              tokensPerSecond: generationSeconds > 0 ? Double(stepsGenerated) / generationSeconds : 0,
                              events: events.count, output: output)
         s.served = served?.statistics
+        if tree.infos.count > 1 { s.branches = branchSummaries() }
         return s
     }
 }

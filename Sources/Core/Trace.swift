@@ -259,16 +259,24 @@ public struct TraceEvent: Codable, Sendable, Equatable {
     public var ms: Double?
     /// for `stop-string`: the bytes of the token at `position` that stay visible
     public var visibleBytes: Int?
+    /// for `branch`: the new branch; for `switch`: the branch made current
+    public var branch: Int?
+    /// for `branch`: the branch it forks off (at `step`)
+    public var parent: Int?
+    /// for `branch`: what is different from the fork on
+    public var cause: BranchCause?
 
     enum CodingKeys: String, CodingKey {
-        case type, step, kind, strategy, position, detail, removed, ms
+        case type, step, kind, strategy, position, detail, removed, ms, branch, parent, cause
         case visibleBytes = "visible_bytes"
     }
 
     public init(step: Int, kind: EventKind, strategy: String? = nil, position: Int? = nil, detail: String? = nil,
-                removed: [Int]? = nil, ms: Double? = nil, visibleBytes: Int? = nil) {
+                removed: [Int]? = nil, ms: Double? = nil, visibleBytes: Int? = nil, branch: Int? = nil, parent: Int? = nil,
+                cause: BranchCause? = nil) {
         self.step = step; self.kind = kind; self.strategy = strategy; self.position = position; self.detail = detail
         self.removed = removed; self.ms = ms; self.visibleBytes = visibleBytes
+        self.branch = branch; self.parent = parent; self.cause = cause
     }
 }
 
@@ -284,9 +292,32 @@ public struct TraceSummary: Codable, Sendable, Equatable {
     public var output: String
     /// a served run's requests: streams, resubmissions, probe requests
     public var served: ServedStatistics?
+    /// every branch of a run that forked (the other fields are the current branch's)
+    public var branches: [Branch]?
+
+    /// A branch's end, in the summary.
+    public struct Branch: Codable, Sendable, Equatable {
+        public var id: Int
+        public var parent: Int?
+        public var forkStep: Int
+        public var tokens: Int
+        public var thinkingTokens: Int
+        public var stopReason: String?
+        public var cause: String
+
+        enum CodingKeys: String, CodingKey {
+            case id, parent, tokens, cause
+            case forkStep = "fork_step", thinkingTokens = "thinking_tokens", stopReason = "stop_reason"
+        }
+
+        public init(id: Int, parent: Int?, forkStep: Int, tokens: Int, thinkingTokens: Int, stopReason: String?, cause: String) {
+            self.id = id; self.parent = parent; self.forkStep = forkStep; self.tokens = tokens
+            self.thinkingTokens = thinkingTokens; self.stopReason = stopReason; self.cause = cause
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case type, tokens, seconds, events, output, served
+        case type, tokens, seconds, events, output, served, branches
         case thinkingTokens = "thinking_tokens", answerTokens = "answer_tokens", stopReason = "stop_reason"
         case tokensPerSecond = "tokens_per_second"
     }

@@ -29,7 +29,8 @@ public struct ContextOptions: Sendable {
     public var threads: Int
     public var batchSize: Int
     public var cacheType: KVCacheType
-    /// sequences the cache can hold (1 main + forks for probes)
+    /// sequences the cache can hold: main, the probes' fork, and parked branches (they share
+    /// cells with the run where they agree, so they cost no memory until they differ)
     public var sequences: Int
     public var flashAttention: Bool?
     /// capture attention (`AttentionSource`): flash attention off, an eval callback reads the
@@ -37,7 +38,7 @@ public struct ContextOptions: Sendable {
     public var attentionTap: Bool = false
 
     public init(contextSize: Int = 4096, threads: Int = ContextOptions.defaultThreads, batchSize: Int = 512,
-                cacheType: KVCacheType = .f16, sequences: Int = 2, flashAttention: Bool? = nil,
+                cacheType: KVCacheType = .f16, sequences: Int = 10, flashAttention: Bool? = nil,
                 attentionTap: Bool = false) throws {
         guard contextSize >= 1 else { throw ThinktopError.invalidArgument("--ctx must be at least 1 token, got \(contextSize)") }
         guard threads >= 1 else { throw ThinktopError.invalidArgument("--threads must be at least 1, got \(threads)") }
@@ -142,6 +143,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     public var embeddingSize: Int { model.inputEmbeddingSize }
     public var contextSize: Int { Int(llama_n_ctx(pointer)) }
     public var batchSize: Int { options.batchSize }
+    public var sequenceCount: Int { options.sequences }
     var memory: OpaquePointer { llama_get_memory(pointer) }
 
     /// Everything, on any device llama.cpp runs on: the whole distribution, bans (logits are
@@ -227,6 +229,16 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     public func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
         llama_memory_seq_cp(memory, source.rawValue, destination.rawValue, Int32(start), Int32(end ?? -1))
         tap?.copy(from: source.rawValue, to: destination.rawValue, from: start, to: end)
+    }
+
+    /// The cells of a sequence copied to host memory, for a parked branch (nil with the
+    /// attention tap: its mirror would not follow a restore).
+    public func sequenceState(_ sequence: SequenceID) -> [UInt8]? {
+        tap == nil ? try? saveState(sequence: sequence) : nil
+    }
+
+    public func setSequenceState(_ data: [UInt8], _ sequence: SequenceID) throws {
+        try restoreState(data, sequence: sequence)
     }
 
     public func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {

@@ -166,6 +166,8 @@ public final class ServerBackend: ModelBackend, ServedBackend {
     public var vocabularySize: Int { vocabulary.vocabularySize }
     public var embeddingSize: Int { 0 }
     public var contextSize: Int { facts.contextSize }
+    /// token lists kept here (the server's slot caches the prefix): as many as branches want
+    public var sequenceCount: Int { 64 }
     public var batchSize: Int { facts.contextSize }
     /// The top of each distribution, bans and biases (`logit_bias`), probes (extra requests),
     /// and the vocabulary's listing when the tokenizer is the local GGUF's.
