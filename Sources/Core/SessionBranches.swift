@@ -300,3 +300,26 @@ extension DecodingSession {
         }
     }
 }
+
+extension DecodingSession {
+    /// Turns on exactly the strategies `specs` name (`--strategy` grammar), with their
+    /// parameters; the others go off with their defaults. Each change is an event, as from
+    /// the workbench's keys.
+    public func configureStrategies(_ specs: [String]) throws {
+        let (wanted, on) = try StrategyRegistry.configure(specs)
+        for s in strategies {
+            guard let w = wanted.first(where: { $0.id == s.id }) else { continue }
+            var changed = false
+            for (have, want) in zip(s.allParameterValues, w.allParameterValues) where have.value != want.value {
+                try roster.set(s.id, want.name, want.value, prepare: prepare)
+                changed = true
+            }
+            if changed { emit(TraceEvent(step: records.count, kind: .parameter, strategy: s.id, detail: s.spec)) }
+            if on.contains(s.id) != enabled.contains(s.id) {
+                try roster.enable(s.id, on.contains(s.id), prepare: prepare)
+                emit(TraceEvent(step: records.count, kind: on.contains(s.id) ? .enable : .disable, strategy: s.id, detail: s.spec))
+            }
+        }
+        noteStrategies()
+    }
+}

@@ -84,6 +84,26 @@ public struct WorkbenchSnapshot: Sendable {
     public var kvNote: String?
     public var showHelp: Bool
 
+    // MARK: branches
+
+    /// every branch of the run (empty or one: no branches to show)
+    public var branches: [BranchRow] = []
+    /// the branch whose records are shown
+    public var currentBranch = 0
+    /// steps of the shown branch where other branches fork off it → their ids (marked in
+    /// the text)
+    public var forkMarks: [Int: [Int]] = [:]
+    /// how the shown branch's siblings keep their cache, for the status bar: "shared",
+    /// "kept on host", "rebuilt on demand" (nil: no branches)
+    public var branchCache: String?
+    /// the branch list overlay is open, with this row (index into `branches`) selected
+    public var showBranches = false
+    public var branchSelection = 0
+    /// the top-k pane's highlighted alternative (0-based row) while picking one; nil: none
+    public var topKSelection: Int?
+    /// the compare view, when open: it replaces the panes
+    public var compare: CompareView?
+
     public init(modelName: String, modelDetail: String = "", status: Status, records: [StepRecord] = [],
                 promptTokens: Int, contextSize: Int, tokensPerSecond: Double = 0, cursor: Int? = nil,
                 thinkingBudget: Int? = nil, forcedEndAt: Int? = nil, strategies: [StrategyRow] = [],
@@ -98,4 +118,44 @@ public struct WorkbenchSnapshot: Sendable {
 
     /// The record the inspector and sparklines centre on: the cursor's, else the newest.
     public var focusIndex: Int? { cursor ?? (records.isEmpty ? nil : records.count - 1) }
+}
+
+/// A branch's row in the branch list.
+public struct BranchRow: Sendable, Equatable {
+    public var id: Int
+    public var parent: Int?
+    public var forkStep: Int
+    /// what began it ("token \" But\" (#2)", "strategies nowait (was none)", "rewind", "start")
+    public var cause: String
+    /// its steps (records), from step 0
+    public var length: Int
+    public var phase: Phase
+    /// the answer it commits to, if any (`AnswerExtractor`)
+    public var answer: String?
+    /// how its cache is kept: "current", "shared", "kept on host", "rebuilt on demand" (replay: "")
+    public var cache: String
+    public init(id: Int, parent: Int?, forkStep: Int, cause: String, length: Int, phase: Phase, answer: String?, cache: String) {
+        self.id = id; self.parent = parent; self.forkStep = forkStep; self.cause = cause; self.length = length
+        self.phase = phase; self.answer = answer; self.cache = cache
+    }
+}
+
+/// Two branches side by side from the step where they part.
+public struct CompareView: Sendable {
+    public struct Side: Sendable {
+        /// "branch 0 (start)", "branch 2: token \" But\" (#2)"
+        public var title: String
+        public var records: [StepRecord]
+        public var stats: BranchStatistics
+        public init(title: String, records: [StepRecord], stats: BranchStatistics) {
+            self.title = title; self.records = records; self.stats = stats
+        }
+    }
+    public var left: Side
+    public var right: Side
+    /// the first step where the two differ (their records agree before it)
+    public var forkStep: Int
+    /// lines the two texts are scrolled down by
+    public var scroll: Int = 0
+    public init(left: Side, right: Side, forkStep: Int) { self.left = left; self.right = right; self.forkStep = forkStep }
 }
