@@ -47,16 +47,23 @@ final class ReplayTimeline {
     }
     var playing = true
     var speed = 1.0
+    /// every branch of the trace, as it stands at its end
+    let branches: BranchLog
+    /// the branches as far as the replay has come
+    private var progress = BranchLog()
+    /// the branch the replay is on
+    var currentBranch: Int { progress.currentRun.id }
 
     init(reader: TraceReader) throws {
         guard let h = reader.header else { throw ThinktopError.traceUnreadable(path: "trace", reason: "no header") }
         header = h
         truncated = reader.truncated
         kvPolicy = h.settings.kvPolicy
+        branches = BranchLog(lines: reader.lines)
         items = reader.lines.filter {
             switch $0 {
             case .token: return true
-            case .event(let e): return [.rewind, .evict, .kvPolicy, .stopString, .budgetEnd].contains(e.kind)
+            case .event(let e): return [.rewind, .evict, .kvPolicy, .stopString, .budgetEnd, .branch, .switchBranch].contains(e.kind)
             default: return false
             }
         }
@@ -67,7 +74,17 @@ final class ReplayTimeline {
     /// Applies the next line. Returns false at the end.
     func stepForward() -> Bool {
         guard next < items.count else { return false }
+        progress.add(items[next])
         switch items[next] {
+        case .event(let e) where e.kind == .branch || e.kind == .switchBranch:
+            // another branch: its records as they stood; its own evictions are not replayed
+            records = progress.currentRun.records
+            let events = progress.currentRun.events
+            hidden = events.last { $0.kind == .stopString }.flatMap { e in e.position.map { .init(position: $0, visibleBytes: e.visibleBytes ?? 0) } }
+            forcedEndAt = events.last { $0.kind == .budgetEnd }?.step
+            evictions = []
+            attention = []
+            for r in records { if let a = r.attention { attend(a) } }
         case .token(let t):
             records.append(t)
             if let a = t.attention { attend(a) }

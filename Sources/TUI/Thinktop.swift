@@ -166,6 +166,9 @@ struct GenerationOptions: ParsableArguments {
     @Option(name: .long, help: "Write the JSON Lines trace here (flushed every token).")
     var trace: String?
 
+    @Option(name: .customLong("branch-cache"), help: "How branches left aside keep their KV cache: exact (copied to host memory, so every continuation is bit for bit a straight run's) or shared (kept in the cache sharing the common prefix: no copy, but multi-threaded attention may then part from a straight run at a near-tie). Either is rebuilt on demand when there is no room.")
+    var branchCache: BranchCacheMode = .exact
+
     @Flag(name: .customLong("trace-attention"), help: "Write each token's attention over the earlier positions into the trace (turns the attention tap on).")
     var traceAttention = false
 
@@ -327,3 +330,5 @@ struct PlacementOptions: ParsableArguments {
         return ModelPlacement(gpuLayers: gpuLayers, tensorSplit: shares, rpc: endpoints, repack: !noRepack)
     }
 }
+
+extension BranchCacheMode: ExpressibleByArgument {}

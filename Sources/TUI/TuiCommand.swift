@@ -50,6 +50,7 @@ struct Tui: ParsableCommand {
         let terminal = try CursesTerminal(theme: theme, noColor: noColor)
         let mailbox = Mailbox()
         let session = prepared.session
+        session.branchCache = generation.branchCache
         let tracePath = prepared.recorder.path
         // the session's thread tells the UI everything through the mailbox
         session.onStep = { [unowned session] r in
@@ -58,6 +59,7 @@ struct Tui: ParsableCommand {
             mailbox.push(.record(r))
             if !session.enabled.isEmpty { mailbox.push(.strategies(session.strategyStatus())) }
             mailbox.push(.kv(KVView(session)))
+            if session.branches.count > 1 { mailbox.push(.branchCaches(BranchCaches.of(session))) }
         }
         session.onEvent = { [unowned session] e in
             prepared.recorder.write(.event(e))
@@ -69,6 +71,10 @@ struct Tui: ParsableCommand {
             case .rewind:
                 mailbox.push(.rewind(position: e.position ?? 0))
                 mailbox.push(.kv(KVView(session)))
+            case .branch, .switchBranch:
+                mailbox.push(.strategies(session.strategyStatus()))
+                mailbox.push(.kv(KVView(session)))
+                mailbox.push(.branchCaches(BranchCaches.of(session)))
             case .pause, .step: mailbox.push(.paused(true))
             case .resume: mailbox.push(.paused(false))
             default: break
@@ -182,5 +188,12 @@ struct Replay: ParsableCommand {
         let app = WorkbenchApp(source: .replay(timeline), terminal: terminal)
         app.run()
         terminal.restore()
+    }
+}
+
+/// How each branch keeps its cache, for the status bar and the branch list.
+enum BranchCaches {
+    static func of(_ session: DecodingSession) -> [Int: String] {
+        Dictionary(uniqueKeysWithValues: session.branches.map { ($0.id, session.cacheState(of: $0.id).rawValue) })
     }
 }

@@ -18,6 +18,8 @@ final class Mailbox: Sendable {
         case traceFailed(String)
         /// the run's summary, once the session's thread is done with it
         case summary(TraceSummary)
+        /// how each parked branch keeps its cache (branch id → "shared", "kept on host", …)
+        case branchCaches([Int: String])
     }
     private let items = Mutex<[Item]>([])
 
@@ -129,12 +131,12 @@ final class WorkbenchApp {
         case replay(ReplayTimeline)
     }
 
-    private let source: Source
-    private let terminal: CursesTerminal
+    let source: Source
+    let terminal: CursesTerminal
     private let mailbox: Mailbox
-    private var snapshot: WorkbenchSnapshot
+    var snapshot: WorkbenchSnapshot
     /// the strategies as last published
-    private var statuses: [StrategyStatus] = []
+    var statuses: [StrategyStatus] = []
     /// the KV policy's row and id as last published
     private var kvPolicyRow: String?
     private var kvPolicyID: String
@@ -144,6 +146,12 @@ final class WorkbenchApp {
     private(set) var summary: TraceSummary?
     /// why the trace stopped being written, if it did
     private(set) var traceFailure: String?
+    /// the run's branches as the mailbox told them (live) or as the whole trace has them (replay)
+    var log = BranchLog()
+    /// how each parked branch keeps its cache (live)
+    var cacheStates: [Int: String] = [:]
+    /// replay: the branch the user switched to (the timeline's playback is paused meanwhile)
+    var replayBranch: Int?
 
     init(source: Source, terminal: CursesTerminal, mailbox: Mailbox = Mailbox()) {
         self.source = source
@@ -179,6 +187,8 @@ final class WorkbenchApp {
                let budget = list.first(where: { $0.id == "budget" }) as? BudgetForcing {
                 snapshot.thinkingBudget = budget.budget
             }
+            log = timeline.branches
+            if log.branches.count > 1 { showReplayBranches() }
             if timeline.truncated {
                 flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
             }
@@ -229,8 +239,14 @@ final class WorkbenchApp {
         }
     }
 
-    private func showReplay(_ timeline: ReplayTimeline) {
+    func showReplay(_ timeline: ReplayTimeline) {
+        guard replayBranch == nil else { return }
         snapshot.records = timeline.records
+        if snapshot.currentBranch != timeline.currentBranch {
+            snapshot.currentBranch = timeline.currentBranch
+            snapshot.forkMarks = log.forkSteps(on: timeline.currentBranch)
+            showReplayBranches()
+        }
         snapshot.evicted = timeline.evicted
         snapshot.kvPolicy = timeline.kvPolicy
         snapshot.slidingFrom = timeline.slidingFrom(window: snapshot.slidingWindow)
@@ -254,7 +270,7 @@ final class WorkbenchApp {
         return ms > 0 ? Double(recent.count) * 1000 / ms : 0
     }
 
-    private func flash(_ text: String, seconds: Double = 3) {
+    func flash(_ text: String, seconds: Double = 3) {
         snapshot.notice = text
         noticeUntil = Date().addingTimeInterval(seconds)
     }
@@ -272,6 +288,7 @@ final class WorkbenchApp {
         for item in items {
             switch item {
             case .record(let r):
+                log.add(.token(r))
                 snapshot.records.append(r)
             case .rewind(let p):
                 snapshot.records.removeAll { $0.position >= p }
@@ -282,9 +299,15 @@ final class WorkbenchApp {
                 if case .done = snapshot.status { continue }
                 snapshot.status = paused ? .paused : .running
             case .finished(let reason):
+                log.finished(reason)
                 snapshot.status = .done(reason)
+            case .branchCaches(let states):
+                cacheStates = states
+                showBranchCache()
             case .event(let e):
+                log.add(e)
                 switch e.kind {
+                case .branch, .switchBranch: showCurrentBranch()
                 case .error: flash(e.detail ?? "error", seconds: 6)
                 case .budgetEnd: snapshot.forcedEndAt = e.step; flash("budget reached: thinking ended")
                 case .earlyExit: flash("early exit: \(e.detail ?? "")")
@@ -323,6 +346,9 @@ final class WorkbenchApp {
     // MARK: keys
 
     private func handle(_ key: Key) {
+        if snapshot.compare != nil { handleCompare(key); return }
+        if snapshot.showBranches { handleBranchList(key); return }
+        if snapshot.topKSelection != nil { handleTopKSelection(key); return }
         switch key {
         case .resize:
             terminal.invalidate()
@@ -359,6 +385,16 @@ final class WorkbenchApp {
             snapshot.showHelp.toggle()
         case "\u{1B}":
             if snapshot.showHelp { snapshot.showHelp = false }
+        case "0"..."9":
+            pickAlternative(rank: c == "0" ? 9 : Int(String(c))! - 1)
+        case "\t":
+            if let i = snapshot.focusIndex, !snapshot.records[i].top.isEmpty { snapshot.topKSelection = 0 }
+        case "v":
+            openBranchList()
+        case "[", "]":
+            switchNeighbour(c == "]" ? 1 : -1)
+        case "C":
+            openCompare(with: nil)
         default:
             switch source {
             case .live(let run): handleLive(c, run)
@@ -389,11 +425,11 @@ final class WorkbenchApp {
                 flash("move the cursor back (←) to the token to regenerate from, then press r")
                 return
             }
-            let position = snapshot.records[c].position
-            session.send(.rewind(toPosition: position))
+            // a new branch from there: the old continuation stays as the branch it was
+            session.send(.fork(step: c, token: nil))
             session.send(.resume)
             snapshot.cursor = nil
-            flash("rewound to position \(position)")
+            flash("branch \(nextBranchID) from step \(c): branch \(snapshot.currentBranch) is kept (v lists branches)")
         case "t":
             session.send(.endThinking)
             flash("ending thinking: feeding the think-close marker")
@@ -437,6 +473,10 @@ final class WorkbenchApp {
             timeline.speed = max(1.0 / 16, timeline.speed / 2)
         case "r", "t":
             flash("a replay cannot change the run: start one with `thinktop` to steer it")
+        case "p" where replayBranch != nil:
+            replayBranch = nil
+            timeline.playing = true
+            showReplay(timeline)
         default:
             if StrategyKeys.id(for: c) != nil || c == StrategyKeys.kvPolicy {
                 flash("a replay cannot change the run")
