@@ -196,9 +196,12 @@ struct WorkbenchTests {
         #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
     }
 
-    @Test("r after moving the cursor back shortens the text, then generation resumes")
+    @Test("r after moving the cursor back starts a branch there, keeping the old one; generation resumes")
     func rewindFromCursor() throws {
-        let t = try liveSession()
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("r.jsonl").path
+        let t = try liveSession(trace: trace)
         t.wait { (contextUsed($0) ?? 0) > 540 }
         t.send("Space")
         t.wait { $0.contains("paused") }
@@ -207,18 +210,20 @@ struct WorkbenchTests {
         for _ in 0..<15 { t.send("Left") }
         Thread.sleep(forTimeInterval: 0.3)
         t.send("r")
-        let after = t.wait(timeout: 5) { $0.contains("rewound to position") }
-        #expect(after.contains("rewound to position"), "\(after)")
-        // generation resumes from the cursor: the count drops to it, then grows again
-        let rewoundTo = Int(after.range(of: #"rewound to position \d+"#, options: .regularExpression)
+        let after = t.wait(timeout: 5) { $0.contains("from step") }
+        #expect(after.contains("branch 1 from step") && after.contains("branch 0 is kept"), "\(after)")
+        let step = Int(after.range(of: #"from step \d+"#, options: .regularExpression)
             .map { after[$0].split(separator: " ").last! } ?? "") ?? -1
         // following the tail the cursor is on the newest token; 15 presses of ← go 15 further back,
         // and r regenerates from that token on
-        #expect(rewoundTo == before - 16, "rewound to \(rewoundTo), expected \(before - 16)")
+        let prompt = try #require(TraceReader(path: trace).header).promptTokens
+        #expect(prompt + step == before - 16, "branched at step \(step), expected position \(before - 16)")
         let grown = t.wait { (contextUsed($0) ?? 0) > before + 5 }
         #expect((contextUsed(grown) ?? 0) > before + 5)
         t.send("q")
         #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
+        let log = BranchLog(lines: try TraceReader(path: trace).lines)
+        #expect(log.branches.count == 2 && (log.branch(0)?.records.count ?? 0) >= before - prompt)
     }
 
     @Test("a strategy key flips its shown state; ? shows the help; a tiny terminal gets a message")
