@@ -12,6 +12,9 @@ import Foundation
 /// newline). Newlines break lines, tabs become spaces up to the next multiple of 4
 /// columns, other control characters show as the control glyph (·). The snapshot's hidden
 /// tail (the stop string) is not drawn: the output reads as `thinktop run` prints it.
+/// Where another branch forks off the text (`forkMarks`), a one-cell fork glyph in
+/// `Role.branchFork` stands before the token's first visible character (before the whole
+/// token when it has none); it flows and wraps with the word like a character of text.
 ///
 /// The problem and a blank line come before the first token, so they scroll out of view
 /// at the top as the text grows. Without a cursor the pane follows the tail. With one on
@@ -33,7 +36,7 @@ public struct DecodingPane: Pane {
                                                             height: area.height, width: area.width)
         let flow = TokenFlow(records: records[start...], previousAnswer: start > 0 && records[start - 1].isAnswer,
                              problem: start == 0 ? snapshot.problem : "", cursor: cursor, width: area.width,
-                             glyphs: glyphs)
+                             forks: Set(snapshot.forkMarks.keys), glyphs: glyphs)
         // before the first token, a line below the problem says the run is on its way
         let waiting = snapshot.records.isEmpty
         let top = Self.firstVisibleLine(lines: flow.lines.count + (waiting ? 1 : 0), height: area.height,
@@ -124,6 +127,8 @@ struct TokenFlow {
     }
 
     private let width: Int
+    /// every token drawn dimmed (the compare view's shared text)
+    private let dimmed: Bool
     private var current: [FlowCell] = []
     private var used = 0
     /// index in `current` just after its last space: where the line may be broken
@@ -132,11 +137,14 @@ struct TokenFlow {
     /// `records` may be a tail of the run (indices are the run's), starting after a newline.
     /// `previousAnswer`: whether the record before the slice was an answer token (the answer
     /// marker goes where the answer begins). `problem`, when not blank, goes first, dimmed,
-    /// with a blank line after it.
+    /// with a blank line after it. `forks`: the steps (records' `index`) whose token gets the
+    /// fork mark. `dimmed`: every token in `Role.dim` instead of its own style (shared text).
     init<Records: RandomAccessCollection>(records: Records, previousAnswer: Bool = false, problem: String = "",
-                                          cursor: Int?, width: Int, glyphs: Glyphs)
+                                          cursor: Int?, width: Int, forks: Set<Int> = [], dimmed: Bool = false,
+                                          glyphs: Glyphs)
     where Records.Element == StepRecord, Records.Index == Int {
         self.width = max(1, width)
+        self.dimmed = dimmed
         first = records.startIndex
         addProblem(problem, glyphs: glyphs)
         var anchors: [Int] = []
@@ -146,7 +154,7 @@ struct TokenFlow {
             if record.isAnswer, !previousAnswer, i > 0 { addMarker(glyphs: glyphs) }
             previousAnswer = record.isAnswer
             anchors.append(lines.count)
-            addToken(record, index: i, isCursor: i == cursor, glyphs: glyphs)
+            addToken(record, index: i, isCursor: i == cursor, fork: forks.contains(record.index), glyphs: glyphs)
         }
         if !current.isEmpty { breakLine() }
 
@@ -160,14 +168,26 @@ struct TokenFlow {
         firstLine = firstLine.map { min($0, max(0, lines.count - 1)) }
     }
 
-    private mutating func addToken(_ record: StepRecord, index: Int, isCursor: Bool, glyphs: Glyphs) {
-        var style = DecodingPane.style(of: record)
+    private mutating func addToken(_ record: StepRecord, index: Int, isCursor: Bool, fork: Bool = false,
+                                   glyphs: Glyphs) {
+        var style = dimmed ? Style(Role.dim, dim: true) : DecodingPane.style(of: record)
         if isCursor { style.reverse = true }
         var visible = 0
         func cell(_ c: Character, _ w: Int, _ s: Style = style, space: Bool = false) -> FlowCell {
             FlowCell(symbol: c, width: w, style: s, record: index, isSpace: space)
         }
+        // the fork mark goes before the first character that is not white space (a token
+        // of white space only: before the token)
+        var markPending = fork
+        if fork, !record.text.contains(where: { !$0.isWhitespace }) {
+            add(cell(glyphs.fork, 1, Style(Role.branchFork, bold: true)))
+            markPending = false
+        }
         for ch in record.text {
+            if markPending, !ch.isWhitespace {
+                add(cell(glyphs.fork, 1, Style(Role.branchFork, bold: true)))
+                markPending = false
+            }
             if ch.isNewline {
                 if isCursor, visible == 0 {
                     for c in glyphs.newline { add(cell(c, 1, Style(Role.tokenCursor, reverse: true))) }

@@ -38,6 +38,16 @@ public struct Glyphs: Sendable, Equatable {
     public let chosen: String
     /// the cursor keys in hints and help
     public let leftRight: String
+    /// the up and down keys in hints
+    public let upDown: String
+    /// between the parts of a hint or a status segment ("branch 2/3 · shared")
+    public let dot: String
+    /// the one-cell mark before a token where another branch forks off the text
+    public let fork: Character
+    /// the current branch in the branch list
+    public let current: String
+    /// a value that is not there (no answer yet)
+    public let none: String
     /// free part of a gauge, and the mark where thinking was force-ended
     public let gaugeFree: Character
     public let gaugeForced: Character
@@ -57,6 +67,7 @@ public struct Glyphs: Sendable, Equatable {
         separator: " ─ ", ellipsis: "…", times: "×", trendUp: "↑", trendDown: "↓", trendFlat: "→",
         running: "▶", paused: "❚❚", stopped: "■",
         newline: "⏎", tab: "⇥", control: "·", chosen: "▸", leftRight: "←→",
+        upDown: "↑↓", dot: "·", fork: "⑂", current: "●", none: "—",
         gaugeFree: "░", gaugeForced: "┃",
         kvPrompt: "█", kvThinking: "▓", kvLatent: "▒", kvAnswer: "░", kvEvicted: "·", kvFree: " ")
 
@@ -68,6 +79,7 @@ public struct Glyphs: Sendable, Equatable {
         separator: " - ", ellipsis: "...", times: "x", trendUp: "^", trendDown: "v", trendFlat: "-",
         running: ">", paused: "||", stopped: "#",
         newline: "\\n", tab: "\\t", control: ".", chosen: ">", leftRight: "<>",
+        upDown: "^v", dot: "|", fork: "^", current: "*", none: "-",
         gaugeFree: ".", gaugeForced: "|",
         kvPrompt: "#", kvThinking: "=", kvLatent: "~", kvAnswer: "-", kvEvicted: "x", kvFree: " ")
 }

@@ -42,6 +42,16 @@ public enum Role {
     public static let topkBar = "topk.bar"
     public static let topkChosen = "topk.chosen"
     public static let help = "help.text"
+    /// the alternative highlighted in the top-k inspector while picking one
+    public static let topkSelected = "topk.selected"
+    /// the mark in the text where another branch forks off
+    public static let branchFork = "branch.fork"
+    /// the selected row of the branch list
+    public static let branchSelected = "branch.selected"
+    /// the compare view's two sides (their sparklines) and a summary cell where the right differs
+    public static let compareLeft = "compare.left"
+    public static let compareRight = "compare.right"
+    public static let compareDiffers = "compare.differs"
 
     /// Every role, for theme validation and the theme files' documentation.
     public static var all: [String] {
@@ -50,5 +60,6 @@ public enum Role {
             + [phaseThinking, phaseAnswer, tokenLatent, tokenForced, tokenSuppressed, tokenCursor, sparkEntropy,
                sparkConfidence, sparkBand, gaugeUsed, gaugeFree, gaugeForced, kvPrompt, kvThinking, kvAnswer, kvLatent,
                kvEvicted, kvFree, kvSWA, kvAttention, strategyOn, strategyOff, strategyUnavailable, topkBar, topkChosen, help]
+            + [topkSelected, branchFork, branchSelected, compareLeft, compareRight, compareDiffers]
     }
 }

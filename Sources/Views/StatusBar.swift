@@ -1,8 +1,10 @@
 /// The top row: `thinktop ─ gemma-3-270m Q4_K_M ─ ctx 812/4096 ─ 71 tok/s ─ ▶ running` (with
 /// where the run comes from after the model when it is served or imported), then
-/// the alert and the notice when there are. When the row is too narrow, the throughput goes
-/// first, then the context use, then the model, then the name; the run state and the alert
-/// always stay, and the notice is cut last.
+/// the alert and the notice when there are. With more than one branch, `branch 2/3 · shared`
+/// (the shown branch's id, how many there are, how the others keep their cache) comes before
+/// the run state. When the row is too narrow, the throughput goes first, then the context
+/// use, then the model, then the name and the branch; the run state and the alert always
+/// stay, and the notice is cut last.
 public struct StatusBar: Pane {
     public init() {}
 
@@ -22,6 +24,7 @@ public struct StatusBar: Pane {
             (Span(snapshot.origin ?? "", bar), 2),
             (Span(snapshot.contextSize > 0 ? "ctx \(held)/\(snapshot.contextSize)" : "", bar), 1),
             (Span(replay && snapshot.tokensPerSecond <= 0 ? "" : "\(Format.rate(snapshot.tokensPerSecond)) tok/s", bar), 0),
+            (Span(Self.branch(snapshot, glyphs), bar), 3),
             (state(snapshot.status, glyphs), nil),
         ].filter { !$0.0.text.isEmpty }
         if let alert = snapshot.alert, !alert.isEmpty {
@@ -44,6 +47,14 @@ public struct StatusBar: Pane {
             spans.append(segment.span)
         }
         surface.put(spans, x: area.x + 1, y: area.y, limit: room)
+    }
+
+    /// "branch 2/3 · shared": the shown branch's id of how many, and how the others keep
+    /// their cache; "" with one branch or none.
+    static func branch(_ snapshot: WorkbenchSnapshot, _ glyphs: Glyphs) -> String {
+        guard snapshot.branches.count > 1 else { return "" }
+        let cache = snapshot.branchCache.map { $0.isEmpty ? "" : " \(glyphs.dot) \($0)" } ?? ""
+        return "branch \(snapshot.currentBranch)/\(snapshot.branches.count)" + cache
     }
 
     private func state(_ status: WorkbenchSnapshot.Status, _ glyphs: Glyphs) -> Span {

@@ -1,7 +1,9 @@
 /// The whole screen: the entry point the terminal layer calls each frame.
 public enum Workbench {
     /// Draws every pane of `snapshot` into a fresh `width` × `height` surface following
-    /// `WorkbenchLayout`, with the help overlay on top when `showHelp` is set. Below the
+    /// `WorkbenchLayout`, with the branch list on top when `showBranches` is set and the help
+    /// overlay on top of all when `showHelp` is. With `compare` set, the compare view
+    /// (`ComparePane`) takes every row below the status bar instead of the panes. Below the
     /// minimum size the surface holds only a centred message saying how big it must be.
     public static func render(_ s: WorkbenchSnapshot, width: Int, height: Int, glyphs: Glyphs) -> Surface {
         var surface = Surface(width: width, height: height)
@@ -17,6 +19,11 @@ public enum Workbench {
             layout = taller
         }
         StatusBar().render(s, into: &surface, area: layout.statusBar, glyphs: glyphs)
+        if s.compare != nil {
+            ComparePane().render(s, into: &surface, area: compareArea(width: width, height: height), glyphs: glyphs)
+            overlays(s, into: &surface, glyphs: glyphs)
+            return surface
+        }
         let cursor = s.clampedCursor
         let boxed: [(pane: any Pane, area: Rect, title: String)] = [
             (DecodingPane(), layout.decoding,
@@ -32,9 +39,18 @@ public enum Workbench {
             pane.render(s, into: &surface, area: inner, glyphs: glyphs)
         }
         KeyBar().render(s, into: &surface, area: layout.keyBar, glyphs: glyphs)
-        if s.showHelp { HelpOverlay().render(s, into: &surface, area: surface.area, glyphs: glyphs) }
+        overlays(s, into: &surface, glyphs: glyphs)
         return surface
     }
+
+    /// The branch list, then the help, each when it is open.
+    static func overlays(_ s: WorkbenchSnapshot, into surface: inout Surface, glyphs: Glyphs) {
+        if s.showBranches { BranchOverlay().render(s, into: &surface, area: surface.area, glyphs: glyphs) }
+        if s.showHelp { HelpOverlay().render(s, into: &surface, area: surface.area, glyphs: glyphs) }
+    }
+
+    /// Where the compare view goes on a `width` × `height` screen: every row below the status bar.
+    static func compareArea(width: Int, height: Int) -> Rect { Rect(x: 0, y: 1, width: width, height: height - 1) }
 
     /// "thinktop needs at least 60×16 (now 40×10)", word-wrapped and centred.
     static func tooSmall(into surface: inout Surface, glyphs: Glyphs) {

@@ -382,13 +382,14 @@ struct TopKPaneTests {
         expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                         "x#0  H 0.50  margin 0.19   x",
                         "xchose \" So\" 0.22          x",
-                        "x \" Wait\" 0.41 ████▉       x",
-                        "x▸\" So\"   0.22 ██▋         x",
-                        "x \"⏎\"     0.20 ██▍         x",
-                        "x \"東京\"  0.05 ▋           x",
+                        "x1 \" Wait\" 0.41 ████▌      x",
+                        "x2▸\" So\"   0.22 ██▍        x",
+                        "x3 \"⏎\"     0.20 ██▎        x",
+                        "x4 \"東京\"  0.05 ▌          x",
                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
-        #expect(s[2, 4].style == Style(Role.topkChosen, bold: true))
-        #expect(s[16, 3].style.role == Role.topkBar)
+        #expect(s[3, 4].style == Style(Role.topkChosen, bold: true))
+        #expect(s[17, 3].style.role == Role.topkBar)
+        #expect(s[1, 3].style.role == Role.keyHint)
     }
 
     @Test("the newest token without a cursor; escapes in ASCII; clipped to the height")
@@ -397,8 +398,8 @@ struct TopKPaneTests {
         expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                         "x#1  H 1.84  margin 0.19   x",
                         "xchose \"\\n\" 0.20 forced    x",
-                        "x \" Wait\" 0.41 #####       x",
-                        "x \" So\"   0.22 ##=         x",
+                        "x1 \" Wait\" 0.41 ####-      x",
+                        "x2 \" So\"   0.22 ##-        x",
                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         let empty = render(TopKPane(), snapshot(), width: 20, height: 3)
         expectLines(empty, ["xxxxxxxxxxxxxxxxxxxx",
@@ -414,7 +415,7 @@ struct TopKPaneTests {
         expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                         "x#0  H [0.50, 1.25]  margin 0.19 x",
                         "xchose \" So\" 0.22                x",
-                        "x \" Wait\" 0.41 ███████▍          x",
+                        "x1 \" Wait\" 0.41 ███████          x",
                         "xoutside the top 4: 0.12         x",
                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         #expect(s[1, 4].style == Style(Role.dim, dim: true))

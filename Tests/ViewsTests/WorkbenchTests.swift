@@ -237,7 +237,7 @@ struct WorkbenchTests {
                         "+ KV cache ----------------------------++ Top-k at cursor -+",
                         "|global =                       30/4096||#4 H 1.80 m 0.80  |",
                         "|prompt #  think =  latent ~  answer - ||chose \" all\" 0.90 |",
-                        "|                                      ||>\" all\" 0.60 ###  |",
+                        "|                                      ||1>\" all\" 0.60 ##- |",
                         "+--------------------------------------++------------------+",
                         " space pause  . step  <> cursor  r rewind  t end-think      "])
         snap.showHelp = true
@@ -255,7 +255,7 @@ struct WorkbenchTests {
                            "+ KV c| w         toggle NoWait                      |sor -+",
                            "|globa| b         toggle Budget                      |.80  |",
                            "|promp| e         toggle Early exit (n/a)            |0.90 |",
-                           "|     | ?         show / hide this help              |###  |",
+                           "|     | ?         show / hide this help              | ##- |",
                            "+-----| q         quit                               |-----+",
                            " space+----------------------------------------------+      "])
     }
