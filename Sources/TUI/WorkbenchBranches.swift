@@ -206,11 +206,13 @@ extension WorkbenchApp {
 
     func handleCompare(_ key: Key) {
         let scroll = snapshot.compare?.scroll ?? 0
+        let (w, h) = terminal.size
+        let most = ComparePane.maxScroll(snapshot, width: w, height: h, glyphs: terminal.glyphs)
         switch key {
         case .up: snapshot.compare?.scroll = max(0, scroll - 1)
-        case .down: snapshot.compare?.scroll = scroll + 1
+        case .down: snapshot.compare?.scroll = min(most, scroll + 1)
         case .pageUp: snapshot.compare?.scroll = max(0, scroll - 10)
-        case .pageDown: snapshot.compare?.scroll = scroll + 10
+        case .pageDown: snapshot.compare?.scroll = min(most, scroll + 10)
         case .char("\u{1B}"), .char("C"), .char("q"): snapshot.compare = nil
         case .resize: terminal.invalidate()
         default: break

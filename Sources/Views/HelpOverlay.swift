@@ -10,7 +10,7 @@ public struct HelpOverlay: Pane {
             (".", "step one token (while paused)"),
             (arrows, "move the cursor over the tokens"),
             ("Home End", "first token / back to the tail"),
-            ("r", "rewind: regenerate from the cursor"),
+            ("r", "branch: regenerate from the cursor"),
             ("t", "end thinking now"),
             ("+ -", "raise / lower the thinking budget"),
         ]

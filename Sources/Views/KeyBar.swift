@@ -1,5 +1,5 @@
-/// The bottom row: the main keys, `space pause  . step  ←→ cursor  r rewind  t end-think
-/// ? help  q quit`, as many whole hints as fit. While paused, space reads `resume`. A replay
+/// The bottom row: the main keys, `space pause  . step  ←→ cursor  r branch  v branches
+/// t end-think  ? help  q quit`, as many whole hints as fit. While paused, space reads `resume`. A replay
 /// cannot change the run: its row is `space pause  . step  ←→ cursor  +- speed  ? help  q quit`.
 public struct KeyBar: Pane {
     public init() {}
@@ -10,7 +10,7 @@ public struct KeyBar: Pane {
                     ("?", "help"), ("q", "quit")]
         }
         return [("space", snapshot.status == .paused ? "resume" : "pause"), (".", "step"), (glyphs.leftRight, "cursor"),
-                ("r", "rewind"), ("t", "end-think"), ("?", "help"), ("q", "quit")]
+                ("r", "branch"), ("v", "branches"), ("t", "end-think"), ("?", "help"), ("q", "quit")]
     }
 
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {

@@ -61,7 +61,7 @@ struct BarsTests {
     @Test("key hints, whole ones only; space says resume while paused")
     func keys() {
         let s = render(KeyBar(), snapshot(), width: 80, height: 1, area: Rect(x: 0, y: 0, width: 80, height: 1))
-        expectLines(s, [" space pause  . step  ←→ cursor  r rewind  t end-think  ? help  q quit          "])
+        expectLines(s, [" space pause  . step  ←→ cursor  r branch  v branches  t end-think  ? help      "])
         #expect(s[1, 0].style == Style(Role.keyHint, bold: true))
         let narrow = render(KeyBar(), snapshot(status: .paused), width: 40, height: 1,
                             area: Rect(x: 0, y: 0, width: 40, height: 1), glyphs: .ascii)
@@ -78,7 +78,7 @@ struct BarsTests {
                         "x│ .         step one token (while paused)      │x",
                         "x│ ← →       move the cursor over the tokens    │x",
                         "x│ Home End  first token / back to the tail     │x",
-                        "x│ r         rewind: regenerate from the cursor │x",
+                        "x│ r         branch: regenerate from the cursor │x",
                         "x│ t         end thinking now                   │x",
                         "x│ + -       raise / lower the thinking budget  │x",
                         "x│ s         toggle SwiReasoning                │x",
@@ -98,7 +98,7 @@ struct BarsTests {
                             "| .         step one token ( |",
                             "| < >       move the cursor  |",
                             "| Home End  first token / ba |",
-                            "| r         rewind: regenera |",
+                            "| r         branch: regenera |",
                             "| t         end thinking now |",
                             "+----------------------------+"])
     }
@@ -158,7 +158,7 @@ struct WorkbenchTests {
                         "│swa512 ▓                                              ││                      │",
                         "│prompt █  think ▓  latent ▒  answer ░  evicted ·      ││                      │",
                         "└──────────────────────────────────────────────────────┘└──────────────────────┘",
-                        " space pause  . step  ←→ cursor  r rewind  t end-think  ? help  q quit          "])
+                        " space pause  . step  ←→ cursor  r branch  v branches  t end-think  ? help      "])
         #expect(s[0, 1].style.role == Role.border && s[2, 1].style.role == Role.title)
         #expect(s[1, 2].style.role == Role.entropy(0) && s[12, 2].style.role == Role.entropy(1))   // "<think>", " sheep"
         #expect(s[2, 5].style == Style(Role.entropy(0), bold: true))                             // the answer's "9"
@@ -239,7 +239,7 @@ struct WorkbenchTests {
                         "|prompt #  think =  latent ~  answer - ||chose \" all\" 0.90 |",
                         "|                                      ||1>\" all\" 0.60 ##- |",
                         "+--------------------------------------++------------------+",
-                        " space pause  . step  <> cursor  r rewind  t end-think      "])
+                        " space pause  . step  <> cursor  r branch  v branches       "])
         snap.showHelp = true
         let help = Workbench.render(snap, width: 60, height: 16, glyphs: .ascii)
         expectLines(help, [" think+ Keys ----------------------------------------+ing   ",
@@ -247,7 +247,7 @@ struct WorkbenchTests {
                            "|<thin| .         step one token (while paused)      |g on |",
                            "|Wait,| < >       move the cursor over the tokens    |  on |",
                            "|-- an| Home End  first token / back to the tail     |     |",
-                           "+-----| r         rewind: regenerate from the cursor |-----+",
+                           "+-----| r         branch: regenerate from the cursor |-----+",
                            "+ Sign| t         end thinking now                   |-----+",
                            "|     | + -       raise / lower the thinking budget  |18/32|",
                            "|     | s         toggle SwiReasoning                |     |",
