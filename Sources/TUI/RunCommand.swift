@@ -15,6 +15,8 @@ final class TraceRecorder {
     private(set) var failure: String?
     /// called once, with a one-line reason, when a write fails
     var onFailure: ((String) -> Void)?
+    /// sees every line the run produces, also when there is no file (`compare` builds its table from them)
+    var observer: ((TraceLine) -> Void)?
 
     init(path: String?) throws {
         self.path = path
@@ -22,6 +24,7 @@ final class TraceRecorder {
     }
 
     func write(_ line: TraceLine) {
+        observer?(line)
         guard let w = writer else { return }
         do { try w.write(line) } catch {
             writer = nil
@@ -48,7 +51,10 @@ struct PreparedRun {
     /// keeps the trace whole if ggml gives up mid-run
     let fatal: FatalExit
 
-    static func prepare(model modelOptions: ModelOptions, generation g: GenerationOptions, quietLoad: Bool = false) throws -> PreparedRun {
+    /// `setUp` sees the session before the trace's header is written (a command's own settings,
+    /// checked against the model's vocabulary).
+    static func prepare(model modelOptions: ModelOptions, generation g: GenerationOptions, quietLoad: Bool = false,
+                        setUp: (DecodingSession) throws -> Void = { _ in }) throws -> PreparedRun {
         let sampling = try g.sampling.parameters()
         let contextOptions = try modelOptions.contextOptions(attentionTap: g.needsAttention)
         let policy = try KVPolicyRegistry.parse(g.kv)
@@ -78,6 +84,7 @@ struct PreparedRun {
                                           initialPhase: markers.initialPhase(prompt: promptText))
         try session.setKVPolicy(policy)
         try session.install(specs: g.strategy)
+        try setUp(session)
         let sha = model.flatMap { try? SHA256.cachedHex(ofFile: $0.path, cacheDirectory: Paths.cache + "/hashes") }
         let settings = RunSettings(sampling: sampling, maxTokens: g.maxTokens, contextSize: backend.contextSize,
                                    threads: context?.threads ?? 0, stops: g.stops, chatTemplate: usedChat,
@@ -113,49 +120,13 @@ struct PreparedRun {
         recorder.write(.summary(summary))
         return summary
     }
-}
 
-/// What a headless run reports back from the session's thread.
-final class RunOutcome: Sendable {
-    struct Value: Sendable {
-        var summary: TraceSummary?
-        var error: String?
-        var traceFailure: String?
-    }
-    let value = Mutex(Value())
-}
-
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Generate headless: text to stdout, the trace to --trace, a summary to stderr.")
-
-    @OptionGroup var modelOptions: ModelOptions
-    @OptionGroup var generation: GenerationOptions
-
-    @Flag(name: .long, help: "Print no summary on stderr.")
-    var quiet = false
-
-    /// " · server: 3 streams (2 resubmitted), 4 probe requests" for a served run's summary line.
-    static func servedLine(_ s: ServedStatistics?) -> String {
-        guard let s else { return "" }
-        return " · server: \(s.streams) stream\(s.streams == 1 ? "" : "s") (\(s.resubmissions) resubmitted), \(s.probeRequests) probe request\(s.probeRequests == 1 ? "" : "s")"
-    }
-
-    /// " (after 23 tokens, which the trace keeps)" for the line that says why a run stopped.
-    static func kept(_ tokens: Int, trace: String?) -> String {
-        guard tokens > 0 else { return "" }
-        return " (after \(tokens) tokens\(trace == nil ? "" : ", which the trace keeps"))"
-    }
-
-    func run() throws {
-        let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation, quietLoad: quiet)
+    /// Runs `work` (stepping the session) on the session's thread, then writes the summary
+    /// line; an error `work` throws is its `refusal`.
+    static func headless(_ prepared: sending PreparedRun,
+                         work: sending @escaping (PreparedRun) throws -> Void) -> RunOutcome.Value {
         let commands = prepared.session.commands
-        let tracePath = prepared.recorder.path
         let outcome = RunOutcome()
-        prepared.session.onText = { text in
-            fputs(text, tt_stdout())
-            fflush(tt_stdout())
-        }
         // a trace that can no longer be written ends the run: recording it was the point
         prepared.recorder.onFailure = { why in
             outcome.value.withLock { $0.traceFailure = why }
@@ -172,17 +143,109 @@ struct Run: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
         let thread = SessionThread(commands: commands) {
-            prepared.session.run()
+            var failure: String?
+            do { try work(prepared) } catch { failure = "\(error)" }
             let summary = prepared.finish()
             outcome.value.withLock {
                 $0.summary = summary
                 $0.error = prepared.session.lastError.map { "\($0)" }
+                $0.refusal = failure
             }
         }
         thread.join()
+        return outcome.value.withLock { $0 }
+    }
+}
+
+/// A token named on the command line (`--token`): a whole number is a token id, checked
+/// against the vocabulary; any other text must be exactly one token of it.
+enum TokenArgument {
+    static let help = "The token to take: its text (exactly one token of the vocabulary, e.g. \" But\") or its id."
+
+    /// `--force-at`/`--fork-at` STEP and `--token` go together; the step is one the run can reach.
+    static func validate(step: Int?, stepOption: String, token: String?, maxTokens: Int) throws {
+        switch (step, token) {
+        case (nil, nil): return
+        case (nil, _?): throw ValidationError("--token goes with \(stepOption) STEP")
+        case (_?, nil): throw ValidationError("\(stepOption) needs --token TEXT|ID")
+        case let (step?, _?):
+            guard step >= 0 else { throw ValidationError("\(stepOption) takes a step from 0 on, got \(step)") }
+            guard step < maxTokens else { throw ValidationError("\(stepOption) \(step) is past --max-tokens \(maxTokens) (steps 0…\(maxTokens - 1))") }
+        }
+    }
+
+    static func resolve(_ text: String, option: String = "--token", backend: ModelBackend) throws -> Int32 {
+        if let id = Int(text) {
+            guard id >= 0, id < backend.vocabularySize else {
+                throw ThinktopError.invalidArgument("\(option) \(id) is not a token id of the model's vocabulary (0…\(backend.vocabularySize - 1))")
+            }
+            return Int32(id)
+        }
+        if let id = backend.singleToken(text) { return id }
+        let pieces = ((try? backend.tokenize(text, addSpecial: false)) ?? []).map { String(reflecting: String(decoding: backend.piece($0), as: UTF8.self)) }
+        throw ThinktopError.invalidArgument("\(option) \(String(reflecting: text)) is not one token of the model's vocabulary: "
+            + (pieces.isEmpty ? "it is no token at all" : "it is \(pieces.count) tokens, \(pieces.joined(separator: " "))"))
+    }
+}
+
+/// What a headless run reports back from the session's thread.
+final class RunOutcome: Sendable {
+    struct Value: Sendable {
+        var summary: TraceSummary?
+        var error: String?
+        var traceFailure: String?
+        /// what the command's own work refused (not a generation error)
+        var refusal: String?
+    }
+    let value = Mutex(Value())
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate headless: text to stdout, the trace to --trace, a summary to stderr.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var generation: GenerationOptions
+
+    @Flag(name: .long, help: "Print no summary on stderr.")
+    var quiet = false
+
+    @Option(name: .customLong("force-at"), help: "Take the --token at this step, whatever is sampled (the run a branch that chose it there is compared with).")
+    var forceAt: Int?
+
+    @Option(name: .long, help: ArgumentHelp(TokenArgument.help))
+    var token: String?
+
+    func validate() throws {
+        try TokenArgument.validate(step: forceAt, stepOption: "--force-at", token: token, maxTokens: generation.maxTokens)
+    }
+
+    /// " · server: 3 streams (2 resubmitted), 4 probe requests" for a served run's summary line.
+    static func servedLine(_ s: ServedStatistics?) -> String {
+        guard let s else { return "" }
+        return " · server: \(s.streams) stream\(s.streams == 1 ? "" : "s") (\(s.resubmissions) resubmitted), \(s.probeRequests) probe request\(s.probeRequests == 1 ? "" : "s")"
+    }
+
+    /// " (after 23 tokens, which the trace keeps)" for the line that says why a run stopped.
+    static func kept(_ tokens: Int, trace: String?) -> String {
+        guard tokens > 0 else { return "" }
+        return " (after \(tokens) tokens\(trace == nil ? "" : ", which the trace keeps"))"
+    }
+
+    func run() throws {
+        let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation, quietLoad: quiet) { session in
+            if let step = forceAt, let token {
+                session.forcedAt[step] = try TokenArgument.resolve(token, backend: session.backend)
+            }
+        }
+        let tracePath = prepared.recorder.path
+        prepared.session.onText = { text in
+            fputs(text, tt_stdout())
+            fflush(tt_stdout())
+        }
+        let result = PreparedRun.headless(prepared) { $0.session.run() }
         print("")
         fflush(tt_stdout())
-        let result = outcome.value.withLock { $0 }
         if let why = result.traceFailure {
             throw ThinktopError.io("\(why): generation was stopped there")
         }
