@@ -178,6 +178,20 @@ final class KVController {
         return replayed
     }
 
+    /// Cuts the cache back to the prompt as the prefill left it, without evaluating anything:
+    /// possible when no eviction happened after the prefill and no attention is counted.
+    /// Returns false when it is not (the caller rewinds the usual way).
+    func rewindToPrompt() throws -> Bool {
+        guard kv.attention == nil, !log.contains(where: { !$0.prefill }) else { return false }
+        if let lo = ledger.entries().first(where: { $0.entry.index >= promptCount })?.position {
+            try kv.removeCells(sequence: .main, from: lo, to: nil)
+        }
+        nextPosition = log.last(where: \.prefill)?.nextKVPosition ?? promptCount
+        ledger.setEvicted(Set(log.flatMap(\.indices)))
+        for k in contributionsAfter.keys where k >= promptCount { contributionsAfter[k] = nil }
+        return true
+    }
+
     /// Empties the main sequence and evaluates everything up to input `redo` again: the prompt
     /// as the prefill fed it, each later input at the KV position it had, and the policies'
     /// evictions and shifts where they happened. Returns the number of inputs evaluated.

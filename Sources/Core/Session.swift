@@ -105,6 +105,8 @@ public final class DecodingSession {
     var servedDraw: (token: ServedToken, request: ServedRequest)?
     /// the branches (SessionBranches.swift)
     var tree = BranchTree()
+    /// the logits the prefill gave (step 0's), for a rewind or a fork back to the prompt's end
+    var prefillLogits: [Float]?
     /// how parked branches keep their cache
     public var branchCache: BranchCacheMode = .exact
     /// host memory the parked branches' caches may take (`exact`), bytes
@@ -206,6 +208,12 @@ public final class DecodingSession {
         let eviction = try kvc.prefill { stash.keep(kv.logits()) }
         fedPositions = promptTokens.count
         prefilled = true
+        // kept for a return to the prompt's end: the prompt's last token evaluated alone (as a
+        // rewind would) gives other logits than the prefill's batch did
+        if served == nil {
+            if let held = stash.take() { prefillLogits = Array(held); stash.keep(held) }
+            else { prefillLogits = Array(kv.logits()) }
+        }
         if let eviction { emit(eviction) }
     }
 

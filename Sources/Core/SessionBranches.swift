@@ -194,6 +194,10 @@ extension DecodingSession {
             target.host = nil
         }
         let redo = fedPositions - 1
+        if redo == first - 1, ledger.count(sequence: .main) > 0, let saved = prefillLogits, try kvc.rewindToPrompt() {
+            saved.withUnsafeBufferPointer { stash.keep($0) }
+            return
+        }
         let replayed = try kvc.rewind(redo: redo, feed: { [self] index, at in try feedAgain(index, at: at) },
                                       kvPosition: { [self] i in i < first ? i : (records[i - first].kvPosition ?? records[i - first].position) },
                                       stash: { [self] in stash.keep(kv.logits()) },

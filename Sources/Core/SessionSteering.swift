@@ -100,9 +100,13 @@ extension DecodingSession {
         }
         let keep = position - first
         if keep == records.count, !isDone { return }
-        // the input at position − 1 is evaluated again to get the logits for `position`
+        // the input at position − 1 is evaluated again to get the logits for `position`; at
+        // the prompt's end the prefill's are taken again instead
         stash.drop()
-        let replayed = try kvc.rewind(redo: position - 1, feed: { [self] index, at in try feedAgain(index, at: at) },
+        var atPrompt = false
+        if position == first, prefillLogits != nil, !slidingLayersLack(before: position) { atPrompt = try kvc.rewindToPrompt() }
+        if atPrompt { prefillLogits!.withUnsafeBufferPointer { stash.keep($0) } }
+        let replayed = atPrompt ? nil : try kvc.rewind(redo: position - 1, feed: { [self] index, at in try feedAgain(index, at: at) },
                                       kvPosition: { [self] i in records[i - first].kvPosition ?? records[i - first].position },
                                       stash: { [self] in stash.keep(kv.logits()) },
                                       forceRebuild: slidingLayersLack(before: position))

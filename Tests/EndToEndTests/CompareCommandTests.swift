@@ -132,15 +132,10 @@ struct CompareCommandTests {
         #expect(r.status == 0, "\(r.stderr)")
         let (log, _) = try branches(ofTrace: trace)
         #expect(log.branches.count == 2)
-        // Known: a fork at step 0 evaluates the prompt's last token again on its own, and
-        // llama.cpp's CPU kernels give a lone token other logits than the prefill's batch
-        // (up to 0.8 apart on this model), so the branch starts from a slightly other
-        // distribution. Remove this wrapper when a rewind to the prompt's end restores the
-        // prefill's logits.
-        withKnownIssue("a fork at step 0 re-evaluates the prompt's last token alone") {
-            #expect(log.branch(1)?.records.first?.entropy == log.branch(0)?.records.first?.entropy)
-            #expect(log.branch(1)?.records.map(\.token) == log.branch(0)?.records.map(\.token))
-        }
+        // a fork at step 0 starts from the prefill's own logits (the prompt's last token
+        // evaluated alone would give others): the same set goes the same way
+        #expect(log.branch(1)?.records.first?.entropy == log.branch(0)?.records.first?.entropy)
+        #expect(log.branch(1)?.records.map(\.token) == log.branch(0)?.records.map(\.token))
     }
 
     @Test("compare --help and run --help name the new options")

@@ -201,7 +201,9 @@ struct WorkbenchTests {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let trace = dir.appendingPathComponent("r.jsonl").path
-        let t = try liveSession(trace: trace)
+        // wide enough that the status bar keeps "ctx" beside the branch segment
+        let t = try TmuxSession([Binary.path, "tui", "--max-tokens", "3000", "--stop", "NEVER-SEEN-STOP", "--trace", trace],
+                                width: 170)
         t.wait { (contextUsed($0) ?? 0) > 540 }
         t.send("Space")
         t.wait { $0.contains("paused") }
