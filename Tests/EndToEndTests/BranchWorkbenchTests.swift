@@ -49,7 +49,8 @@ struct BranchWorkbenchTests {
         #expect(back.contains("branch 0/2"), "\(back)")
         // the compare view: both sides from the fork, and the summary
         t.send("C")
-        let compare = t.wait { $0.contains("Compare") }
+        // the whole view, not a screen caught halfway through its drawing
+        let compare = t.wait { $0.contains("Compare") && $0.contains("total tokens") }
         #expect(compare.contains("Compare from step \(k)"), "\(compare)")
         #expect(compare.contains("branch 0: start") && compare.contains("branch 1: token"), "\(compare)")
         let totals = compare.split(separator: "\n").first { $0.hasPrefix("total tokens") }.map(String.init) ?? ""
@@ -70,7 +71,8 @@ struct BranchWorkbenchTests {
         let switched = r.wait { $0.contains("branch 0/2") }
         #expect(switched.contains("branch 0/2"), "\(switched)")
         r.send("C")
-        #expect(r.wait { $0.contains("Compare from step \(k)") }.contains("Compare from step \(k)"))
+        let replayed = r.wait { $0.contains("Compare from step \(k)") && $0.contains("total tokens") }
+        #expect(replayed.contains("Compare from step \(k)") && replayed.contains("total tokens"), "\(replayed)")
         r.send("Escape")
         r.send("q")
         #expect(r.wait { $0.contains("EXITED") }.contains("EXITED 0"))
