@@ -9,22 +9,28 @@ LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --var
 SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
 ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
 
-.PHONY: run test build deps llama model bench bench-server clean mutants tsan rpc-server llama-server
+.PHONY: run test build deps llama model bench bench-server bench-report clean mutants tsan rpc-server llama-server browser figures
 
 run: deps model build
 	.build/release/thinktop $(ARGS)
 
 # the RPC tests start ggml-rpc-server processes, the inference-server tests llama-server
-# processes, both built from the pinned source (rpc-server, llama-server)
-test: deps model rpc-server llama-server
+# processes, both built from the pinned source (rpc-server, llama-server); the report's tests
+# open pages in Debian's chromium (browser)
+test: deps model rpc-server llama-server browser
 	@prefix="$(LLAMA_PREFIX)"; \
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
 	swift build -c release -Xlinker -rpath -Xlinker $$prefix/lib && \
+	THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" bash scripts/figures.sh .build/release/thinktop && \
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH THINKTOP_MODEL="$$(bash scripts/setup-model.sh)" \
 	THINKTOP_BIN="$$PWD/.build/release/thinktop" THINKTOP_RPC_SERVER="$$(bash scripts/setup-llama.sh --rpc-server)/bin/ggml-rpc-server" \
 	THINKTOP_LLAMA_SERVER="$$(bash scripts/setup-llama.sh --llama-server)/bin/llama-server" \
 	THINKTOP_LLAMA_SOURCE="$$(bash scripts/setup-llama.sh --source)" \
 	swift test --no-parallel -Xlinker -rpath -Xlinker $$prefix/lib
+
+# Debian's chromium for the HTML report's tests (skipped with a message where it cannot be installed)
+browser:
+	@bash scripts/setup-browser.sh
 
 # ggml-rpc-server from the pinned llama.cpp, into the cache's bin folder (for --rpc and the tests)
 rpc-server: deps
@@ -47,6 +53,10 @@ mutants: deps
 	@prefix="$(LLAMA_PREFIX)"; \
 	PKG_CONFIG_PATH=$$prefix/lib/pkgconfig:$$PKG_CONFIG_PATH \
 	bash scripts/mutants.sh $(ARGS) -Xlinker -rpath -Xlinker $$prefix/lib
+
+# the README's figure, drawn by thinktop from a run on the default model (docs/figures/)
+figures: deps model build
+	@bash scripts/figures.sh .build/release/thinktop
 
 build: deps
 	@prefix="$(LLAMA_PREFIX)"; \

@@ -31,10 +31,11 @@ let package = Package(
         .target(name: "Core", dependencies: ["Kernels"], path: "Sources/Core", swiftSettings: hostVectorCode),
         .target(name: "Engine", dependencies: ["CLlama", "Core", "Kernels"], path: "Sources/Engine"),
         .target(name: "Views", dependencies: ["Core"], path: "Sources/Views"),
+        .target(name: "Report", dependencies: ["Core", "Views"], path: "Sources/Report"),
         .executableTarget(
             name: "TUI",
             dependencies: [
-                "Engine", "Core", "Views", "CNcurses",
+                "Engine", "Core", "Views", "Report", "CNcurses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/TUI"),
@@ -43,6 +44,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Core", "TestSupport"], path: "Tests/EngineTests"),
         .testTarget(name: "ViewsTests", dependencies: ["Views"], path: "Tests/ViewsTests"),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Core", "Views", "TestSupport"], path: "Tests/ReportTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["Core", "TestSupport"], path: "Tests/EndToEndTests"),
     ],
     swiftLanguageModes: [.v6]

@@ -13,7 +13,7 @@ struct Thinktop: ParsableCommand {
         (Gemma 3 270M, set up by `make model`) with the built-in demo problem.
         """,
         version: version,
-        subcommands: [Tui.self, Run.self, Compare.self, Replay.self, Import.self, Eval.self, Inspect.self, Bench.self, Strategies.self],
+        subcommands: [Tui.self, Run.self, Compare.self, Replay.self, Import.self, ExportTrace.self, Eval.self, Inspect.self, Bench.self, Strategies.self],
         defaultSubcommand: Tui.self)
 }
 

@@ -48,6 +48,18 @@ public enum ThemeColor: Equatable, Sendable {
         (127, 127, 127), (255, 0, 0), (0, 255, 0), (255, 255, 0), (92, 92, 255), (255, 0, 255), (0, 255, 255), (255, 255, 255),
     ]
 
+    /// The colour as CSS (`#rrggbb`): an xterm-256 index by the xterm palette; nil for the
+    /// terminal's default (a page then uses its own).
+    public var css: String? {
+        let rgb: (Int, Int, Int)
+        switch self {
+        case .terminalDefault: return nil
+        case .index(let i): rgb = Self.xtermRGB(max(0, min(255, i)))
+        case .rgb(let r, let g, let b): rgb = (Int(r), Int(g), Int(b))
+        }
+        return "#" + [rgb.0, rgb.1, rgb.2].map { String(format: "%02x", $0) }.joined()
+    }
+
     /// The RGB of an xterm-256 palette entry.
     static func xtermRGB(_ i: Int) -> (Int, Int, Int) {
         if i < 16 { return basic[i] }
