@@ -7,6 +7,8 @@ import Views
 final class ReplayTimeline {
     let header: TraceHeader
     let truncated: Bool
+    /// the trace's summary line (nil: the run did not finish writing it)
+    let summary: TraceSummary?
     private let items: [TraceLine]
     private var next = 0
     private var due = Date()
@@ -58,6 +60,7 @@ final class ReplayTimeline {
         guard let h = reader.header else { throw ThinktopError.traceUnreadable(path: "trace", reason: "no header") }
         header = h
         truncated = reader.truncated
+        summary = reader.summary
         kvPolicy = h.settings.kvPolicy
         branches = BranchLog(lines: reader.lines)
         items = reader.lines.filter {

@@ -95,6 +95,7 @@ struct Tui: ParsableCommand {
                                                      strategies: info.strategies, kvRow: info.kv.policyRow,
                                                      kvPolicyID: info.kv.policyID, thread: thread)),
                                terminal: terminal, mailbox: mailbox)
+        app.tracePath = tracePath
         app.run()
         terminal.restore()
         if let why = app.traceFailure {
@@ -186,6 +187,7 @@ struct Replay: ParsableCommand {
         let (theme, noColor) = try ThemeFiles.load(theme)
         let terminal = try CursesTerminal(theme: theme, noColor: noColor)
         let app = WorkbenchApp(source: .replay(timeline), terminal: terminal)
+        app.tracePath = trace
         app.run()
         terminal.restore()
     }

@@ -152,6 +152,8 @@ final class WorkbenchApp {
     var cacheStates: [Int: String] = [:]
     /// replay: the branch the user switched to (the timeline's playback is paused meanwhile)
     var replayBranch: Int?
+    /// the trace being written (live) or replayed: `E` writes the report beside it
+    var tracePath: String?
 
     init(source: Source, terminal: CursesTerminal, mailbox: Mailbox = Mailbox()) {
         self.source = source
@@ -395,6 +397,8 @@ final class WorkbenchApp {
             switchNeighbour(c == "]" ? 1 : -1)
         case "C":
             openCompare(with: nil)
+        case "E":
+            exportReport()
         default:
             switch source {
             case .live(let run): handleLive(c, run)

@@ -1,5 +1,7 @@
 /// Every key and what it does, in a box centred on the area, drawn over whatever is there:
-/// the fixed keys, then one row per strategy key from the snapshot.
+/// the fixed keys, then one row per strategy key from the snapshot. When the rows do not fit
+/// the area's height they flow into more columns, as many as the width holds; rows that fit
+/// nowhere are counted on the last row.
 public struct HelpOverlay: Pane {
     public init() {}
 
@@ -18,6 +20,14 @@ public struct HelpOverlay: Pane {
             let action = s.key == "k" ? "next KV policy (none, StreamingLLM, H2O)" : "toggle " + s.name
             rows.append((String(s.key), action + (s.available ? "" : " (n/a)")))
         }
+        rows += [
+            ("1-9 0", "take that alternative (a branch)"),
+            ("Tab", "choose in the top-k list"),
+            ("v", "list the branches"),
+            ("[ ]", "previous / next branch"),
+            ("C", "compare two branches"),
+            ("E", "write the HTML report"),
+        ]
         rows.append(("?", "show / hide this help"))
         rows.append(("q", "quit"))
         return rows
@@ -26,9 +36,13 @@ public struct HelpOverlay: Pane {
     public func render(_ snapshot: WorkbenchSnapshot, into surface: inout Surface, area: Rect, glyphs: Glyphs) {
         let rows = Self.entries(snapshot, glyphs: glyphs)
         let keyWidth = rows.map { DisplayWidth.of($0.key) }.max() ?? 0
-        let textWidth = rows.map { keyWidth + 2 + DisplayWidth.of($0.action) }.max() ?? 0
-        let width = min(area.width, textWidth + 4)
-        let height = min(area.height, rows.count + 2)
+        let columnWidth = rows.map { keyWidth + 2 + DisplayWidth.of($0.action) }.max() ?? 0
+        // columns of `perColumn` rows, 3 cells apart, as many as needed and as the width holds
+        let fitting = max(1, area.height - 2)
+        let columns = max(1, min((rows.count + fitting - 1) / fitting, (area.width - 4 + 3) / (columnWidth + 3)))
+        let perColumn = min((rows.count + columns - 1) / columns, fitting)
+        let width = min(area.width, columns * columnWidth + (columns - 1) * 3 + 4)
+        let height = min(area.height, perColumn + 2)
         guard width >= 3, height >= 3 else { return }
         let box = Rect(x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2,
                        width: width, height: height)
@@ -36,10 +50,22 @@ public struct HelpOverlay: Pane {
         let inner = Box(title: "Keys").render(into: &surface, area: box, glyphs: glyphs)
         // one column of padding inside the border when there is room for it
         let text = inner.width > 2 ? Rect(x: inner.x + 1, y: inner.y, width: inner.width - 2, height: inner.height) : inner
-        for (i, row) in rows.prefix(text.height).enumerated() {
+        // rows that fit nowhere: the last place says how many
+        let places = columns * min(perColumn, text.height)
+        let clipped = rows.count > places
+        for (i, row) in rows.prefix(places).enumerated() {
+            let column = i / perColumn, line = i % perColumn
+            if clipped, i == places - 1 {
+                surface.put(glyphs.ellipsis + " \(rows.count - i) more: a taller window shows every key",
+                            x: text.x + column * (columnWidth + 3), y: text.y + line,
+                            style: Style(Role.help, dim: true), limit: min(columnWidth, text.maxX - text.x - column * (columnWidth + 3)))
+                break
+            }
+            let x = text.x + column * (columnWidth + 3)
+            guard x < text.maxX else { break }
             surface.put([Span(Format.pad(row.key, to: keyWidth) + "  ", Style(Role.help, bold: true)),
                          Span(row.action, Style(Role.help))],
-                        x: text.x, y: text.y + i, limit: text.width)
+                        x: x, y: text.y + line, limit: min(columnWidth, text.maxX - x))
         }
     }
 }

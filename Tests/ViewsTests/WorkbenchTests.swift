@@ -68,11 +68,10 @@ struct BarsTests {
         expectLines(narrow, [" space resume  . step  <> cursor        "])
     }
 
-    @Test("the help lists every key, strategies included, in a centred box")
+    @Test("the help lists every key, strategies included, in a centred box; in two columns when one is too tall")
     func help() {
-        let s = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 50, height: 20, area: Rect(x: 0, y: 0, width: 50, height: 20))
+        let s = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 50, height: 25, area: Rect(x: 0, y: 0, width: 50, height: 25))
         expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                         "x┌ Keys ────────────────────────────────────────┐x",
                         "x│ space     pause / resume generation          │x",
                         "x│ .         step one token (while paused)      │x",
@@ -86,11 +85,34 @@ struct BarsTests {
                         "x│ w         toggle NoWait                      │x",
                         "x│ b         toggle Budget                      │x",
                         "x│ e         toggle Early exit (n/a)            │x",
+                        "x│ 1-9 0     take that alternative (a branch)   │x",
+                        "x│ Tab       choose in the top-k list           │x",
+                        "x│ v         list the branches                  │x",
+                        "x│ [ ]       previous / next branch             │x",
+                        "x│ C         compare two branches               │x",
+                        "x│ E         write the HTML report              │x",
                         "x│ ?         show / hide this help              │x",
                         "x│ q         quit                               │x",
                         "x└──────────────────────────────────────────────┘x",
                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        // too tall for one column: two, side by side
+        let wide = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 100, height: 14,
+                          area: Rect(x: 0, y: 0, width: 100, height: 14))
+        expectLines(wide, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                           "xx┌ Keys ───────────────────────────────────────────────────────────────────────────────────────┐xxx",
+                           "xx│ space     pause / resume generation            b         toggle Budget                      │xxx",
+                           "xx│ .         step one token (while paused)        e         toggle Early exit (n/a)            │xxx",
+                           "xx│ ← →       move the cursor over the tokens      1-9 0     take that alternative (a branch)   │xxx",
+                           "xx│ Home End  first token / back to the tail       Tab       choose in the top-k list           │xxx",
+                           "xx│ r         branch: regenerate from the cursor   v         list the branches                  │xxx",
+                           "xx│ t         end thinking now                     [ ]       previous / next branch             │xxx",
+                           "xx│ + -       raise / lower the thinking budget    C         compare two branches               │xxx",
+                           "xx│ s         toggle SwiReasoning                  E         write the HTML report              │xxx",
+                           "xx│ c         toggle CGRS                          ?         show / hide this help              │xxx",
+                           "xx│ w         toggle NoWait                        q         quit                               │xxx",
+                           "xx└─────────────────────────────────────────────────────────────────────────────────────────────┘xxx",
+                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         let small = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 30, height: 8,
                            area: Rect(x: 0, y: 0, width: 30, height: 8), glyphs: .ascii)
         expectLines(small, ["+ Keys ----------------------+",
@@ -99,7 +121,7 @@ struct BarsTests {
                             "| < >       move the cursor  |",
                             "| Home End  first token / ba |",
                             "| r         branch: regenera |",
-                            "| t         end thinking now |",
+                            "| ... 15 more: a taller wind |",
                             "+----------------------------+"])
     }
 }
@@ -255,8 +277,8 @@ struct WorkbenchTests {
                            "+ KV c| w         toggle NoWait                      |sor -+",
                            "|globa| b         toggle Budget                      |.80  |",
                            "|promp| e         toggle Early exit (n/a)            |0.90 |",
-                           "|     | ?         show / hide this help              | ##- |",
-                           "+-----| q         quit                               |-----+",
+                           "|     | 1-9 0     take that alternative (a branch)   | ##- |",
+                           "+-----| ... 7 more: a taller window shows every key  |-----+",
                            " space+----------------------------------------------+      "])
     }
 }
