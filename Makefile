@@ -80,5 +80,9 @@ bench: deps model build
 bench-server: deps model build llama-server
 	@bash scripts/bench-server.sh "$$(bash scripts/setup-llama.sh --llama-server)/bin/llama-server" $(ARGS)
 
+# the HTML report of a real 10,000-token run: size, export time, time to open in chromium
+bench-report: deps model build browser
+	@bash scripts/bench-report.sh .build/release/thinktop $(ARGS)
+
 clean:
 	rm -rf .build
