@@ -34,7 +34,7 @@ struct Chart {
     /// a line (polyline, one point per step), a band (polygon between two series), a step
     /// line, or a horizontal rule
     enum Layer {
-        case line([Double], role: String, width: Double = 1.2, dash: String? = nil)
+        case line([Double], role: String, width: Double = 1.2, dash: String? = nil, label: String? = nil)
         case band(low: [Double], high: [Double], role: String)
         case rule(Double, role: String, label: String)
     }
@@ -116,7 +116,7 @@ struct Chart {
             out += "<text x=\"\(Self.number(fontSize))\" y=\"\(Self.number(cy))\" text-anchor=\"middle\" transform=\"rotate(-90 \(Self.number(fontSize)) \(Self.number(cy)))\" \(paint.text(size: fontSize))>\(Self.escape(panel.title + (panel.unit.isEmpty ? "" : " (\(panel.unit))")))</text>"
             for layer in panel.layers {
                 switch layer {
-                case .line(let values, let role, let w, let dash):
+                case .line(let values, let role, let w, let dash, _):
                     let points = zip(xs, values).map { "\(Self.number($0)),\(Self.number(y($1)))" }.joined(separator: " ")
                     out += "<polyline data-series=\"\(role)\" points=\"\(points)\" \(paint.stroke(role, width: w, dash: dash)) stroke-linejoin=\"round\"/>"
                 case .band(let low, let high, let role):
@@ -127,6 +127,22 @@ struct Chart {
                     let ry = y(v)
                     out += "<line x1=\"\(Self.number(left))\" x2=\"\(Self.number(left + plotWidth))\" y1=\"\(Self.number(ry))\" y2=\"\(Self.number(ry))\" \(paint.stroke(role, width: 1, dash: "4 3"))/>"
                     out += "<text x=\"\(Self.number(left + plotWidth - 2))\" y=\"\(Self.number(ry - 3))\" text-anchor=\"end\" \(paint.text(role, size: fontSize * 0.85))>\(Self.escape(label))</text>"
+                }
+            }
+            // a key to the panel's lines when it has more than one
+            let keyed = panel.layers.compactMap { layer -> (String, String, Double, String?)? in
+                if case .line(_, let role, let w, let dash, let label?) = layer { return (role, label, w, dash) }
+                return nil
+            }
+            if keyed.count > 1 {
+                var kx = left + plotWidth - fontSize * 0.5
+                let ky = y0 + fontSize * 0.9
+                for (role, label, w, dash) in keyed.reversed() {
+                    let textWidth = Double(label.count) * fontSize * 0.55
+                    kx -= textWidth
+                    out += "<text x=\"\(Self.number(kx))\" y=\"\(Self.number(ky + fontSize * 0.35))\" \(paint.text(size: fontSize * 0.85))>\(Self.escape(label))</text>"
+                    out += "<line x1=\"\(Self.number(kx - fontSize * 2))\" x2=\"\(Self.number(kx - fontSize * 0.4))\" y1=\"\(Self.number(ky))\" y2=\"\(Self.number(ky))\" \(paint.stroke(role, width: w, dash: dash))/>"
+                    kx -= fontSize * 3.2
                 }
             }
             // the frame

@@ -71,8 +71,10 @@ enum Figures {
                 var layers: [Chart.Layer] = []
                 let low = pick(series.entropyLow, at), high = pick(series.entropyHigh, at)
                 if series.partial { layers.append(.band(low: low, high: high, role: "band")) }
-                layers.append(.line(pick(series.entropy, at), role: "entropy"))
-                if wanted.contains(.mean) { layers.append(.line(pick(series.windowMean, at), role: "mean", width: 1, dash: "5 3")) }
+                layers.append(.line(pick(series.entropy, at), role: "entropy", label: series.partial ? "lower end" : "entropy"))
+                if wanted.contains(.mean) {
+                    layers.append(.line(pick(series.windowMean, at), role: "mean", width: 1, dash: "5 3", label: "mean of 32"))
+                }
                 panels.append(.init(title: series.partial ? "entropy (bracket)" : "entropy", unit: "nats",
                                     maximum: top(high + pick(series.windowMean, at), floor: 1), layers: layers))
             case .mean where !wanted.contains(.entropy):
@@ -80,8 +82,8 @@ enum Figures {
                 panels.append(.init(title: "mean entropy", unit: "nats", maximum: top(mean, floor: 1),
                                     layers: [.line(mean, role: "mean")]))
             case .confidence:
-                var layers: [Chart.Layer] = [.line(pick(series.confidence, at), role: "confidence")]
-                if wanted.contains(.margin) { layers.append(.line(pick(series.margin, at), role: "margin", width: 1, dash: "5 3")) }
+                var layers: [Chart.Layer] = [.line(pick(series.confidence, at), role: "confidence", label: "top-1")]
+                if wanted.contains(.margin) { layers.append(.line(pick(series.margin, at), role: "margin", width: 1, dash: "5 3", label: "margin")) }
                 panels.append(.init(title: "confidence", unit: "", maximum: 1, layers: layers))
             case .margin where !wanted.contains(.confidence):
                 panels.append(.init(title: "margin", unit: "", maximum: 1, layers: [.line(pick(series.margin, at), role: "margin")]))
@@ -91,12 +93,12 @@ enum Figures {
             case .thinking:
                 let used = pick(series.thinking, at).map(Double.init)
                 let budgets = pick(series.budget, at)
-                var layers: [Chart.Layer] = [.line(used, role: "thinking")]
+                var layers: [Chart.Layer] = [.line(used, role: "thinking", label: "used")]
                 var maximum = used.max() ?? 1
                 if budgets.contains(where: { $0 != nil }) {
                     // the budget in force at each step (0 where budget forcing was off)
                     let b = budgets.map { Double($0 ?? 0) }
-                    layers.append(.line(b, role: "budget", width: 1, dash: "4 3"))
+                    layers.append(.line(b, role: "budget", width: 1, dash: "4 3", label: "budget"))
                     maximum = max(maximum, b.max() ?? 0)
                 }
                 panels.append(.init(title: "thinking tokens", unit: "", maximum: max(1, maximum * 1.05), layers: layers))
