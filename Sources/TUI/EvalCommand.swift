@@ -12,12 +12,15 @@ struct Eval: ParsableCommand {
         Strategy sets are separated by ';', strategies within a set by '+'; an item kv=POLICY \
         sets the set's KV policy (kv=streaming:recent=128, kv=h2o): \
         "none;nowait;budget=128;nowait+budget=128". Each problem is asked in the demo's \
-        few-shot format and the answer after </think> ("Answer: …") is compared with the reference.
+        few-shot format and the answer after </think> ("Answer: …", else the last \\boxed{…}) is \
+        compared with the reference after normalisation (numbers, thousands separators, \
+        fractions and \\frac, \\boxed, \\text, units). The table gives each set's pass rate with \
+        its 95 % Wilson interval and the tokens it spent per correct answer.
         """)
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(name: .long, help: "Problems, one JSON object per line: {\"question\": …, \"answer\": …} (default: the shipped set).")
+    @Option(name: .long, help: "Problems, JSON lines as published: GSM8K (question, answer ending #### N), MATH (problem, solution with \\boxed{…}, or answer), AIME (problem, answer), or {\"question\", \"answer\"} (default: the shipped set).")
     var problems: String?
 
     @Option(name: .long, help: "Strategy sets separated by ';' (strategies in a set joined by '+').")
@@ -121,7 +124,8 @@ struct Eval: ParsableCommand {
         let rows = EvalRow.rows(runs, sets: sets)
         let on = server.map { " on \($0.endpoint)" } ?? ""
         let name = ((model?.path ?? server?.facts.model ?? "") as NSString).lastPathComponent
-        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) · \(name)\(on) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
+        let shapes = Set(list.compactMap(\.source)).sorted().joined(separator: ", ")
+        print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) (\(shapes)) · \(name)\(on) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
         print(EvalRow.markdown(rows))
         try EvalRow.csv(runs).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
         struct Report: Encodable { var rows: [EvalRow]; var runs: [EvalRun] }
