@@ -9,7 +9,7 @@ LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --var
 SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
 ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
 
-.PHONY: run test build deps llama model bench bench-server bench-report clean mutants tsan rpc-server llama-server browser figures
+.PHONY: run test build deps llama model bench bench-server bench-report bench-replay clean mutants tsan rpc-server llama-server browser figures
 
 run: deps model build
 	.build/release/thinktop $(ARGS)
@@ -79,6 +79,10 @@ bench: deps model build
 # here, and what steering costs there (a stop and resubmit, a probe request)
 bench-server: deps model build llama-server
 	@bash scripts/bench-server.sh "$$(bash scripts/setup-llama.sh --llama-server)/bin/llama-server" $(ARGS)
+
+# a 100,000-token trace in the workbench: first frame, seeks, memory
+bench-replay: deps model build
+	@bash scripts/bench-replay.sh .build/release/thinktop $(ARGS)
 
 # the HTML report of a real 10,000-token run: size, export time, time to open in chromium
 bench-report: deps model build browser

@@ -123,11 +123,12 @@ public struct BranchLog: Sendable, Equatable {
         case .header:
             self = BranchLog()
         case .token(let r):
-            var b = branches[current]
-            if let last = b.records.last, last.index >= r.index { b.records.removeAll { $0.index >= r.index } }
-            b.records.append(r)
-            b.stopReason = nil
-            branches[current] = b
+            // in place: a copy of the branch would make every append copy all its records
+            if let last = branches[current].records.last, last.index >= r.index {
+                branches[current].records.removeAll { $0.index >= r.index }
+            }
+            branches[current].records.append(r)
+            branches[current].stopReason = nil
         case .event(let e):
             add(e)
         case .summary(let s):
@@ -153,12 +154,10 @@ public struct BranchLog: Sendable, Equatable {
         case .switchBranch:
             if let id = e.branch, let i = branches.firstIndex(where: { $0.id == id }) { current = i }
         case .rewind:
-            var b = branches[current]
-            if let p = e.position { b.records.removeAll { $0.position >= p } }
-            b.events.removeAll { $0.step >= e.step && $0.kind != .branch }
-            b.events.append(e)
-            b.stopReason = nil
-            branches[current] = b
+            if let p = e.position { branches[current].records.removeAll { $0.position >= p } }
+            branches[current].events.removeAll { $0.step >= e.step && $0.kind != .branch }
+            branches[current].events.append(e)
+            branches[current].stopReason = nil
         default:
             branches[current].events.append(e)
         }

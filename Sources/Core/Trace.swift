@@ -330,7 +330,10 @@ public struct TraceSummary: Codable, Sendable, Equatable {
     }
 }
 
-public enum TraceLine: Sendable, Equatable {
+/// One line of a trace. Every case is boxed (`indirect`): a line is then one pointer in an
+/// array, not as wide as the widest case (the header), and the arrays that hold a long trace's
+/// lines (the reader's, the replay's) share each record instead of copying it.
+public indirect enum TraceLine: Sendable, Equatable {
     case header(TraceHeader)
     case token(StepRecord)
     case event(TraceEvent)

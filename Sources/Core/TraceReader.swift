@@ -11,10 +11,26 @@ public struct TraceReader {
     public private(set) var allRuns: [[TraceLine]] = []
 
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
             throw ThinktopError.traceUnreadable(path: path, reason: "no such file or not readable")
         }
-        try self.init(data: data, path: path)
+        defer { try? handle.close() }
+        // in blocks: a long trace never sits in memory whole next to what is read from it
+        var parser = LineParser(path: path)
+        var carry = Data()
+        while true {
+            let block: Data
+            do { block = try handle.read(upToCount: 8 << 20) ?? Data() } catch {
+                throw ThinktopError.traceUnreadable(path: path, reason: "\((error as NSError).localizedDescription)")
+            }
+            if block.isEmpty { break }
+            carry.append(block)
+            guard let lastNewline = carry.lastIndex(of: 0x0A) else { continue }
+            try parser.feed(carry[carry.startIndex...lastNewline], final: false)
+            carry = Data(carry[(lastNewline + 1)...])
+        }
+        try parser.feed(carry, final: true)
+        try self.init(parsed: parser, path: path)
     }
 
     /// The runs' names: the source's run name of an imported trace, else "1", "2", …
@@ -37,39 +53,86 @@ public struct TraceReader {
     }
 
     public init(data: Data, path: String = "trace") throws {
-        let decoder = JSONDecoder()
-        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-        let rawLines = data.split(separator: 0x0A, omittingEmptySubsequences: false)
+        var parser = LineParser(path: path)
+        try parser.feed(data, final: true)
+        try self.init(parsed: parser, path: path)
+    }
+
+    /// Reads lines block by block: token and event lines through the fast reader, the rest
+    /// (and whatever it gives up on) through JSONDecoder. The last line of the last block may
+    /// be cut off (a write cut short): that is `truncated`, anything else unreadable is an error.
+    struct LineParser {
+        let path: String
+        var lines: [TraceLine] = []
+        var truncated = false
+        var number = 0
+        let decoder: JSONDecoder = {
+            let d = JSONDecoder()
+            d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+            return d
+        }()
         struct Kind: Decodable { var type: String }
-        for (n, raw) in rawLines.enumerated() {
-            if raw.isEmpty { continue }
-            let isLast = n == rawLines.count - 1
+
+        init(path: String) { self.path = path }
+
+        /// `data` holds whole lines, each ending in a newline, except with `final` the last.
+        mutating func feed(_ data: Data, final: Bool) throws {
+            try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                guard let base = raw.baseAddress else { return }
+                var start = 0
+                while start < raw.count {
+                    let end: Int
+                    if let nl = memchr(base + start, 0x0A, raw.count - start) {
+                        end = base.distance(to: UnsafeRawPointer(nl))
+                    } else {
+                        end = raw.count
+                    }
+                    number += 1
+                    let unterminated = end == raw.count && final
+                    if end > start { try line(UnsafeRawBufferPointer(rebasing: raw[start..<end]), unterminated: unterminated) }
+                    if truncated { return }
+                    start = end + 1
+                }
+            }
+        }
+
+        private mutating func line(_ bytes: UnsafeRawBufferPointer, unterminated: Bool) throws {
+            if let fast = TraceLineParser.parse(bytes) {
+                lines.append(fast)
+                return
+            }
+            let slice = Data(bytes)
             do {
-                let kind = try decoder.decode(Kind.self, from: raw)
+                let kind = try decoder.decode(Kind.self, from: slice)
                 switch kind.type {
                 case "header":
-                    let h = try decoder.decode(TraceHeader.self, from: raw)
+                    let h = try decoder.decode(TraceHeader.self, from: slice)
                     guard h.format >= 1, h.format <= TraceFormat.version else {
                         throw ThinktopError.traceUnreadable(path: path, reason: "trace format \(h.format) is newer than this thinktop reads (\(TraceFormat.version))")
                     }
                     lines.append(.header(h))
-                case "token": lines.append(.token(try decoder.decode(StepRecord.self, from: raw)))
-                case "event": lines.append(.event(try decoder.decode(TraceEvent.self, from: raw)))
-                case "summary": lines.append(.summary(try decoder.decode(TraceSummary.self, from: raw)))
+                case "token": lines.append(.token(try decoder.decode(StepRecord.self, from: slice)))
+                case "event": lines.append(.event(try decoder.decode(TraceEvent.self, from: slice)))
+                case "summary": lines.append(.summary(try decoder.decode(TraceSummary.self, from: slice)))
                 default:
-                    throw ThinktopError.traceUnreadable(path: path, reason: "line \(n + 1) has unknown type \"\(kind.type)\"")
+                    throw ThinktopError.traceUnreadable(path: path, reason: "line \(number) has unknown type \"\(kind.type)\"")
                 }
             } catch let e as ThinktopError {
                 throw e
             } catch {
                 // an unterminated last line is a write cut short, anything else is not a trace
-                if isLast && data.last != 0x0A {
+                if unterminated {
                     truncated = true
-                    break
+                    return
                 }
-                throw ThinktopError.traceUnreadable(path: path, reason: "line \(n + 1) is not a thinktop trace line")
+                throw ThinktopError.traceUnreadable(path: path, reason: "line \(number) is not a thinktop trace line")
             }
         }
+    }
+
+    private init(parsed parser: LineParser, path: String) throws {
+        lines = parser.lines
+        truncated = parser.truncated
         guard case .header(let h) = lines.first else {
             throw ThinktopError.traceUnreadable(path: path, reason: "it does not start with a thinktop trace header")
         }

@@ -27,6 +27,12 @@ struct Bench: ParsableCommand {
     @Option(name: .long, help: "Also measure a KV policy's costs (e.g. streaming:sinks=4:recent=64): step time with and without an eviction (StreamingLLM's includes the shift).")
     var kv: String?
 
+    @Option(name: .long, help: "Instead: how fast this trace opens and scrubs in the workbench (drawn off-screen), and the memory it takes.")
+    var replay: String?
+
+    @Option(name: .long, help: "With --replay: seeks to measure.")
+    var seeks: Int = 20
+
     @Option(name: .long, help: "Strategy to run in the measured loop (repeatable); the demo problem is then the prompt, so thinking-phase strategies act. Reports step times by input kind and probe costs.")
     var strategy: [String] = []
 
@@ -80,6 +86,10 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if let replay {
+            print(try ReplayBench.run(path: replay, seeks: seeks), terminator: "")
+            return
+        }
         if modelOptions.serverOptions.server != nil { return try runServer() }
         let model = try modelOptions.loadModel()
         // an RPC server gone mid-run: one line naming it, not ggml's abort

@@ -12,7 +12,9 @@ final class ReplayTimeline {
     private let items: [TraceLine]
     private var next = 0
     private var due = Date()
-    private(set) var records: [StepRecord] = []
+    /// the current branch's records as far as the replay has come (the branch log keeps them:
+    /// one copy of a long trace's records, not two)
+    var records: [StepRecord] { progress.currentRun.records }
     /// evictions standing at this point of the replay: (the position the incoming token took,
     /// nil for the prefill's; the positions removed)
     private var evictions: [(at: Int?, removed: [Int])] = []
@@ -74,6 +76,29 @@ final class ReplayTimeline {
 
     var finished: Bool { next >= items.count }
 
+    /// how far the replay has come, in lines of the trace (tokens and the events it replays)
+    var position: Int { next }
+    var length: Int { items.count }
+    /// the step of the last token shown (−1 before the first)
+    var step: Int { records.last?.index ?? -1 }
+
+    /// Goes to line `target` of the replay (0 … `length`): forward by applying lines, backward
+    /// by replaying from the start (cheap: a line is an append or a small edit).
+    func seek(to target: Int) {
+        let target = max(0, min(items.count, target))
+        if target < next {
+            next = 0
+            evictions = []
+            attention = []
+            hidden = nil
+            forcedEndAt = nil
+            kvPolicy = header.settings.kvPolicy
+            progress = BranchLog()
+        }
+        while next < target { _ = stepForward() }
+        due = Date()
+    }
+
     /// Applies the next line. Returns false at the end.
     func stepForward() -> Bool {
         guard next < items.count else { return false }
@@ -81,7 +106,6 @@ final class ReplayTimeline {
         switch items[next] {
         case .event(let e) where e.kind == .branch || e.kind == .switchBranch:
             // another branch: its records as they stood; its own evictions are not replayed
-            records = progress.currentRun.records
             let events = progress.currentRun.events
             hidden = events.last { $0.kind == .stopString }.flatMap { e in e.position.map { .init(position: $0, visibleBytes: e.visibleBytes ?? 0) } }
             forcedEndAt = events.last { $0.kind == .budgetEnd }?.step
@@ -89,11 +113,9 @@ final class ReplayTimeline {
             attention = []
             for r in records { if let a = r.attention { attend(a) } }
         case .token(let t):
-            records.append(t)
             if let a = t.attention { attend(a) }
         case .event(let e) where e.kind == .rewind:
             if let p = e.position {
-                records.removeAll { $0.position >= p }
                 if let h = hidden, h.position >= p { hidden = nil }
                 if let f = forcedEndAt, f >= p - header.promptTokens { forcedEndAt = nil }
                 attention = []

@@ -138,13 +138,17 @@ struct Replay: ParsableCommand {
     /// The trace's lines: a thinktop trace as it is, anything else through the importer (whose
     /// error names the shape it expected, when the file is neither).
     static func read(_ path: String, run: String?) throws -> TraceReader {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.isReadableFile(atPath: path) else {
             throw ThinktopError.traceUnreadable(path: path, reason: "no such file or not readable")
         }
         var reader: TraceReader
         do {
-            reader = try TraceReader(data: data, path: path)
+            // read in blocks (a long trace is not held whole besides its lines)
+            reader = try TraceReader(path: path)
         } catch let traceError {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ThinktopError.traceUnreadable(path: path, reason: "no such file or not readable")
+            }
             guard !looksLikeTrace(data) else { throw traceError }
             let runs: [TraceImport.Run]
             do {

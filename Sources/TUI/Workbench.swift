@@ -175,20 +175,8 @@ final class WorkbenchApp {
             (snapshot.origin, snapshot.kvNote) = Self.origin(h)
             updateBudget()
         case .replay(let timeline):
-            let h = timeline.header
             kvPolicyID = ""
-            snapshot = WorkbenchSnapshot(
-                modelName: h.model.file, modelDetail: h.model.description, status: .replay(playing: true, speed: 1),
-                promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
-                strategies: replayRows(h), kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
-                slidingWindow: h.model.slidingWindow)
-            snapshot.problem = timeline.problem
-            (snapshot.origin, snapshot.kvNote) = Self.origin(h)
-            // the budget the run was started with (a change mid-run is a `parameter` event)
-            if let (list, on) = try? StrategyRegistry.configure(h.settings.strategies), on.contains("budget"),
-               let budget = list.first(where: { $0.id == "budget" }) as? BudgetForcing {
-                snapshot.thinkingBudget = budget.budget
-            }
+            snapshot = Self.replaySnapshot(timeline)
             log = timeline.branches
             if log.branches.count > 1 { showReplayBranches() }
             if timeline.truncated {
@@ -243,12 +231,36 @@ final class WorkbenchApp {
 
     func showReplay(_ timeline: ReplayTimeline) {
         guard replayBranch == nil else { return }
-        snapshot.records = timeline.records
-        if snapshot.currentBranch != timeline.currentBranch {
-            snapshot.currentBranch = timeline.currentBranch
+        let branch = snapshot.currentBranch
+        Self.show(timeline, in: &snapshot)
+        if snapshot.currentBranch != branch {
             snapshot.forkMarks = log.forkSteps(on: timeline.currentBranch)
             showReplayBranches()
         }
+    }
+
+    /// The snapshot a replay starts from: the trace's model, settings and starting budget.
+    static func replaySnapshot(_ timeline: ReplayTimeline) -> WorkbenchSnapshot {
+        let h = timeline.header
+        var snapshot = WorkbenchSnapshot(
+            modelName: h.model.file, modelDetail: h.model.description, status: .replay(playing: true, speed: 1),
+            promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
+            strategies: replayRows(h), kvBytesPerToken: h.model.kvBytesPerToken ?? 0,
+            slidingWindow: h.model.slidingWindow)
+        snapshot.problem = timeline.problem
+        (snapshot.origin, snapshot.kvNote) = origin(h)
+        // the budget the run was started with (a change mid-run is a `parameter` event)
+        if let (list, on) = try? StrategyRegistry.configure(h.settings.strategies), on.contains("budget"),
+           let budget = list.first(where: { $0.id == "budget" }) as? BudgetForcing {
+            snapshot.thinkingBudget = budget.budget
+        }
+        return snapshot
+    }
+
+    /// What the replay has come to, into the snapshot.
+    static func show(_ timeline: ReplayTimeline, in snapshot: inout WorkbenchSnapshot) {
+        snapshot.records = timeline.records
+        snapshot.currentBranch = timeline.currentBranch
         snapshot.evicted = timeline.evicted
         snapshot.kvPolicy = timeline.kvPolicy
         snapshot.slidingFrom = timeline.slidingFrom(window: snapshot.slidingWindow)
@@ -477,6 +489,17 @@ final class WorkbenchApp {
             timeline.speed = max(1.0 / 16, timeline.speed / 2)
         case "r", "t":
             flash("a replay cannot change the run: start one with `thinktop` to steer it")
+        case "<", ">":
+            // scrub: a twentieth of the trace back or forward (paused there)
+            timeline.playing = false
+            replayBranch = nil
+            let jump = max(1, timeline.length / 20)
+            // the snapshot lets go of the records first: the timeline then edits them in place
+            snapshot.records = []
+            timeline.seek(to: timeline.position + (c == ">" ? jump : -jump))
+            snapshot.cursor = nil
+            showReplay(timeline)
+            flash("step \(max(0, timeline.step)) · \(timeline.position * 100 / max(1, timeline.length)) % of the trace (space plays on)")
         case "p" where replayBranch != nil:
             replayBranch = nil
             timeline.playing = true

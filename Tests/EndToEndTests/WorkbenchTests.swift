@@ -338,6 +338,14 @@ struct WorkbenchTests {
         let a = contextUsed(t.screen)
         Thread.sleep(forTimeInterval: 0.8)
         #expect(contextUsed(t.screen) == a)
+        // scrubbing: > jumps a twentieth of the trace forward, < back, and stays paused there
+        for _ in 0..<20 { t.send(">") }
+        let end = t.wait { $0.contains("100 % of the trace") }
+        // the status line says where; the top-k pane shows the last token there
+        #expect(end.contains("step 59 · 100 % of the trace") && end.contains("#59 "), "\(end)")
+        for _ in 0..<10 { t.send("<") }
+        let middle = t.wait { $0.contains("50 % of the trace") }
+        #expect(middle.contains("step 29 · 50 % of the trace") && middle.contains("#29 ") && !middle.contains("#59 "), "\(middle)")
         t.send("q")
         #expect(t.wait { $0.contains("EXITED") }.contains("EXITED 0"))
 
