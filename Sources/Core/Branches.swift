@@ -163,6 +163,15 @@ public struct BranchLog: Sendable, Equatable {
         }
     }
 
+    /// Takes the last `records` records and `events` events off the current branch: undoes
+    /// the lines last added, when they were tokens and events that neither rewound nor forked
+    /// (a replay seeking back).
+    public mutating func dropLast(records: Int, events: Int) {
+        branches[current].records.removeLast(min(records, branches[current].records.count))
+        branches[current].events.removeLast(min(events, branches[current].events.count))
+        branches[current].stopReason = nil
+    }
+
     /// Marks the current branch finished (the session said so).
     public mutating func finished(_ reason: String) { branches[current].stopReason = reason }
 

@@ -52,7 +52,12 @@ final class ReplayTimeline {
     var playing = true
     var speed = 1.0
     /// every branch of the trace, as it stands at its end
-    let branches: BranchLog
+    /// every branch of the trace as it stands at its end: built when first asked for (a long
+    /// trace with one branch never needs a second copy of its records)
+    private(set) lazy var branches = BranchLog(lines: lines)
+    /// whether the trace forks (then the workbench needs `branches` from the start)
+    let forks: Bool
+    private let lines: [TraceLine]
     /// the branches as far as the replay has come
     private var progress = BranchLog()
     /// the branch the replay is on
@@ -64,7 +69,8 @@ final class ReplayTimeline {
         truncated = reader.truncated
         summary = reader.summary
         kvPolicy = h.settings.kvPolicy
-        branches = BranchLog(lines: reader.lines)
+        lines = reader.lines
+        forks = reader.lines.contains { if case .event(let e) = $0 { return e.kind == .branch } else { return false } }
         items = reader.lines.filter {
             switch $0 {
             case .token: return true
@@ -76,17 +82,66 @@ final class ReplayTimeline {
 
     var finished: Bool { next >= items.count }
 
+    /// no rewind, branch or switch and no attention: every line only adds, so a seek back can
+    /// take lines off instead of replaying from the start
+    private lazy var linear: Bool = !items.contains {
+        switch $0 {
+        case .token(let t): return t.attention != nil
+        case .event(let e): return [.rewind, .branch, .switchBranch].contains(e.kind)
+        default: return false
+        }
+    }
+
+    /// Undoes lines `target ..< next` of a linear trace.
+    private func cutBack(to target: Int) {
+        var tokens = 0, events = 0, evicts = 0
+        for k in target..<next {
+            switch items[k] {
+            case .token: tokens += 1
+            case .event(let e):
+                events += 1
+                if e.kind == .evict { evicts += 1 }
+            default: break
+            }
+        }
+        progress.dropLast(records: tokens, events: events)
+        evictions.removeLast(min(evicts, evictions.count))
+        next = target
+        // what the lines taken off had set: as the lines still applied last set it
+        kvPolicy = header.settings.kvPolicy
+        hidden = nil
+        forcedEndAt = nil
+        var found = (kv: false, stop: false, budget: false)
+        var k = target - 1
+        while k >= 0, !(found.kv && found.stop && found.budget) {
+            if case .event(let e) = items[k] {
+                switch e.kind {
+                case .kvPolicy where !found.kv: kvPolicy = e.detail; found.kv = true
+                case .stopString where !found.stop:
+                    if let p = e.position { hidden = .init(position: p, visibleBytes: e.visibleBytes ?? 0) }
+                    found.stop = true
+                case .budgetEnd where !found.budget: forcedEndAt = e.step; found.budget = true
+                default: break
+                }
+            }
+            k -= 1
+        }
+    }
+
     /// how far the replay has come, in lines of the trace (tokens and the events it replays)
     var position: Int { next }
     var length: Int { items.count }
     /// the step of the last token shown (−1 before the first)
     var step: Int { records.last?.index ?? -1 }
 
-    /// Goes to line `target` of the replay (0 … `length`): forward by applying lines, backward
-    /// by replaying from the start (cheap: a line is an append or a small edit).
+    /// Goes to line `target` of the replay (0 … `length`): forward by applying lines; backward
+    /// by taking the lines back off when the trace never rewinds, forks or carries attention,
+    /// else by replaying from the start (a line is an append or a small edit).
     func seek(to target: Int) {
         let target = max(0, min(items.count, target))
-        if target < next {
+        if target < next, linear {
+            cutBack(to: target)
+        } else if target < next {
             next = 0
             evictions = []
             attention = []

@@ -177,8 +177,10 @@ final class WorkbenchApp {
         case .replay(let timeline):
             kvPolicyID = ""
             snapshot = Self.replaySnapshot(timeline)
-            log = timeline.branches
-            if log.branches.count > 1 { showReplayBranches() }
+            if timeline.forks {
+                log = timeline.branches
+                showReplayBranches()
+            }
             if timeline.truncated {
                 flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
             }

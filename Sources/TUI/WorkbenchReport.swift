@@ -7,10 +7,12 @@ extension WorkbenchApp {
     /// beside the trace (`run.jsonl` → `run.html`), else in the current folder; the status
     /// line says where, or why not.
     func exportReport() {
-        let header: TraceHeader, summary: TraceSummary?, truncated: Bool
+        let header: TraceHeader, summary: TraceSummary?, truncated: Bool, log: BranchLog
         switch source {
-        case .live(let run): (header, summary, truncated) = (run.header, self.summary, false)
-        case .replay(let timeline): (header, summary, truncated) = (timeline.header, timeline.summary, timeline.truncated)
+        case .live(let run): (header, summary, truncated, log) = (run.header, self.summary, false, self.log)
+        case .replay(let timeline):
+            // the whole trace, every branch (a replay without forks keeps no branch log of its own)
+            (header, summary, truncated, log) = (timeline.header, timeline.summary, timeline.truncated, timeline.branches)
         }
         let path = Self.reportPath(trace: tracePath, model: header.model.file, date: Date())
         let input = ReportInput(header: header, summary: summary, log: log, shown: snapshot.currentBranch, truncated: truncated,
