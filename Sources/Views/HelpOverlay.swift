@@ -7,6 +7,23 @@ public struct HelpOverlay: Pane {
 
     static func entries(_ snapshot: WorkbenchSnapshot, glyphs: Glyphs) -> [(key: String, action: String)] {
         let arrows = glyphs.leftRight.map(String.init).joined(separator: " ")
+        if case .replay = snapshot.status {
+            // a replay plays a recorded run: its own keys, nothing that would change the run
+            return [
+                ("space", "play / pause"),
+                (".", "step one line"),
+                ("+ -", "faster / slower"),
+                ("< >", "jump a twentieth back / forward"),
+                (arrows, "move the cursor over the tokens"),
+                ("Home End", "first token / back to the tail"),
+                ("v", "list the branches"),
+                ("[ ]", "previous / next branch"),
+                ("C", "compare two branches"),
+                ("E", "write the HTML report"),
+                ("?", "show / hide this help"),
+                ("q", "quit"),
+            ]
+        }
         var rows: [(key: String, action: String)] = [
             ("space", "pause / resume generation"),
             (".", "step one token (while paused)"),

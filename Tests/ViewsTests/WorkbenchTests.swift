@@ -113,6 +113,25 @@ struct BarsTests {
                            "xx│ w         toggle NoWait                        q         quit                               │xxx",
                            "xx└─────────────────────────────────────────────────────────────────────────────────────────────┘xxx",
                            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
+        // a replay's own keys: nothing that would change the run, the scrubbing keys
+        let replay = render(HelpOverlay(), snapshot(status: .replay(playing: false, speed: 1)), width: 50, height: 16,
+                            area: Rect(x: 0, y: 0, width: 50, height: 16))
+        expectLines(replay, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                             "xx┌ Keys ─────────────────────────────────────┐xxx",
+                             "xx│ space     play / pause                    │xxx",
+                             "xx│ .         step one line                   │xxx",
+                             "xx│ + -       faster / slower                 │xxx",
+                             "xx│ < >       jump a twentieth back / forward │xxx",
+                             "xx│ ← →       move the cursor over the tokens │xxx",
+                             "xx│ Home End  first token / back to the tail  │xxx",
+                             "xx│ v         list the branches               │xxx",
+                             "xx│ [ ]       previous / next branch          │xxx",
+                             "xx│ C         compare two branches            │xxx",
+                             "xx│ E         write the HTML report           │xxx",
+                             "xx│ ?         show / hide this help           │xxx",
+                             "xx│ q         quit                            │xxx",
+                             "xx└───────────────────────────────────────────┘xxx",
+                             "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         let small = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 30, height: 8,
                            area: Rect(x: 0, y: 0, width: 30, height: 8), glyphs: .ascii)
         expectLines(small, ["+ Keys ----------------------+",
