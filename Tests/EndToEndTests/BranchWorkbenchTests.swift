@@ -50,7 +50,10 @@ struct BranchWorkbenchTests {
         // the compare view: both sides from the fork, and the summary
         t.send("C")
         // the whole view, not a screen caught halfway through its drawing
-        let compare = t.wait { $0.contains("Compare") && $0.contains("total tokens") }
+        let compare = t.wait {
+            $0.contains("Compare from step \(k)") && $0.contains("branch 1: token") && $0.contains("total tokens")
+                && $0.split(separator: "\n").contains { $0.hasPrefix("total tokens") && $0.contains("80") }
+        }
         #expect(compare.contains("Compare from step \(k)"), "\(compare)")
         #expect(compare.contains("branch 0: start") && compare.contains("branch 1: token"), "\(compare)")
         let totals = compare.split(separator: "\n").first { $0.hasPrefix("total tokens") }.map(String.init) ?? ""
@@ -64,7 +67,8 @@ struct BranchWorkbenchTests {
         r.send("+", "+", "+", "+", "+", "+")
         r.wait { $0.contains("branch 1/2") }
         r.send("v")
-        let list = r.wait { $0.contains("Branches") }
+        // waits are for the whole of what is checked: a capture may catch a frame half drawn
+        let list = r.wait { $0.contains("Branches") && $0.contains("@ \(k)") && $0.contains("token") }
         #expect(list.contains("@ \(k)") && list.contains("token"), "\(list)")
         r.send("Up")
         r.send("Enter")

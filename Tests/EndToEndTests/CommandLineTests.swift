@@ -218,7 +218,7 @@ struct CommandLineTests {
                 "README's strategy table is out of date: paste the output of `thinktop strategies --markdown` between the markers")
     }
 
-    @Test("each subcommand has --help", arguments: ["tui", "run", "replay", "eval", "inspect", "bench", "strategies"])
+    @Test("each subcommand has --help", arguments: ["tui", "run", "replay", "eval", "inspect", "bench", "strategies", "export", "compare", "import"])
     func help(_ sub: String) throws {
         let r = try Binary.run([sub, "--help"])
         #expect(r.status == 0)

@@ -55,12 +55,21 @@ final class TmuxSession {
         _ = try? Self.tmux(["resize-window", "-t", name, "-x", "\(width)", "-y", "\(height)"])
     }
 
-    /// Waits until the screen satisfies `condition`; returns the last screen either way.
+    /// Waits until the screen satisfies `condition`, and still does a moment later (a capture
+    /// can catch a frame half drawn: the frame after it is whole); returns the last screen
+    /// either way.
     @discardableResult
     func wait(timeout: TimeInterval = 30, _ condition: (String) -> Bool) -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var s = screen
-        while !condition(s) && Date() < deadline {
+        while Date() < deadline {
+            if condition(s) {
+                Thread.sleep(forTimeInterval: 0.08)
+                let settled = screen
+                if condition(settled) { return settled }
+                s = settled
+                continue
+            }
             Thread.sleep(forTimeInterval: 0.1)
             s = screen
         }
