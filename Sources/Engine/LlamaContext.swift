@@ -65,8 +65,6 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     public let kvShape: KVShape
     public let options: ContextOptions
     let pointer: OpaquePointer
-    /// the CPU threads, kept between tokens (nil: ggml makes a pool per graph)
-    private let threadpool: OpaquePointer?
     /// the attention tap's state, handed to llama.cpp's eval callback (nil: no tap)
     let tap: AttentionTap?
     private var tokenBatch: llama_batch
@@ -122,10 +120,6 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
             throw ThinktopError.contextCreationFailed(LlamaRuntime.lastErrorLine() ?? "llama_init_from_model failed (is --ctx too large for memory?)")
         }
         pointer = ctx
-        // one pool of CPU threads for the context's life, as llama-bench has: ggml would
-        // otherwise start and join its threads for every token's graph
-        threadpool = tt_threadpool_new(Int32(options.threads))
-        if let threadpool { llama_attach_threadpool(ctx, threadpool, threadpool) }
         tokenBatch = llama_batch_init(Int32(options.batchSize), 0, 1)
         let perLayer = Double(model.kvBytesPerToken(keyBytesPerElement: options.cacheType.bytesPerElement,
                                                     valueBytesPerElement: options.cacheType.bytesPerElement)) / Double(max(1, model.layers))
@@ -140,9 +134,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     deinit {
         if let b = embeddingBatch { llama_batch_free(b) }
         llama_batch_free(tokenBatch)
-        if threadpool != nil { llama_detach_threadpool(pointer) }
         llama_free(pointer)
-        if let threadpool { tt_threadpool_free(threadpool) }
     }
 
     // MARK: ModelBackend
