@@ -132,6 +132,25 @@ extension ModelBackend {
     public func isControl(_ token: Int32) -> Bool { isEndOfGeneration(token) }
 }
 
+/// A backend that holds the evaluation of a prompt prefix many runs share (an evaluation's
+/// few-shot examples, the one prompt `compare` runs under every set) and copies it into a
+/// run's sequence instead of evaluating it again (`llama_memory_seq_cp`).
+public protocol PrefixSharing: AnyObject {
+    /// Places the longest prefix of `prompt` it holds, at most `prompt.count − 1` tokens (the
+    /// prompt's last token is always evaluated, for its logits), at positions 0… of the empty
+    /// `sequence`. Returns how many tokens it placed (0: none).
+    func placeSharedPrefix(of prompt: [Int32], in sequence: SequenceID) throws -> Int
+}
+
+extension PrefixSharing {
+    /// The length of the common start of two token lists.
+    public static func commonLength(_ a: [Int32], _ b: [Int32]) -> Int {
+        var n = 0
+        while n < a.count, n < b.count, a[n] == b[n] { n += 1 }
+        return n
+    }
+}
+
 /// A backend that can give token embeddings in its input scale (for latent thinking).
 public protocol EmbeddingSource: AnyObject {
     /// Gets the embeddings ready (loading the table, calibrating the input scale); may decode

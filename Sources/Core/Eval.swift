@@ -242,12 +242,14 @@ public struct EvalRun: Codable, Sendable {
     public var seconds: Double
     public var interventions: Int
     public var stopReason: String
+    /// the tokens the run took, in order (the JSON report's; a run is reproduced by them)
+    public var tokens: [Int32]?
 
     public init(set: String, problem: String, reference: String, extracted: String?, correct: Bool, thinkingTokens: Int,
-                totalTokens: Int, seconds: Double, interventions: Int, stopReason: String) {
+                totalTokens: Int, seconds: Double, interventions: Int, stopReason: String, tokens: [Int32]? = nil) {
         self.set = set; self.problem = problem; self.reference = reference; self.extracted = extracted
         self.correct = correct; self.thinkingTokens = thinkingTokens; self.totalTokens = totalTokens
-        self.seconds = seconds; self.interventions = interventions; self.stopReason = stopReason
+        self.seconds = seconds; self.interventions = interventions; self.stopReason = stopReason; self.tokens = tokens
     }
 }
 

@@ -31,6 +31,8 @@ final class KVController {
     var nextPosition = 0
     /// number of ledger contributions (attention vectors) after each input, by input index
     private var contributionsAfter: [Int: Int] = [:]
+    /// prompt tokens the last prefill copied from a shared prefix rather than evaluated
+    private(set) var sharedPrefix = 0
     /// the prompt rows the attention tap counted at the prefill (a rebuild counts them again)
     private var prefillQueries: Range<Int>?
 
@@ -90,6 +92,18 @@ final class KVController {
         kv.attentionQueries = prefillQueries
         defer { kv.attentionQueries = nil }
         var start = 0
+        // a shared prefix already evaluated is copied in (not with the attention tap: the
+        // policies that read it count the prompt rows' attention as they are evaluated)
+        if kv.attention == nil, let shared = kv.base as? PrefixSharing {
+            start = try shared.placeSharedPrefix(of: tokens, in: .main)
+            precondition(start < tokens.count, "a shared prefix leaves the prompt's last token to evaluate")
+            if start > 0 {
+                ledger.nextIndex = 0
+                ledger.nextPhase = .prompt
+                ledger.decoded(sequence: .main, at: 0, tokens: tokens[0..<start])
+            }
+            sharedPrefix = start
+        }
         while start < tokens.count {
             let end = min(start + kv.batchSize, tokens.count)
             ledger.nextIndex = start

@@ -36,6 +36,11 @@ public struct ContextOptions: Sendable {
     /// capture attention (`AttentionSource`): flash attention off, an eval callback reads the
     /// softmax of every layer (see AttentionTap.swift)
     public var attentionTap: Bool = false
+    /// one cache every sequence shares (forks share cells; llama.cpp's default here), or a
+    /// separate stream of `contextSize / sequences` cells per sequence: a sequence's cells then
+    /// lie as they would were it alone, so its attention sums in the same order whatever else
+    /// is decoded beside it (batched evaluation)
+    public var unifiedCache: Bool = true
 
     public init(contextSize: Int = 4096, threads: Int = ContextOptions.defaultThreads, batchSize: Int = 512,
                 cacheType: KVCacheType = .f16, sequences: Int = 10, flashAttention: Bool? = nil,
@@ -68,6 +73,8 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     /// the attention tap's state, handed to llama.cpp's eval callback (nil: no tap)
     let tap: AttentionTap?
     private var tokenBatch: llama_batch
+    /// the prefix `placeSharedPrefix` copies from, and the sequence that holds it
+    public private(set) var heldPrefix: (tokens: [Int32], sequence: SequenceID)?
     private var embeddingBatch: llama_batch?
     private var lastLogits: UnsafePointer<Float>?
     private var pieceCache: [Int32: [UInt8]] = [:]
@@ -102,7 +109,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
         p.type_k = options.cacheType.ggml
         p.type_v = options.cacheType.ggml
         p.swa_full = true          // rewinds need the sliding-window layers' full history
-        p.kv_unified = true        // forks share the prompt's cells
+        p.kv_unified = options.unifiedCache   // forks share the prompt's cells
         p.no_perf = true
         if let fa = options.flashAttention {
             p.flash_attn_type = fa ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED
@@ -141,7 +148,8 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
 
     public var vocabularySize: Int { model.vocabularySize }
     public var embeddingSize: Int { model.inputEmbeddingSize }
-    public var contextSize: Int { Int(llama_n_ctx(pointer)) }
+    /// positions one sequence can hold: the whole context, or one stream of a split cache
+    public var contextSize: Int { Int(llama_n_ctx_seq(pointer)) }
     public var batchSize: Int { options.batchSize }
     public var sequenceCount: Int { options.sequences }
     var memory: OpaquePointer { llama_get_memory(pointer) }
@@ -300,13 +308,12 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
 
     /// Finds the scale at which feeding a token's embedding row reproduces feeding the token:
     /// one token is evaluated both ways on the probe sequence (empty between probes, and
-    /// emptied again here), for scale 1 and √n_embd, and the scale whose logits agree best is
+    /// emptied again here; or another empty `scratch` sequence), for scale 1 and √n_embd, and the scale whose logits agree best is
     /// kept. Leaves no cells behind; `logits()` is invalid afterwards until the next decode.
     @discardableResult
-    public func calibrateInputScale(probe token: Int32? = nil) throws -> Float {
+    public func calibrateInputScale(probe token: Int32? = nil, scratch: SequenceID = .probe) throws -> Float {
         if let s = inputScale { return s }
         let table = try loadEmbeddings()
-        let scratch = SequenceID.probe
         let t = token ?? model.bosToken
         try removeCells(sequence: scratch, from: 0, to: nil)
         try decode(tokens: [t][...], at: 0, sequence: scratch)
@@ -337,10 +344,108 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     }
 }
 
+extension LlamaContext: PrefixSharing {
+    /// Evaluates `tokens` into `sequence` (emptied first) and keeps them there as the prefix
+    /// `placeSharedPrefix` copies into the runs' sequences. Returns the seconds it took.
+    @discardableResult
+    public func holdPrefix(_ tokens: [Int32], in sequence: SequenceID) throws -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        heldPrefix = nil
+        try removeCells(sequence: sequence, from: 0, to: nil)
+        var at = 0
+        while at < tokens.count {
+            let end = min(at + options.batchSize, tokens.count)
+            try decode(tokens: tokens[at..<end], at: at, sequence: sequence)
+            at = end
+        }
+        lastLogits = nil
+        if !tokens.isEmpty { heldPrefix = (tokens, sequence) }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
+    /// Copies the held prefix's cells into `sequence`: in a unified cache the cells are shared
+    /// (no data moves); in a split one the prefix's stream is copied whole and cut back.
+    public func placeSharedPrefix(of prompt: [Int32], in sequence: SequenceID) throws -> Int {
+        guard let held = heldPrefix, held.sequence != sequence else { return 0 }
+        let n = min(Self.commonLength(held.tokens, prompt), prompt.count - 1)
+        guard n > 0 else { return 0 }
+        lastLogits = nil
+        if options.unifiedCache {
+            llama_memory_seq_cp(memory, held.sequence.rawValue, sequence.rawValue, 0, Int32(n))
+        } else {
+            llama_memory_seq_cp(memory, held.sequence.rawValue, sequence.rawValue, -1, -1)
+            if n < held.tokens.count { _ = llama_memory_seq_rm(memory, sequence.rawValue, Int32(n), -1) }
+        }
+        return n
+    }
+}
+
 extension LlamaContext {
+    /// One input of a batched decode: a token, or an embedding, at a position of a sequence.
+    public struct BatchInput {
+        public var token: Int32
+        public var embedding: UnsafeBufferPointer<Float>?
+        public var position: Int
+        public var sequence: SequenceID
+        public init(token: Int32, position: Int, sequence: SequenceID) {
+            self.token = token; embedding = nil; self.position = position; self.sequence = sequence
+        }
+        public init(embedding: UnsafeBufferPointer<Float>, position: Int, sequence: SequenceID) {
+            token = -1; self.embedding = embedding; self.position = position; self.sequence = sequence
+        }
+    }
+
+    /// Decodes single inputs of several sequences in one llama_decode (the tokens in one, the
+    /// embeddings in another: a batch holds one kind) and hands each input's next-token logits
+    /// to `logits(i, row)` before anything else can use the context.
+    public func decodeBatch(_ inputs: [BatchInput], logits: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
+        precondition(inputs.count <= options.batchSize, "batch of \(inputs.count) inputs")
+        lastLogits = nil
+        let tokens = inputs.indices.filter { inputs[$0].embedding == nil }
+        let embedded = inputs.indices.filter { inputs[$0].embedding != nil }
+        if !tokens.isEmpty {
+            for (i, k) in tokens.enumerated() {
+                tokenBatch.token[i] = inputs[k].token
+                tokenBatch.pos[i] = Int32(inputs[k].position)
+                tokenBatch.n_seq_id[i] = 1
+                tokenBatch.seq_id[i]![0] = inputs[k].sequence.rawValue
+                tokenBatch.logits[i] = 1
+            }
+            tokenBatch.n_tokens = Int32(tokens.count)
+            try run(tokenBatch, position: inputs[tokens[0]].position)
+            for (i, k) in tokens.enumerated() { logits(k, try row(i, position: inputs[k].position)) }
+        }
+        if !embedded.isEmpty {
+            let d = embeddingSize
+            var b = llama_batch_init(Int32(embedded.count), Int32(d), 1)
+            defer { llama_batch_free(b) }
+            for (i, k) in embedded.enumerated() {
+                let e = inputs[k].embedding!
+                precondition(e.count == d, "embedding of \(e.count) floats, model takes \(d)")
+                (b.embd + i * d).update(from: e.baseAddress!, count: d)
+                b.pos[i] = Int32(inputs[k].position)
+                b.n_seq_id[i] = 1
+                b.seq_id[i]![0] = inputs[k].sequence.rawValue
+                b.logits[i] = 1
+            }
+            b.n_tokens = Int32(embedded.count)
+            try run(b, position: inputs[embedded[0]].position)
+            for (i, k) in embedded.enumerated() { logits(k, try row(i, position: inputs[k].position)) }
+        }
+        lastLogits = nil
+    }
+
+    private func row(_ i: Int, position: Int) throws -> UnsafeBufferPointer<Float> {
+        guard let l = llama_get_logits_ith(pointer, Int32(i)) else {
+            throw ThinktopError.decodeFailed(position: position, code: -100)
+        }
+        return UnsafeBufferPointer(start: l, count: vocabularySize)
+    }
+
     /// Empties the whole cache, every sequence.
     public func clearMemory() {
         lastLogits = nil
+        heldPrefix = nil
         llama_memory_clear(memory, true)
         tap?.clear()
     }

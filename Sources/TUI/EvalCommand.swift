@@ -37,6 +37,15 @@ struct Eval: ParsableCommand {
     @Option(name: .long, help: "Write PREFIX.csv (every run) and PREFIX.json (table and runs).")
     var out: String = "thinktop-eval"
 
+    @Option(name: .long, help: "Problems decoded together, one row each in every llama_decode (default: from the cores and the memory the cache would take). A problem gives the same tokens whatever N is.")
+    var parallel: Int?
+
+    @Flag(name: .long, help: "One problem at a time on the standard context, as the first release did (what `make bench-eval` compares against; also what --server and the attention tap use).")
+    var serial = false
+
+    @Flag(name: .customLong("no-shared-prefix"), help: "Evaluate every prompt whole, not the prefix the problems share once.")
+    var noSharedPrefix = false
+
     var problemsPath: String {
         if let p = problems { return p }
         for dir in ThemeFiles.directories.map({ ($0 as NSString).deletingLastPathComponent + "/problems" }) {
@@ -67,6 +76,11 @@ struct Eval: ParsableCommand {
     func validate() throws {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
+        if let n = parallel, n < 1 { throw ValidationError("--parallel must be at least 1, got \(n)") }
+        if parallel != nil, serial { throw ValidationError("give --parallel or --serial, not both") }
+        if parallel != nil, modelOptions.serverOptions.server != nil {
+            throw ValidationError("--parallel decodes problems together on a local model; a server batches its own requests (llama-server --parallel): use --serial or leave it out")
+        }
         guard !sets.isEmpty else { throw ValidationError("--strategies names no strategy set") }
         for set in sets {
             do { _ = try StrategyRegistry.configure(specs(set)) } catch { throw ValidationError("\(error)") }
@@ -84,55 +98,110 @@ struct Eval: ParsableCommand {
         let sampling = try self.sampling.parameters()
         // on a server: its vocabulary here, the model there (every problem one run on it)
         let served = modelOptions.serverOptions.server != nil
-        let model = modelOptions.serverTokenizer ? nil : served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel()
-        let server = try modelOptions.serverBackend(vocabulary: model)
-        // an RPC server gone mid-run: one line naming it, not ggml's abort
-        FatalExit(tracePath: nil, endpoints: try modelOptions.placement().rpc).install()
         // H2O and SnapKV need the attention tap; then every set runs with it (flash attention
         // off), so the sets differ only in what they choose
         let tap = try sets.contains { try KVPolicyRegistry.parse(kvSpec($0)).needsAttention }
         if served, tap { throw ThinktopError.invalidArgument("H2O and SnapKV read the attention in the model's graph: they need a local model, not --server") }
-        let context = served ? nil : try LlamaContext(model: model!, options: try modelOptions.contextOptions(attentionTap: tap))
-        let backend: ModelBackend = server ?? context!
-        let markers = ThinkMarkers.resolve(backend: backend)
-        let total = sets.count * list.count
-        var runs: [EvalRun] = []
-        var done = 0
-        for set in sets {
-            for (i, problem) in list.enumerated() {
-                progress(done, total, "\(set) · \(problem.id ?? "#\(i + 1)")")
-                context?.clearMemory()
-                let prompt = DemoProblem.prompt(for: problem.question)
-                let tokens = try backend.tokenize(prompt, addSpecial: true)
-                let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: [DemoProblem.stop], markers: markers)
-                let session = try DecodingSession(backend: backend, config: config, promptTokens: tokens,
-                                                  initialPhase: markers.initialPhase(prompt: prompt))
-                try session.install(specs: specs(set))
-                try session.setKVPolicy(KVPolicyRegistry.parse(kvSpec(set)))
-                while try session.step() != nil {}
-                let summary = session.summary()
-                let extracted = AnswerExtractor.extract(session.output, close: markers.close)
-                runs.append(EvalRun(set: set, problem: problem.id ?? "#\(i + 1)", reference: problem.answer,
-                                    extracted: extracted, correct: AnswerExtractor.matches(extracted, reference: problem.answer),
-                                    thinkingTokens: summary.thinkingTokens, totalTokens: summary.tokens,
-                                    seconds: summary.seconds, interventions: session.interventionCount,
-                                    stopReason: summary.stopReason))
-                done += 1
+        if tap, parallel != nil {
+            throw ThinktopError.invalidArgument("H2O and SnapKV read the attention of one sequence's graph, which a batch of problems does not give: drop --parallel (they run with --serial)")
+        }
+        let batched = !(serial || served || tap || modelOptions.attention)
+        if batched { DecodeBatcher.makeMatmulsBatchInvariant() }
+        var placementOverride: ModelPlacement?
+        if batched { var p = try modelOptions.placement(); p.repack = false; placementOverride = p }
+        let model = modelOptions.serverTokenizer ? nil : served ? try modelOptions.loadVocabulary() : try modelOptions.loadModel(placement: placementOverride)
+        let server = try modelOptions.serverBackend(vocabulary: model)
+        // an RPC server gone mid-run: one line naming it, not ggml's abort
+        FatalExit(tracePath: nil, endpoints: try modelOptions.placement().rpc).install()
+        func tokens(_ problem: Problem) throws -> [Int32] {
+            let prompt = DemoProblem.prompt(for: problem.question)
+            if let model { return try model.tokenize(prompt, addSpecial: true) }
+            return try server!.tokenize(prompt, addSpecial: true)
+        }
+        let prompts = try list.map(tokens)
+        // the prefix every prompt shares (the few-shot examples), evaluated once
+        var prefix = noSharedPrefix || served || tap ? [] : prompts.first ?? []
+        for p in prompts.dropFirst() { prefix = Array(prefix.prefix(LlamaContext.commonLength(prefix, p))) }
+        let jobs = sets.flatMap { set in list.indices.map { (set: set, problem: $0) } }
+        var runs: [EvalRun?] = Array(repeating: nil, count: jobs.count)
+        let started = DispatchTime.now().uptimeNanoseconds
+        var mode: String
+        if batched, let model {
+            let cells = cellsPerSequence(prompts)
+            let count = parallel ?? Eval.automaticLanes(jobs: jobs.count, cellsPerSequence: cells, model: model)
+            mode = "\(count) problem\(count == 1 ? "" : "s") at a time"
+            let options = try DecodeBatcher.contextOptions(lanes: count, cellsPerSequence: cells, threads: modelOptions.threads,
+                                                           cacheType: KVCacheType(rawValue: modelOptions.kvType)!)
+            let context = try LlamaContext(model: model, options: options)
+            // latent strategies: the input-embedding scale is found before the lanes start
+            let latent = try sets.contains { set in
+                let (known, on) = try StrategyRegistry.configure(specs(set))
+                return known.contains { on.contains($0.id) && type(of: $0).info.needs.contains(.embeddingInput) }
+            }
+            let batcher = try DecodeBatcher(context: context, lanes: count, embeddings: latent)
+            if !prefix.isEmpty { try batcher.holdPrefix(prefix) }
+            let lanes = (0..<count).map(batcher.lane)
+            let markers = ThinkMarkers.resolve(backend: lanes[0])
+            let pool = EvalPool(jobs: jobs.count) { done, what in self.progress(done, jobs.count, what) }
+            try pool.run(lanes: count, describe: { j in "\(jobs[j].set) · \(list[jobs[j].problem].id ?? "#\(jobs[j].problem + 1)")" }) { lane, j in
+                defer { lanes[lane].finish() }
+                return try self.run(jobs[j].set, list[jobs[j].problem], index: jobs[j].problem, prompt: prompts[jobs[j].problem],
+                                    backend: lanes[lane], markers: markers, sampling: sampling)
+            } store: { j, run in runs[j] = run }
+            if batcher.rounds > 0 { mode += String(format: ", %.1f rows per decode", Double(batcher.rows) / Double(batcher.rounds)) }
+        } else {
+            mode = "one problem at a time"
+            let context = served ? nil : try LlamaContext(model: model!, options: try modelOptions.contextOptions(attentionTap: tap))
+            let backend: ModelBackend = server ?? context!
+            if let context, !prefix.isEmpty {
+                try context.holdPrefix(prefix, in: SequenceID(rawValue: Int32(context.sequenceCount - 1)))
+            }
+            let markers = ThinkMarkers.resolve(backend: backend)
+            for (j, job) in jobs.enumerated() {
+                progress(j, jobs.count, "\(job.set) · \(list[job.problem].id ?? "#\(job.problem + 1)")")
+                if context?.heldPrefix == nil { context?.clearMemory() }
+                runs[j] = try run(job.set, list[job.problem], index: job.problem, prompt: prompts[job.problem],
+                                  backend: backend, markers: markers, sampling: sampling)
             }
         }
+        if !prefix.isEmpty { mode += ", a shared prefix of \(prefix.count) tokens evaluated once" }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        let total = jobs.count
         progress(nil, total, "")
-        let rows = EvalRow.rows(runs, sets: sets)
+        let done = runs.compactMap { $0 }
+        let rows = EvalRow.rows(done, sets: sets)
         let on = server.map { " on \($0.endpoint)" } ?? ""
         let name = ((model?.path ?? server?.facts.model ?? "") as NSString).lastPathComponent
         let shapes = Set(list.compactMap(\.source)).sorted().joined(separator: ", ")
         print("\(list.count) problems from \((problemsPath as NSString).lastPathComponent) (\(shapes)) · \(name)\(on) · seed \(sampling.seed), temperature \(sampling.temperature), max \(maxTokens) tokens\n")
         print(EvalRow.markdown(rows))
-        try EvalRow.csv(runs).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
+        try EvalRow.csv(done).write(toFile: out + ".csv", atomically: true, encoding: .utf8)
         struct Report: Encodable { var rows: [EvalRow]; var runs: [EvalRun] }
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try enc.encode(Report(rows: rows, runs: runs)).write(to: URL(fileURLWithPath: out + ".json"))
+        try enc.encode(Report(rows: rows, runs: done)).write(to: URL(fileURLWithPath: out + ".json"))
+        let generated = done.reduce(0) { $0 + $1.totalTokens }
+        printError("\(total) runs in \(String(format: "%.1f", seconds)) s (\(mode)): \(generated) tokens, \(String(format: "%.1f", Double(generated) / max(seconds, 1e-9))) tok/s\n")
         printError("wrote \(out).csv and \(out).json\n")
+    }
+
+    /// One problem under one set on `backend`: a session from the prompt to its end.
+    func run(_ set: String, _ problem: Problem, index i: Int, prompt tokens: [Int32], backend: ModelBackend,
+             markers: ThinkMarkers, sampling: SamplingParameters) throws -> EvalRun {
+        let prompt = DemoProblem.prompt(for: problem.question)
+        let config = try SessionConfig(sampling: sampling, maxTokens: maxTokens, stops: [DemoProblem.stop], markers: markers)
+        let session = try DecodingSession(backend: backend, config: config, promptTokens: tokens,
+                                          initialPhase: markers.initialPhase(prompt: prompt))
+        try session.install(specs: specs(set))
+        try session.setKVPolicy(KVPolicyRegistry.parse(kvSpec(set)))
+        while try session.step() != nil {}
+        let summary = session.summary()
+        let extracted = AnswerExtractor.extract(session.output, close: markers.close)
+        return EvalRun(set: set, problem: problem.id ?? "#\(i + 1)", reference: problem.answer,
+                       extracted: extracted, correct: AnswerExtractor.matches(extracted, reference: problem.answer),
+                       thinkingTokens: summary.thinkingTokens, totalTokens: summary.tokens,
+                       seconds: summary.seconds, interventions: session.interventionCount,
+                       stopReason: summary.stopReason, tokens: session.records.map(\.token))
     }
 
     private func progress(_ done: Int?, _ total: Int, _ what: String) {

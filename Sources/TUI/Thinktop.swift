@@ -92,14 +92,15 @@ struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the model, with a progress line on stderr when stderr is a terminal.
-    func loadModel(quiet: Bool = false) throws -> LlamaModel {
+    /// `placement`: instead of the one the options give (batched evaluation turns repacking off).
+    func loadModel(quiet: Bool = false, placement chosen: ModelPlacement? = nil) throws -> LlamaModel {
         LlamaRuntime.initialize(logFile: Paths.log)
         if model == nil, !FileManager.default.fileExists(atPath: modelPath) {
             throw ThinktopError.modelNotFound(modelPath)
         }
         let tty = isatty(2) == 1 && !quiet
         var last = -1
-        let m = try LlamaModel(path: modelPath, placement: try placement()) { p in
+        let m = try LlamaModel(path: modelPath, placement: try chosen ?? placement()) { p in
             guard tty else { return }
             let pct = Int(p * 100)
             if pct / 5 != last / 5 {

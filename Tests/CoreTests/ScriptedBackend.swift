@@ -159,6 +159,10 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
         }
     }
 
+    /// a prefix decoded on another sequence, which `placeSharedPrefix` copies into a run's
+    /// (nil: none, and nothing is placed)
+    var heldPrefix: (tokens: [Int32], sequence: SequenceID)?
+
     func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {
         let held = sequences[sequence] ?? [:]
         guard let lo = held.keys.min(), let hi = held.keys.max() else { return nil }
@@ -228,5 +232,15 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
 
     func singleToken(_ text: String) -> Int32? {
         text.isEmpty ? nil : allPieces.firstIndex(of: text).map { Int32($0) }
+    }
+}
+
+extension ScriptedBackend: PrefixSharing {
+    func placeSharedPrefix(of prompt: [Int32], in sequence: SequenceID) throws -> Int {
+        guard let held = heldPrefix else { return 0 }
+        let n = min(Self.commonLength(held.tokens, prompt), prompt.count - 1)
+        guard n > 0 else { return 0 }
+        copySequence(from: held.sequence, to: sequence, from: 0, to: n)
+        return n
     }
 }

@@ -34,6 +34,28 @@ struct SessionTests {
         #expect(backend.positionRange(sequence: 0) == 0...11)
     }
 
+    @Test("a shared prefix is copied in, not evaluated: only the rest of the prompt is decoded, and the run is the same")
+    func sharedPrefix() throws {
+        let script: [Int32] = [4, 8, 9, 2, 6, 0]
+        let (plain, _) = try session(script: script)
+        while try plain.step() != nil {}
+        let (shared, backend) = try session(script: script)
+        // the prefix another run left on sequence 5: the prompt's first five tokens, then others
+        let held = Array(prompt.prefix(5)) + [9, 9]
+        try backend.decode(tokens: held[0..<4], at: 0, sequence: 5)
+        try backend.decode(tokens: held[4..<7], at: 4, sequence: 5)
+        backend.heldPrefix = (held, 5)
+        let before = backend.decodeCalls.count
+        while try shared.step() != nil {}
+        let mainCalls = zip(backend.decodeSequences, backend.decodeCalls).dropFirst(before).filter { $0.0 == .main }.map(\.1)
+        #expect(mainCalls.first.map { [$0.position, $0.count] } == [5, 2])   // the prompt's last two tokens
+        #expect(shared.records.map(\.token) == plain.records.map(\.token))
+        #expect(shared.records.map(\.entropy) == plain.records.map(\.entropy))
+        #expect(backend.positionRange(sequence: .main) == 0...11)
+        #expect(shared.ledger.count(sequence: .main) == plain.ledger.count(sequence: .main))
+        #expect(shared.ledger.entries(sequence: .main).prefix(5).allSatisfy { $0.entry.phase == .prompt })
+    }
+
     @Test("signals of each step come from the raw distribution")
     func stepSignals() throws {
         let (s, _) = try session(script: [4, 0])

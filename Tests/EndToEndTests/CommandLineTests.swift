@@ -172,6 +172,52 @@ struct CommandLineTests {
         try expectOneLineError(["eval", "--strategies", "none;bogus"], mentions: "unknown strategy")
     }
 
+    /// The runs of an eval's JSON report: (set, problem) → the tokens it took.
+    static func evalTokens(_ path: String) throws -> [String: [Int]] {
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        let runs = try #require(json["runs"] as? [[String: Any]])
+        var out: [String: [Int]] = [:]
+        for r in runs { out["\(r["set"] ?? "") · \(r["problem"] ?? "")"] = r["tokens"] as? [Int] }
+        return out
+    }
+
+    @Test("eval --parallel: a problem takes the same tokens with one lane and with eight, with or without the shared prefix, probes and latent steps included")
+    func parallelEvalIsBatchInvariant() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func eval(_ name: String, _ extra: [String]) throws -> [String: [Int]] {
+            let out = dir.appendingPathComponent(name).path
+            let r = try Binary.run(["eval", "--limit", "8", "--strategies", "none;deer;swir", "--max-tokens", "40", "--out", out] + extra,
+                                   timeout: 600)
+            #expect(r.status == 0, "\(r.stderr)")
+            return try Self.evalTokens(out + ".json")
+        }
+        let one = try eval("one", ["--parallel", "1"])
+        let eight = try eval("eight", ["--parallel", "8"])
+        let whole = try eval("whole", ["--parallel", "8", "--no-shared-prefix"])
+        #expect(one.count == 24 && one.values.allSatisfy { !$0.isEmpty })
+        for (run, tokens) in one {
+            #expect(eight[run] == tokens, "\(run): 8 lanes took other tokens")
+            #expect(whole[run] == tokens, "\(run): the whole prompt evaluated took other tokens")
+        }
+    }
+
+    @Test("eval --serial with the shared prefix copies the few-shot prefix once; --parallel refuses what a batch cannot do")
+    func evalModes() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("serial").path
+        let r = try Binary.run(["eval", "--limit", "2", "--strategies", "none", "--max-tokens", "8", "--serial", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("one problem at a time, a shared prefix of"), "\(r.stderr)")
+        #expect(try Self.evalTokens(out + ".json").values.allSatisfy { $0.count == 8 })
+        let p = try Binary.run(["eval", "--limit", "2", "--strategies", "none", "--max-tokens", "8", "--parallel", "2", "--out", out])
+        #expect(p.status == 0 && p.stderr.contains("2 problems at a time"), "\(p.stderr)")
+        try expectOneLineError(["eval", "--parallel", "2", "--strategies", "none;kv=h2o", "--out", out], mentions: "--serial")
+        try expectOneLineError(["eval", "--parallel", "0"], mentions: "at least 1")
+        try expectOneLineError(["eval", "--parallel", "2", "--serial"], mentions: "not both")
+    }
+
     @Test("a trace that can no longer be written stops a headless run with one line and exit 1")
     func traceWriteFailure() throws {
         let dir = try temporaryDirectory()

@@ -1,0 +1,296 @@
+import CLlama
+import Core
+import Foundation
+
+/// Several decoding sessions on one llama.cpp context, their steps decoded together: each
+/// session runs on its own thread against a `BatchLane`, and a lane's single-input decode
+/// waits until every lane taking part has one ready, then all go into one `llama_decode`
+/// (one row per lane). CPU decoding of one sequence leaves most of the arithmetic idle; a
+/// batch of N rows reads the weights once for all of them.
+///
+/// Results do not depend on how many lanes there are. The context is made so that a row's
+/// arithmetic is the same whatever else is in the batch (`batchInvariant`): every sequence
+/// has a stream of its own (`unifiedCache` off, so its cells lie as they would alone and its
+/// attention sums in the same order), flash attention is off (its CPU kernel splits a single
+/// query's cache across threads, a batch's by rows), and the two CPU matmul paths whose
+/// rounding depends on the number of rows stay off: repacked weights (`ModelPlacement.repack`
+/// false) and the tiled k-quant kernel (GGML_CPU_TILED_MM=0, set before the first decode).
+/// Everything other than a single input — a prompt, a probe's appended text, a cache edit —
+/// runs alone, as it would with one lane.
+///
+/// Lane `i` owns sequences 1 + i (its run) and 1 + N + i (its probes' fork); sequence 0 holds
+/// the shared prefix. The runs' ids are consecutive because llama.cpp puts sequences of a
+/// split cache into one micro-batch only while their ids follow each other (a round's inputs
+/// go in by sequence id).
+///
+/// Unchecked Sendable: its state is read and written under `condition` only, and the context
+/// is used by one thread at a time (`busy`).
+public final class DecodeBatcher: @unchecked Sendable {
+    public let context: LlamaContext
+    public let laneCount: Int
+    /// the sequence holding the shared prefix
+    public static let prefixSequence: SequenceID = 0
+
+    private let condition = NSCondition()
+    let mixtureLock = NSLock()
+    /// lanes in the current generation of rounds (joined at their first single decode, gone
+    /// when their run ends)
+    private var active = 0
+    private var pending: [Request] = []
+    /// the context is in use (a round or a lane's own operation)
+    private var busy = false
+    private var running = false
+    /// rounds decoded, and the rows they held (for the bench)
+    public private(set) var rounds = 0
+    public private(set) var rows = 0
+
+    final class Request {
+        let lane: BatchLane
+        let input: LlamaContext.BatchInput
+        var done = false
+        var error: Error?
+        init(lane: BatchLane, input: LlamaContext.BatchInput) { self.lane = lane; self.input = input }
+    }
+
+    /// Sequences a context for `lanes` lanes needs: the prefix's, then a run and a fork per lane.
+    public static func sequences(lanes: Int) -> Int { 1 + 2 * lanes }
+
+    /// The context options that make rows independent of the batch: a stream per sequence,
+    /// flash attention off. `cellsPerSequence` is what one run may hold (prompt, generation,
+    /// a probe's appended tokens).
+    public static func contextOptions(lanes: Int, cellsPerSequence: Int, threads: Int,
+                                      cacheType: KVCacheType = .f16) throws -> ContextOptions {
+        let n = sequences(lanes: lanes)
+        var o = try ContextOptions(contextSize: n * cellsPerSequence, threads: threads, cacheType: cacheType,
+                                   sequences: n, flashAttention: false)
+        o.unifiedCache = false
+        return o
+    }
+
+    /// Turns the tiled k-quant matmul off for this process (its result for a row depends on
+    /// how many rows the batch has): call before the model's first decode.
+    public static func makeMatmulsBatchInvariant() {
+        setenv("GGML_CPU_TILED_MM", "0", 1)
+    }
+
+    /// - Parameter embeddings: get the input-embedding scale ready now (latent strategies),
+    ///   while sequence 0 is still free to calibrate on
+    public init(context: LlamaContext, lanes: Int, embeddings: Bool) throws {
+        precondition(!context.options.unifiedCache && !context.options.attentionTap)
+        guard context.sequenceCount >= Self.sequences(lanes: lanes) else {
+            throw ThinktopError.invalidArgument("a context for \(lanes) lanes needs \(Self.sequences(lanes: lanes)) sequences")
+        }
+        self.context = context
+        laneCount = lanes
+        if embeddings, context.capabilities.contains(.embeddingInput) {
+            try context.calibrateInputScale(scratch: Self.prefixSequence)
+        }
+    }
+
+    /// Evaluates the prefix every run shares into sequence 0; seconds.
+    @discardableResult
+    public func holdPrefix(_ tokens: [Int32]) throws -> Double {
+        try exclusive { try context.holdPrefix(tokens, in: Self.prefixSequence) }
+    }
+
+    /// Lane `i`'s backend.
+    public func lane(_ i: Int) -> BatchLane {
+        precondition(i >= 0 && i < laneCount)
+        return BatchLane(batcher: self, index: i)
+    }
+
+    // MARK: rounds
+
+    /// Runs `body` with the context to itself (no round and no other lane's operation).
+    func exclusive<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        while busy { condition.wait() }
+        busy = true
+        condition.unlock()
+        defer {
+            condition.lock()
+            busy = false
+            condition.broadcast()
+            condition.unlock()
+        }
+        return try body()
+    }
+
+    /// A lane's single input: waits for the round that decodes it (run by whichever lane
+    /// completes it), its logits copied into the lane's buffer by then.
+    func submit(_ input: LlamaContext.BatchInput, from lane: BatchLane) throws {
+        let r = Request(lane: lane, input: input)
+        condition.lock()
+        if !lane.joined { lane.joined = true; active += 1 }
+        pending.append(r)
+        runIfComplete()
+        while !r.done { condition.wait() }
+        condition.unlock()
+        if let e = r.error { throw e }
+    }
+
+    /// A lane whose run ended: the others no longer wait for it.
+    func leave(_ lane: BatchLane) {
+        condition.lock()
+        if lane.joined { lane.joined = false; active -= 1 }
+        runIfComplete()
+        condition.unlock()
+    }
+
+    /// With the lock held: when every active lane has an input pending, decodes them all.
+    private func runIfComplete() {
+        while !running, !pending.isEmpty, pending.count >= active {
+            running = true
+            while busy { condition.wait() }
+            busy = true
+            let round = pending.sorted { $0.input.sequence < $1.input.sequence }
+            pending = []
+            condition.unlock()
+            var failure: Error?
+            do {
+                try context.decodeBatch(round.map(\.input)) { i, row in
+                    round[i].lane.keep(row)
+                }
+            } catch { failure = error }
+            condition.lock()
+            rounds += 1
+            rows += round.count
+            for r in round { r.error = failure; r.done = true }
+            busy = false
+            running = false
+            condition.broadcast()
+        }
+    }
+}
+
+/// One lane of a `DecodeBatcher`: the `ModelBackend` one session steps, on its own thread.
+/// Its run is sequence 1 + i, its probes' fork 1 + N + i, and the session never sees more.
+/// Unchecked Sendable: one thread uses a lane at a time; the round that fills its logits
+/// buffer runs while that thread waits, under the batcher's lock.
+public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, PrefixSharing, @unchecked Sendable {
+    unowned let batcher: DecodeBatcher
+    public let index: Int
+    let main: SequenceID
+    let probe: SequenceID
+    /// taking part in the batcher's rounds (guarded by the batcher's lock)
+    var joined = false
+    private let buffer: UnsafeMutableBufferPointer<Float>
+    private var hasLogits = false
+    private var pieces: [Int32: [UInt8]] = [:]
+    private var context: LlamaContext { batcher.context }
+
+    init(batcher: DecodeBatcher, index: Int) {
+        self.batcher = batcher
+        self.index = index
+        main = SequenceID(rawValue: Int32(1 + index))
+        probe = SequenceID(rawValue: Int32(1 + batcher.laneCount + index))
+        buffer = .allocate(capacity: batcher.context.vocabularySize)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Called by the round, under the batcher's lock: the row is valid only until the next decode.
+    func keep(_ row: UnsafeBufferPointer<Float>) {
+        _ = buffer.initialize(from: row)
+        hasLogits = true
+    }
+
+    /// The run on this lane ended: the other lanes stop waiting for it.
+    public func finish() { batcher.leave(self) }
+
+    private func mapped(_ s: SequenceID) -> SequenceID {
+        switch s {
+        case .main: return main
+        case .probe: return probe
+        default: preconditionFailure("a batch lane has two sequences, not \(s)")
+        }
+    }
+
+    // MARK: ModelBackend
+
+    public var vocabularySize: Int { context.vocabularySize }
+    public var embeddingSize: Int { context.embeddingSize }
+    public var contextSize: Int { context.contextSize }
+    public var batchSize: Int { context.batchSize }
+    public var capabilities: Set<Capability> { context.capabilities.subtracting([.attention]) }
+    public var sequenceCount: Int { 2 }
+    public var kvShape: KVShape { context.kvShape }
+
+    public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
+        hasLogits = false
+        if tokens.count == 1 {
+            try batcher.submit(.init(token: tokens.first!, position: position, sequence: mapped(sequence)), from: self)
+        } else {
+            try batcher.exclusive {
+                try context.decode(tokens: tokens, at: position, sequence: mapped(sequence))
+                keep(context.logits())
+            }
+        }
+    }
+
+    public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws {
+        hasLogits = false
+        try batcher.submit(.init(embedding: embedding, position: position, sequence: mapped(sequence)), from: self)
+    }
+
+    public func logits() -> UnsafeBufferPointer<Float> {
+        precondition(hasLogits, "logits read before any decode")
+        return UnsafeBufferPointer(buffer)
+    }
+
+    public func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
+        try batcher.exclusive { try context.removeCells(sequence: mapped(sequence), from: from, to: to) }
+    }
+
+    public func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws {
+        try batcher.exclusive { try context.shiftCells(sequence: mapped(sequence), from: from, to: to, delta: delta) }
+    }
+
+    /// A stream's cells copied whole into another stream (the only copy a split cache makes).
+    public func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
+        precondition(start == 0 && end == nil, "a split cache copies whole sequences")
+        batcher.exclusive { context.copySequence(from: mapped(source), to: mapped(destination), from: 0, to: nil) }
+    }
+
+    public func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {
+        batcher.exclusive { context.positionRange(sequence: mapped(sequence)) }
+    }
+
+    public func placeSharedPrefix(of prompt: [Int32], in sequence: SequenceID) throws -> Int {
+        try batcher.exclusive { try context.placeSharedPrefix(of: prompt, in: mapped(sequence)) }
+    }
+
+    public func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32] {
+        try context.model.tokenize(text, addSpecial: addSpecial)
+    }
+
+    public func piece(_ token: Int32) -> [UInt8] {
+        if let p = pieces[token] { return p }
+        let p = context.model.piece(token)
+        pieces[token] = p
+        return p
+    }
+
+    public func isEndOfGeneration(_ token: Int32) -> Bool { context.model.isEndOfGeneration(token) }
+    public func isControl(_ token: Int32) -> Bool { context.model.isControl(token) }
+    public func singleToken(_ text: String) -> Int32? { context.model.singleToken(text) }
+
+    // MARK: EmbeddingSource (the scale was calibrated when the batcher was made)
+
+    public func prepareInput() throws {
+        guard context.inputScale != nil else {
+            throw ThinktopError.embeddingUnavailable("the batched context was made without embedding input")
+        }
+    }
+
+    public func inputEmbedding(of token: Int32) throws -> [Float] { try context.inputEmbedding(of: token) }
+
+    /// Q8_0 tables are read in place by every lane at once; other types build a dense copy on
+    /// first use, so their lanes take turns.
+    public func inputMixture(ids: UnsafeBufferPointer<Int32>, weights: UnsafeBufferPointer<Float>) throws -> [Float] {
+        if context.embeddings?.isQ8_0 == true { return try context.inputMixture(ids: ids, weights: weights) }
+        batcher.mixtureLock.lock()
+        defer { batcher.mixtureLock.unlock() }
+        return try context.inputMixture(ids: ids, weights: weights)
+    }
+}
