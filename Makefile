@@ -9,7 +9,7 @@ LLAMA_PREFIX = $(shell pkg-config --exists llama 2>/dev/null && pkg-config --var
 SWIFT_FLAGS = -Xlinker -rpath -Xlinker $(LLAMA_PREFIX)/lib
 ENV = PKG_CONFIG_PATH=$(LLAMA_PREFIX)/lib/pkgconfig:$$PKG_CONFIG_PATH
 
-.PHONY: run test build deps llama model bench bench-server bench-report bench-replay clean mutants tsan rpc-server llama-server browser figures
+.PHONY: run test build deps llama model bench bench-server bench-eval bench-report bench-replay clean mutants tsan rpc-server llama-server browser figures
 
 run: deps model build
 	.build/release/thinktop $(ARGS)
@@ -79,6 +79,11 @@ bench: deps model build
 # here, and what steering costs there (a stop and resubmit, a probe request)
 bench-server: deps model build llama-server
 	@bash scripts/bench-server.sh "$$(bash scripts/setup-llama.sh --llama-server)/bin/llama-server" $(ARGS)
+
+# the shipped evaluation serially (the first release's way) and batched, in one run; then
+# batched decoding against llama-server --parallel N on the same prompts (LANES=N to choose N)
+bench-eval: deps model build llama-server
+	@bash scripts/bench-eval.sh .build/release/thinktop "$$(bash scripts/setup-llama.sh --llama-server)/bin/llama-server" $(ARGS)
 
 # a 100,000-token trace in the workbench: first frame, seeks, memory
 bench-replay: deps model build

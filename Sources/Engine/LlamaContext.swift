@@ -401,8 +401,25 @@ extension LlamaContext {
     public func decodeBatch(_ inputs: [BatchInput], logits: (Int, UnsafeBufferPointer<Float>) -> Void) throws {
         precondition(inputs.count <= options.batchSize, "batch of \(inputs.count) inputs")
         lastLogits = nil
-        let tokens = inputs.indices.filter { inputs[$0].embedding == nil }
-        let embedded = inputs.indices.filter { inputs[$0].embedding != nil }
+        var tokens = inputs.indices.filter { inputs[$0].embedding == nil }
+        var embedded = inputs.indices.filter { inputs[$0].embedding != nil }
+        // both kinds: one decode instead of two when a token's scaled embedding is the token
+        // exactly (the calibration found no logit differing), the tokens fed as embeddings
+        var inputs = inputs
+        let d = embeddingSize
+        let converted = UnsafeMutableBufferPointer<Float>.allocate(capacity: !tokens.isEmpty && !embedded.isEmpty ? tokens.count * d : 0)
+        defer { converted.deallocate() }
+        if converted.count > 0, inputScaleError == 0 {
+            var row = [Float](repeating: 0, count: d)
+            for (i, k) in tokens.enumerated() {
+                try scaledEmbedding(of: inputs[k].token, into: &row)
+                let slot = UnsafeMutableBufferPointer(rebasing: converted[i * d ..< (i + 1) * d])
+                _ = slot.initialize(from: row)
+                inputs[k].embedding = UnsafeBufferPointer(slot)
+            }
+            embedded = Array(inputs.indices)
+            tokens = []
+        }
         if !tokens.isEmpty {
             for (i, k) in tokens.enumerated() {
                 tokenBatch.token[i] = inputs[k].token
@@ -416,7 +433,6 @@ extension LlamaContext {
             for (i, k) in tokens.enumerated() { logits(k, try row(i, position: inputs[k].position)) }
         }
         if !embedded.isEmpty {
-            let d = embeddingSize
             var b = llama_batch_init(Int32(embedded.count), Int32(d), 1)
             defer { llama_batch_free(b) }
             for (i, k) in embedded.enumerated() {

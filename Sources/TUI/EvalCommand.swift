@@ -46,6 +46,9 @@ struct Eval: ParsableCommand {
     @Flag(name: .customLong("no-shared-prefix"), help: "Evaluate every prompt whole, not the prefix the problems share once.")
     var noSharedPrefix = false
 
+    @Flag(name: .customLong("print-prompts"), help: "Print each problem's prompt as a JSON line (id, prompt, stop, answer, max_tokens and the sampling) and exit (what the model is asked; `make bench-eval` sends them to llama-server).")
+    var printPrompts = false
+
     var problemsPath: String {
         if let p = problems { return p }
         for dir in ThemeFiles.directories.map({ ($0 as NSString).deletingLastPathComponent + "/problems" }) {
@@ -96,6 +99,21 @@ struct Eval: ParsableCommand {
         var list = try Problem.load(path: problemsPath)
         if let l = limit { list = Array(list.prefix(l)) }
         let sampling = try self.sampling.parameters()
+        if printPrompts {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            struct Line: Encodable {
+                var id, prompt, stop, answer: String
+                var max_tokens: Int, temperature: Double, top_k: Int, top_p: Double, min_p: Double, seed: UInt64
+            }
+            for (i, p) in list.enumerated() {
+                let line = Line(id: p.id ?? "#\(i + 1)", prompt: DemoProblem.prompt(for: p.question), stop: DemoProblem.stop,
+                                answer: p.answer, max_tokens: maxTokens, temperature: sampling.temperature, top_k: sampling.topK,
+                                top_p: sampling.topP, min_p: sampling.minP, seed: sampling.seed)
+                print(String(decoding: try enc.encode(line), as: UTF8.self))
+            }
+            return
+        }
         // on a server: its vocabulary here, the model there (every problem one run on it)
         let served = modelOptions.serverOptions.server != nil
         // H2O and SnapKV need the attention tap; then every set runs with it (flash attention
