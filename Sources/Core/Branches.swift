@@ -163,6 +163,13 @@ public struct BranchLog: Sendable, Equatable {
         }
     }
 
+    /// Appends records that follow the current branch's last one in order (a replay seeking
+    /// forward through a trace that never rewinds: no check for a rewrite, one copy each).
+    public mutating func append<C: Collection>(records: C) where C.Element == StepRecord {
+        branches[current].records.append(contentsOf: records)
+        branches[current].stopReason = nil
+    }
+
     /// Takes the last `records` records and `events` events off the current branch: undoes
     /// the lines last added, when they were tokens and events that neither rewound nor forked
     /// (a replay seeking back).

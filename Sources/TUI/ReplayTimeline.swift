@@ -17,12 +17,20 @@ final class ReplayTimeline {
     var records: [StepRecord] { progress.currentRun.records }
     /// evictions standing at this point of the replay: (the position the incoming token took,
     /// nil for the prefill's; the positions removed)
-    private var evictions: [(at: Int?, removed: [Int])] = []
+    private var evictions: [(at: Int?, removed: [Int])] = [] { didSet { evictedCache = nil } }
+    /// `evicted`, built once per change of `evictions` (a long run's frame asks more than once)
+    private var evictedCache: Set<Int>?
     private(set) var kvPolicy: String?
     /// with a trace written with --trace-attention: the attention each position has received
     /// from the generated tokens so far
     private(set) var attention: [Float] = []
-    var evicted: Set<Int> { Set(evictions.flatMap(\.removed)) }
+    var evicted: Set<Int> {
+        if let e = evictedCache { return e }
+        var e = Set<Int>()
+        for ev in evictions { e.formUnion(ev.removed) }
+        evictedCache = e
+        return e
+    }
     /// the text after a stop string, hidden as the run hid it
     private(set) var hidden: WorkbenchSnapshot.HiddenTail?
     /// the step at which budget forcing ended thinking, if it did
@@ -150,8 +158,27 @@ final class ReplayTimeline {
             kvPolicy = header.settings.kvPolicy
             progress = BranchLog()
         }
+        if linear { fastForward(to: target) }
         while next < target { _ = stepForward() }
         due = Date()
+    }
+
+    /// Forward through a linear trace: each run of token lines appended at once (one copy of
+    /// each record, no rewrite check), the events between them applied one by one.
+    private func fastForward(to target: Int) {
+        while next < target {
+            var end = next
+            while end < target, case .token = items[end] { end += 1 }
+            if end > next {
+                progress.append(records: items[next..<end].lazy.map { line -> StepRecord in
+                    guard case .token(let r) = line else { preconditionFailure("a token line") }
+                    return r
+                })
+                next = end
+            } else {
+                _ = stepForward()
+            }
+        }
     }
 
     /// Applies the next line. Returns false at the end.

@@ -11,9 +11,13 @@ public struct BudgetPane: Pane {
         surface.fill(area)
         guard !area.isEmpty else { return }
         // counted, not filtered: a frame must not copy every record of a long run
+        // (read through a pointer: `records[i].phase` copies the whole record, retains and all)
         var thinking = 0, answer = 0
-        for i in snapshot.records.indices {
-            if snapshot.records[i].phase == .thinking { thinking += 1 } else if snapshot.records[i].isAnswer { answer += 1 }
+        snapshot.records.withUnsafeBufferPointer { rs in
+            for i in rs.indices {
+                let phase = rs.baseAddress!.advanced(by: i).pointee.phase
+                if phase == .thinking { thinking += 1 } else if phase == .answer || phase == .done { answer += 1 }
+            }
         }
         let label = "think "
 
@@ -23,8 +27,8 @@ public struct BudgetPane: Pane {
             if barWidth >= 3 {
                 surface.put(label, x: area.x, y: area.y, style: Style(Role.phaseThinking), limit: area.width)
                 let forcedAt = snapshot.forcedEndAt.map { end in
-                    snapshot.records.indices.reduce(0) { n, i in
-                        snapshot.records[i].phase == .thinking && snapshot.records[i].index < end ? n + 1 : n
+                    snapshot.records.withUnsafeBufferPointer { rs in
+                        rs.indices.reduce(0) { n, i in rs[i].phase == .thinking && rs[i].index < end ? n + 1 : n }
                     }
                 }
                 gauge(used: thinking, budget: budget, forcedAt: forcedAt,

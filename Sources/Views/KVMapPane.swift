@@ -49,8 +49,9 @@ struct KVOccupancy {
     let contextSize: Int
     let promptTokens: Int
     let evicted: Set<Int>
-    /// live (not evicted) record positions and their kinds
-    let records: [Int: KVKind]
+    /// the kind of each live (not evicted) record's position, indexed by position (nil: no
+    /// record there); an array, not a dictionary: a long run's frame fills it in one pass
+    let records: [KVKind?]
     /// positions held in the cache
     let held: Int
     /// the newest held position, nil when nothing is held
@@ -69,23 +70,31 @@ struct KVOccupancy {
         slidingFrom = s.slidingFrom
         promptTokens = prompt
         evicted = s.evicted
-        var records: [Int: KVKind] = [:]
-        records.reserveCapacity(s.records.count)
-        for i in s.records.indices {
-            let p = s.records[i].position
-            guard p >= 0, !s.evicted.contains(p) else { continue }
-            records[p] = s.records[i].input == .latent ? .latent : (s.records[i].isAnswer ? .answer : .thinking)
+        // fields read through a pointer: `s.records[i].position` copies the whole record
+        let top = s.records.withUnsafeBufferPointer { rs in rs.reduce(-1) { max($0, $1.position) } }
+        var records = [KVKind?](repeating: nil, count: top + 1)
+        var live = 0, newestRecord: Int?
+        s.records.withUnsafeBufferPointer { rs in
+            for i in rs.indices {
+                let r = rs.baseAddress!.advanced(by: i)
+                let p = r.pointee.position
+                guard p >= 0, !s.evicted.contains(p) else { continue }
+                if records[p] == nil, p >= prompt { live += 1 }
+                let phase = r.pointee.phase
+                records[p] = r.pointee.input == .latent ? .latent : (phase == .answer || phase == .done ? .answer : .thinking)
+                newestRecord = max(newestRecord ?? p, p)
+            }
         }
         self.records = records
         let promptHeld = prompt - s.evicted.filter { $0 >= 0 && $0 < prompt }.count
-        held = s.kvHeld ?? (promptHeld + records.keys.filter { $0 >= prompt }.count)
+        held = s.kvHeld ?? (promptHeld + live)
         let newestPrompt = promptHeld > 0 ? (0..<prompt).last { !s.evicted.contains($0) } : nil
-        newest = [records.keys.max(), newestPrompt].compactMap { $0 }.max()
+        newest = [newestRecord, newestPrompt].compactMap { $0 }.max()
     }
 
     func kind(at position: Int) -> KVKind {
         if evicted.contains(position) { return .evicted }
-        if let k = records[position] { return k }
+        if position >= 0, position < records.count, let k = records[position] { return k }
         return position < promptTokens ? .prompt : .free
     }
 
@@ -107,7 +116,8 @@ struct KVOccupancy {
             let lo = c * n / width, hi = (c + 1) * n / width
             counts[c][KVKind.prompt.rawValue] = max(0, min(hi, prompt) - lo)
         }
-        for (p, k) in records where p < n {
+        for (p, k) in records.enumerated() where p < n {
+            guard let k else { continue }
             counts[cell(p)][k.rawValue] += 1
             if p < prompt { counts[cell(p)][KVKind.prompt.rawValue] -= 1 }
         }
