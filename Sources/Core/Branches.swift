@@ -163,10 +163,23 @@ public struct BranchLog: Sendable, Equatable {
         }
     }
 
-    /// Appends records that follow the current branch's last one in order (a replay seeking
-    /// forward through a trace that never rewinds: no check for a rewrite, one copy each).
-    public mutating func append<C: Collection>(records: C) where C.Element == StepRecord {
-        branches[current].records.append(contentsOf: records)
+    /// Moves the last of `source` onto the current branch (a replay stepping forward through a
+    /// trace that never rewinds: the record is moved, not copied).
+    public mutating func moveRecord(from source: inout [StepRecord]) {
+        branches[current].records.append(source.removeLast())
+        branches[current].stopReason = nil
+    }
+
+    /// Room for `count` records on the current branch (a replay that will move them all in:
+    /// no growth by doubling past what the trace has).
+    public mutating func reserveRecords(_ count: Int) {
+        branches[current].records.reserveCapacity(count)
+    }
+
+    /// Moves the current branch's last record onto `destination` (the replay stepping back).
+    public mutating func moveLastRecord(to destination: inout [StepRecord]) {
+        guard let r = branches[current].records.popLast() else { return }
+        destination.append(r)
         branches[current].stopReason = nil
     }
 
