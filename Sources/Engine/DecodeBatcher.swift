@@ -43,10 +43,13 @@ public final class DecodeBatcher: @unchecked Sendable {
     /// rounds decoded, and the rows they held (for the bench)
     public private(set) var rounds = 0
     public private(set) var rows = 0
+    /// llama.cpp's micro-batches those rounds made (more than rounds when the rows' sequence
+    /// ids were not consecutive: a probe's fork, a lane between runs)
+    public private(set) var microBatches = 0
 
     final class Request {
         let lane: BatchLane
-        let input: LlamaContext.BatchInput
+        var input: LlamaContext.BatchInput
         var done = false
         var error: Error?
         init(lane: BatchLane, input: LlamaContext.BatchInput) { self.lane = lane; self.input = input }
@@ -130,6 +133,45 @@ public final class DecodeBatcher: @unchecked Sendable {
     }
 
     /// A lane whose run ended: the others no longer wait for it.
+    /// Sequence ids of lanes that will take no more runs, free for others to move into.
+    private var retired: [SequenceID] = []
+
+    /// A lane that takes no more runs: its sequences go to a lane with a higher run id, so
+    /// the runs still going keep consecutive ids (one micro-batch per round, not one per gap).
+    func retire(_ lane: BatchLane) {
+        condition.lock()
+        if lane.joined { lane.joined = false; active -= 1 }
+        retired.append(lane.main)
+        runIfComplete()
+        condition.unlock()
+    }
+
+    /// With the lock held and the context ours, every active lane waiting in this round:
+    /// moves the lanes with the highest run ids into retired lanes' lower ids (the run's stream
+    /// copied whole, cell for cell, so its attention sums as before; the probe's fork empty).
+    private func compact(_ round: [Request]) {
+        retired.sort()
+        while let free = retired.first {
+            guard let k = round.indices.filter({ round[$0].input.sequence == round[$0].lane.main })
+                    .max(by: { round[$0].lane.main < round[$1].lane.main }),
+                  round[k].lane.main > free, round[k].lane.forkStart == nil,
+                  context.positionRange(sequence: round[k].lane.probe) == nil else { return }
+            let lane = round[k].lane
+            retired.removeFirst()
+            context.copySequence(from: lane.main, to: free, from: 0, to: nil)
+            try? context.removeCells(sequence: lane.main, from: 0, to: nil)
+            retired.append(lane.main)
+            retired.sort()
+            lane.main = free
+            lane.probe = SequenceID(rawValue: free.rawValue + Int32(laneCount))
+            for r in round where r.lane === lane { r.input.sequence = free }
+            moves += 1
+        }
+    }
+
+    /// runs moved into a retired lane's sequences
+    public private(set) var moves = 0
+
     func leave(_ lane: BatchLane) {
         condition.lock()
         if lane.joined { lane.joined = false; active -= 1 }
@@ -143,8 +185,10 @@ public final class DecodeBatcher: @unchecked Sendable {
             running = true
             while busy { condition.wait() }
             busy = true
-            let round = pending.sorted { $0.input.sequence < $1.input.sequence }
+            var round = pending
             pending = []
+            if !retired.isEmpty { compact(round) }
+            round.sort { $0.input.sequence < $1.input.sequence }
             condition.unlock()
             var failure: Error?
             do {
@@ -155,6 +199,11 @@ public final class DecodeBatcher: @unchecked Sendable {
             condition.lock()
             rounds += 1
             rows += round.count
+            // llama.cpp's micro-batches: a new one wherever the next sequence id is not the
+            // previous one's successor (or a row's kind changes, when they were not merged)
+            microBatches += 1 + zip(round, round.dropFirst()).filter { a, b in
+                b.input.sequence.rawValue != a.input.sequence.rawValue + 1
+            }.count
             for r in round { r.error = failure; r.done = true }
             busy = false
             running = false
@@ -170,8 +219,10 @@ public final class DecodeBatcher: @unchecked Sendable {
 public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, PrefixSharing, @unchecked Sendable {
     unowned let batcher: DecodeBatcher
     public let index: Int
-    let main: SequenceID
-    let probe: SequenceID
+    /// its run's sequence and its probes' fork (they change only when the batcher moves the
+    /// lane, under its lock, while the lane waits in a round)
+    var main: SequenceID
+    var probe: SequenceID
     /// taking part in the batcher's rounds (guarded by the batcher's lock)
     var joined = false
     private let buffer: UnsafeMutableBufferPointer<Float>
@@ -198,10 +249,22 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     /// The run on this lane ended: the other lanes stop waiting for it.
     public func finish() { batcher.leave(self) }
 
+    /// This lane takes no more runs: a lane still running may move into its sequences.
+    public func retire() { batcher.retire(self) }
+
+    /// A probe's fork kept in the run's own stream: set when the fork is made, the position
+    /// where the run ends and the fork's own inputs begin. A fork copies the run's whole
+    /// stream into the probe's and decodes after it; decoding in the run's stream instead,
+    /// after its end, places every cell where the copy would have (same cells, same free-cell
+    /// search) and keeps the probe's rows next to the other runs' in a round (their sequence
+    /// ids consecutive: one micro-batch, not two). Removing the fork removes those cells. A
+    /// fork cut back into the run (ThinkBrake's) becomes a real copy first.
+    var forkStart: Int?
+
     private func mapped(_ s: SequenceID) -> SequenceID {
         switch s {
         case .main: return main
-        case .probe: return probe
+        case .probe: return forkStart == nil ? probe : main
         default: preconditionFailure("a batch lane has two sequences, not \(s)")
         }
     }
@@ -239,7 +302,26 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     }
 
     public func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
-        try batcher.exclusive { try context.removeCells(sequence: mapped(sequence), from: from, to: to) }
+        try batcher.exclusive {
+            if sequence == .probe, let start = forkStart {
+                if from <= start {
+                    if from > 0 || to != nil {
+                        // a cut into the run's positions: the fork becomes a stream of its own
+                        try context.removeCells(sequence: main, from: start, to: nil)
+                        forkStart = nil
+                        context.copySequence(from: main, to: probe, from: 0, to: nil)
+                        try context.removeCells(sequence: probe, from: from, to: to)
+                        return
+                    }
+                    try context.removeCells(sequence: main, from: start, to: nil)
+                    forkStart = nil
+                    return
+                }
+                try context.removeCells(sequence: main, from: from, to: to)
+                return
+            }
+            try context.removeCells(sequence: mapped(sequence), from: from, to: to)
+        }
     }
 
     public func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws {
@@ -249,11 +331,25 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     /// A stream's cells copied whole into another stream (the only copy a split cache makes).
     public func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
         precondition(start == 0 && end == nil, "a split cache copies whole sequences")
-        batcher.exclusive { context.copySequence(from: mapped(source), to: mapped(destination), from: 0, to: nil) }
+        batcher.exclusive {
+            if source == .main, destination == .probe, forkStart == nil,
+               context.positionRange(sequence: probe) == nil {
+                forkStart = (context.positionRange(sequence: main)?.upperBound ?? -1) + 1
+                return
+            }
+            context.copySequence(from: mapped(source), to: mapped(destination), from: 0, to: nil)
+        }
     }
 
     public func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {
-        batcher.exclusive { context.positionRange(sequence: mapped(sequence)) }
+        batcher.exclusive {
+            guard let start = forkStart, let range = context.positionRange(sequence: main) else {
+                return context.positionRange(sequence: mapped(sequence))
+            }
+            // the run's stream holds the run, then the fork's own inputs
+            if sequence == .probe { return range }
+            return start > range.lowerBound ? range.lowerBound...(start - 1) : nil
+        }
     }
 
     public func placeSharedPrefix(of prompt: [Int32], in sequence: SequenceID) throws -> Int {
