@@ -49,3 +49,7 @@ static inline int tt_is_utf8_locale(void) {
 // C's `stdout` is a mutable global to Swift 6; nothing in thinktop reassigns it and FILE
 // streams lock themselves, so reading it through a function is safe from any thread.
 static inline FILE *tt_stdout(void) { return stdout; }
+static inline int tt_key_backspace(void) { return KEY_BACKSPACE; }
+static inline int tt_key_dc(void) { return KEY_DC; }
+static inline int tt_key_enter(void) { return KEY_ENTER; }
+static inline int tt_set_escdelay(int ms) { return set_escdelay(ms); }

@@ -22,6 +22,8 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
     /// an inference server that cannot be used (down, an HTTP error, a malformed stream,
     /// another model than the vocabulary's); `url` names the endpoint asked
     case serverFailed(url: String, reason: String)
+    /// the person stopped it (Ctrl-C while a model loads)
+    case interrupted(String)
 
     public var description: String {
         switch self {
@@ -44,6 +46,7 @@ public enum ThinktopError: Error, Equatable, CustomStringConvertible {
         case .io(let s): return s
         case .rpcFailed(let e, let r): return "RPC server \(e): \(r)"
         case .serverFailed(let u, let r): return "inference server \(u): \(r)"
+        case .interrupted(let s): return s
         case .importFailed(let f, let l, let r): return "cannot import \(f)\(l.map { " line \($0)" } ?? ""): \(r)"
         }
     }

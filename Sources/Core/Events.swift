@@ -3,6 +3,8 @@
 public enum EventKind: String, Codable, Sendable, CaseIterable {
     // commands applied between steps
     case pause, resume, step, rewind, stop, enable, disable, parameter, error
+    /// sampling or the token limit changed mid-run (the detail says what, old → new)
+    case settings
     // interventions
     case force, replace, suppress, latent, probe
     case probeError = "probe-error"
@@ -28,7 +30,8 @@ public enum EventKind: String, Codable, Sendable, CaseIterable {
     /// Commands a person gave (as opposed to what strategies or the cache did).
     public var isCommand: Bool {
         switch self {
-        case .pause, .resume, .step, .rewind, .stop, .enable, .disable, .parameter, .branch, .switchBranch: return true
+        case .pause, .resume, .step, .rewind, .stop, .enable, .disable, .parameter, .settings, .branch, .switchBranch:
+            return true
         default: return false
         }
     }

@@ -266,3 +266,107 @@ public enum ParameterFormat {
             .replacingOccurrences(of: "\t", with: "\\t")
     }
 }
+
+/// A parameter as a person sees it: its name, the values it takes and its help line (the
+/// workbench's completion, help and the strategy pane's editor read these).
+public struct ParameterInfo: Sendable, Equatable {
+    public var name: String
+    public var kind: ParameterKind
+    public var help: String
+}
+
+/// A strategy or KV policy and its declared parameters, by id.
+public struct ConfigurableInfo: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    /// the parameter `NAME=VALUE` sets (strategies)
+    public var primary: String?
+    public var parameters: [ParameterInfo]
+
+    public func parameter(_ name: String) -> ParameterInfo? { parameters.first { $0.name == name } }
+}
+
+extension Configurable {
+    public static var parameterInfo: [ParameterInfo] { parameters.map { ParameterInfo(name: $0.name, kind: $0.kind, help: $0.help) } }
+}
+
+/// Every strategy and KV policy with its parameters, in composition / cycling order.
+public enum ParameterCatalog {
+    public static var strategies: [ConfigurableInfo] {
+        StrategyRegistry.types.map { ConfigurableInfo(id: $0.info.id, name: $0.info.name, primary: $0.info.primary, parameters: $0.parameterInfo) }
+    }
+
+    public static var kvPolicies: [ConfigurableInfo] {
+        KVPolicyRegistry.types.map { ConfigurableInfo(id: $0.info.id, name: $0.info.name, primary: nil, parameters: $0.parameterInfo) }
+    }
+}
+
+extension ParameterCatalog {
+    /// Whether `value` is one `name` of the owner takes, with the owner's other parameters at
+    /// `current` (checks between parameters included); throws the owner's one-line error.
+    public static func check(owner id: String, kv: Bool, current: [ParameterValue], name: String, value: String) throws {
+        let owner: any Configurable
+        if kv {
+            guard let t = KVPolicyRegistry.types.first(where: { $0.info.id == id }) else {
+                throw ThinktopError.invalidArgument("unknown KV policy \(id)")
+            }
+            owner = t.init()
+        } else {
+            guard let t = StrategyRegistry.types.first(where: { $0.info.id == id }) else {
+                throw ThinktopError.invalidArgument("unknown strategy \(id)")
+            }
+            owner = t.init()
+        }
+        for p in current where p.name != name { try? owner.set(p.name, p.value) }
+        try owner.set(name, value)
+    }
+}
+
+extension ParameterKind {
+    /// The value one step up or down from `value` (the strategy pane's `+`/`-`), or nil when
+    /// this kind has no steps (texts) or the value is at its end. Numbers move by a round step
+    /// (1, 2 or 5 × a power of ten, about a tenth of the value; 0.05 for fractions up to 1)
+    /// and land on its multiples; choices go round; flags flip; an integer that can be off
+    /// goes off below its lowest value and comes back at it.
+    public func step(_ value: String, up: Bool) -> String? {
+        switch self {
+        case .integer(let range, let off):
+            guard let v = Int(value) else {
+                // off: back on at the lowest value
+                return off && up ? "\(range.lowerBound)" : nil
+            }
+            let step = max(1, Int(Self.roundStep(Double(abs(v)) / 8)))
+            var next = up ? (v / step + 1) * step : (v % step == 0 ? v - step : (v / step) * step)
+            if next < range.lowerBound { if off && !up { return "off" }; next = range.lowerBound }
+            next = min(range.upperBound, next)
+            return next == v ? nil : "\(next)"
+        case .number(let range, let lowerOpen):
+            guard let v = Double(value) else { return nil }
+            let span = range.upperBound - range.lowerBound
+            let step = span <= 1 ? (abs(v) >= 0.1 || v == 0 ? 0.05 : Self.roundStep(abs(v) / 5))
+                : Self.roundStep(max(abs(v), span / 100) / 10)
+            let k = (v / step).rounded(up ? .down : .up)
+            var next = ((up ? k + 1 : k - 1) * step * 1e9).rounded() / 1e9
+            if abs(next - v) < step / 1e6 { next = ((up ? k + 2 : k - 2) * step * 1e9).rounded() / 1e9 }
+            next = min(range.upperBound, max(range.lowerBound, next))
+            if lowerOpen && next <= range.lowerBound { next = range.lowerBound + (v - range.lowerBound) / 2 }
+            return next == v ? nil : ParameterFormat.number(next)
+        case .choice(let names):
+            guard !names.isEmpty else { return nil }
+            let i = names.firstIndex(of: value.lowercased()) ?? 0
+            return names[(i + (up ? 1 : names.count - 1)) % names.count]
+        case .flag:
+            return value == "on" ? "off" : "on"
+        case .text, .words, .texts:
+            return nil
+        }
+    }
+
+    /// 1, 2 or 5 × a power of ten, at most `x` (at least 1e-6).
+    static func roundStep(_ x: Double) -> Double {
+        guard x > 1e-6 else { return 1e-6 }
+        let p = pow(10, (log10(x)).rounded(.down))
+        for m in [5.0, 2.0, 1.0] where m * p <= x * (1 + 1e-9) { return m * p }
+        return p
+    }
+}

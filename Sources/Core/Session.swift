@@ -45,7 +45,9 @@ public enum StopReason: String, Sendable, Codable {
 /// policy, its evictions, rebuilds), `ForkProber` (probes on `SequenceID.probe`), and the
 /// command loop in SessionCommands.swift.
 public final class DecodingSession {
-    public let config: SessionConfig
+    /// the settings; sampling and the token limit change between steps (`setSampling`,
+    /// `setMaxTokens`), the rest is fixed at the start
+    public internal(set) var config: SessionConfig
     public let promptTokens: [Int32]
     /// the backend every cache operation goes through, keeping `ledger` in step
     public let backend: ModelBackend
@@ -55,7 +57,7 @@ public final class DecodingSession {
     let kvc: KVController
     let roster: StrategyRoster
     /// what other threads send; applied between steps
-    public let commands = CommandQueue()
+    public let commands: CommandQueue
 
     public internal(set) var records: [StepRecord] = []
     public internal(set) var events: [TraceEvent] = []
@@ -88,7 +90,7 @@ public final class DecodingSession {
     /// latent inputs by position, to evaluate them again on a rewind
     var latentInputs: [Int: [Float]] = [:]
     let stash = LogitsStash()
-    private let analyzer: DistributionAnalyzer
+    var analyzer: DistributionAnalyzer
     let adjustedAnalyzer = DistributionAnalyzer(topCount: 10)
     let probeAnalyzer = DistributionAnalyzer(topCount: 1)
     var sampler: Sampler
@@ -112,7 +114,8 @@ public final class DecodingSession {
     /// host memory the parked branches' caches may take (`exact`), bytes
     public var hostLimit = 2 << 30
 
-    public init(backend: ModelBackend, config: SessionConfig, promptTokens: [Int32], initialPhase: Phase) throws {
+    public init(backend: ModelBackend, config: SessionConfig, promptTokens: [Int32], initialPhase: Phase,
+                commands: CommandQueue = CommandQueue()) throws {
         guard !promptTokens.isEmpty else { throw ThinktopError.invalidArgument("the prompt is empty") }
         guard promptTokens.count < backend.contextSize else {
             throw ThinktopError.promptTooLong(tokens: promptTokens.count, context: backend.contextSize)
@@ -122,6 +125,7 @@ public final class DecodingSession {
         served = kv.base as? ServedBackend
         standingRequest = ServedRequest(sampling: config.sampling)
         self.config = config
+        self.commands = commands
         self.promptTokens = promptTokens
         let needed = config.sampling.isGreedy ? 0 : config.sampling.topK
         analyzer = DistributionAnalyzer(topCount: max(config.topAlternatives, min(needed, backend.vocabularySize)))

@@ -19,11 +19,26 @@ public enum SessionCommand: Sendable, Equatable {
     case setParameter(String, String, String)
     /// switch the KV-cache policy (a `--kv` spec such as "streaming:recent=256")
     case setKVPolicy(String)
+    /// sample with these parameters from the next step on (a new seed restarts the generators)
+    case setSampling(SamplingParameters)
+    /// stop after this many generated tokens (a run that stopped at the old limit goes on)
+    case setMaxTokens(Int)
+    /// run some work on the session's thread between two steps (the workbench's `trace FILE`)
+    case perform(SessionTask)
     /// start a new branch at a step (keeping the current one), taking `token` there if given
     case fork(step: Int, token: Int32?)
     /// make another branch current, as it was left
     case switchBranch(Int)
     case stop
+}
+
+/// Work handed to the session's thread, run between two steps. Equal only to itself.
+public final class SessionTask: Sendable, Equatable {
+    let body: @Sendable (DecodingSession) -> Void
+
+    public init(_ body: @escaping @Sendable (DecodingSession) -> Void) { self.body = body }
+
+    public static func == (a: SessionTask, b: SessionTask) -> Bool { a === b }
 }
 
 /// Commands from any thread to the session's: appended under a lock, taken between steps.
@@ -151,6 +166,12 @@ extension DecodingSession {
                 if stopReason == .contextFull, policyEvictsDuringGeneration, !records.isEmpty {
                     try rewind(toPosition: promptTokens.count + records.count - 1)
                 }
+            case .setSampling(let p):
+                try setSampling(p)
+            case .setMaxTokens(let n):
+                try setMaxTokens(n)
+            case .perform(let task):
+                task.body(self)
             case .stop:
                 finish(.stopped)
             }

@@ -113,7 +113,7 @@ final class StrategyRoster {
     var enabledSpecs: [String] { active.map(\.spec) }
 }
 
-extension DecodingStrategy {
+extension Configurable {
     /// every parameter with its value, in declaration order
-    var allParameterValues: [ParameterValue] { Self.parameters.map { ParameterValue(name: $0.name, value: $0.value(of: self)) } }
+    public var allParameterValues: [ParameterValue] { Self.parameters.map { ParameterValue(name: $0.name, value: $0.value(of: self)) } }
 }

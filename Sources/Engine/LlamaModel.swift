@@ -20,6 +20,19 @@ public struct ModelPlacement: Sendable, Equatable {
     }
 }
 
+extension ModelPlacement {
+    /// Where a model would load: "CPU", or the offload devices ("CUDA0", "RPC 127.0.0.1:50052")
+    /// and the CPU for what stays; registers the RPC endpoints (each checked first).
+    public func destination() throws -> String {
+        try Devices.addRPCServers(rpc)
+        let devices = Devices.offload(rpc: rpc).map { d -> String in
+            Devices.isRPC(d) ? "RPC " + String(cString: ggml_backend_dev_description(d)) : String(cString: ggml_backend_dev_name(d))
+        }
+        if devices.isEmpty || gpuLayers == 0 { return "CPU" }
+        return devices.joined(separator: ", ") + " + CPU"
+    }
+}
+
 /// A loaded GGUF model. Owns the `llama_model`; contexts made from it keep it alive.
 /// Immutable after loading (llama.cpp's model is read-only and may serve contexts on several
 /// threads), hence shareable although it holds C pointers.
@@ -36,11 +49,12 @@ public final class LlamaModel: @unchecked Sendable {
 
     /// Loads a model. Checks the file before llama.cpp sees it, so the common mistakes
     /// (no such file, not a GGUF file) get a plain answer.
-    /// - Parameter progress: called with 0…1 while the weights load.
+    /// - Parameter progress: called with 0…1 while the weights load; returning false stops
+    ///   the load (`ThinktopError.interrupted`).
     /// - Parameter vocabularyOnly: read the metadata and the vocabulary, no weights (the
     ///   tokenizer of a model served elsewhere: fast, and small whatever the model's size)
     public init(path: String, placement: ModelPlacement = ModelPlacement(), vocabularyOnly: Bool = false,
-                progress: ((Float) -> Void)? = nil) throws {
+                progress: ((Float) -> Bool)? = nil) throws {
         LlamaRuntime.initialize()
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
@@ -69,12 +83,17 @@ public final class LlamaModel: @unchecked Sendable {
             for (i, v) in placement.tensorSplit.enumerated() { split[i] = v }
         }
         var deviceList: [ggml_backend_dev_t?] = offload + [nil]
-        final class ProgressBox { let f: (Float) -> Void; init(_ f: @escaping (Float) -> Void) { self.f = f } }
+        final class ProgressBox {
+            let f: (Float) -> Bool
+            var stopped = false
+            init(_ f: @escaping (Float) -> Bool) { self.f = f }
+        }
         let box = progress.map { ProgressBox($0) }
         if let box {
             params.progress_callback = { value, user in
-                Unmanaged<ProgressBox>.fromOpaque(user!).takeUnretainedValue().f(value)
-                return true
+                let box = Unmanaged<ProgressBox>.fromOpaque(user!).takeUnretainedValue()
+                if !box.f(value) { box.stopped = true }
+                return !box.stopped
             }
             params.progress_callback_user_data = Unmanaged.passUnretained(box).toOpaque()
         }
@@ -90,6 +109,7 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         guard let loaded else {
+            if box?.stopped == true { throw ThinktopError.interrupted("loading \((path as NSString).lastPathComponent) was stopped") }
             let why = LlamaRuntime.lastErrorLine() ?? "llama.cpp could not read it"
             throw ThinktopError.modelLoadFailed(path: path, reason: "the file is truncated, corrupt or of an unsupported architecture (llama.cpp: \(why))")
         }

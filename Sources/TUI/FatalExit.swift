@@ -10,16 +10,21 @@ import Synchronization
 /// back, and one line says which server stopped and what to do; the exit status is 1.
 final class FatalExit: Sendable {
     private let last = Mutex<TraceSummary?>(nil)
-    let tracePath: String?
+    private let path: Mutex<String?>
+    /// the trace being written (`trace FILE` in the workbench can start one mid-run)
+    var tracePath: String? { path.withLock { $0 } }
     let endpoints: [String]
     /// puts the terminal back (the workbench), before the line is printed
     let restore: @Sendable () -> Void
 
     init(tracePath: String?, endpoints: [String], restore: @escaping @Sendable () -> Void = {}) {
-        self.tracePath = tracePath
+        path = Mutex(tracePath)
         self.endpoints = endpoints
         self.restore = restore
     }
+
+    /// The trace is written to `path` from now on.
+    func recording(to path: String) { self.path.withLock { $0 = path } }
 
     /// The run as of its last step (called on the session's thread after every step).
     func note(_ summary: TraceSummary) { last.withLock { $0 = summary } }

@@ -8,6 +8,8 @@ import Views
 enum Key: Equatable {
     case char(Character)
     case left, right, up, down, home, end, pageUp, pageDown
+    /// the Delete key (Backspace arrives as the character DEL, Enter as CR)
+    case delete
     case resize
 }
 
@@ -59,6 +61,8 @@ final class CursesTerminal {
         cbreak()
         noecho()
         keypad(tt_stdscr(), true)
+        // Esc closes what is open: a short wait tells it from the start of an arrow key's sequence
+        _ = tt_set_escdelay(25)
         curs_set(0)
         nonl()
         var colorCount = 0
@@ -185,6 +189,9 @@ final class CursesTerminal {
             case tt_key_ppage(): return .pageUp
             case tt_key_npage(): return .pageDown
             case tt_key_resize(): return .resize
+            case tt_key_backspace(): return .char("\u{7F}")
+            case tt_key_dc(): return .delete
+            case tt_key_enter(): return .char("\r")
             default: return nil
             }
         }

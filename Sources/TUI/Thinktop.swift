@@ -91,25 +91,72 @@ struct ModelOptions: ParsableArguments {
                            attentionTap: attention || attentionTap)
     }
 
-    /// Loads the model, with a progress line on stderr when stderr is a terminal.
+    /// Loads the model. `report` hears where it goes, then its progress (returning false stops
+    /// the load), then the time it took; by default a line on stderr when stderr is a terminal.
     /// `placement`: instead of the one the options give (batched evaluation turns repacking off).
-    func loadModel(quiet: Bool = false, placement chosen: ModelPlacement? = nil) throws -> LlamaModel {
+    func loadModel(quiet: Bool = false, placement chosen: ModelPlacement? = nil,
+                   report: LoadReport? = nil) throws -> LlamaModel {
         LlamaRuntime.initialize(logFile: Paths.log)
         if model == nil, !FileManager.default.fileExists(atPath: modelPath) {
             throw ThinktopError.modelNotFound(modelPath)
         }
-        let tty = isatty(2) == 1 && !quiet
-        var last = -1
-        let m = try LlamaModel(path: modelPath, placement: try chosen ?? placement()) { p in
-            guard tty else { return }
-            let pct = Int(p * 100)
-            if pct / 5 != last / 5 {
-                last = pct
-                printError("\rloading \((modelPath as NSString).lastPathComponent) \(pct)%")
-            }
+        let place = try chosen ?? placement()
+        let report = report ?? (isatty(2) == 1 && !quiet ? LoadReport.standardError() : nil)
+        let started = Date()
+        if let report {
+            let bytes = ((try? FileManager.default.attributesOfItem(atPath: modelPath))?[.size] as? NSNumber)?.int64Value ?? 0
+            report.started(LoadReport.Facts(file: (modelPath as NSString).lastPathComponent, bytes: bytes,
+                                            destination: try place.destination()))
         }
-        if tty { printError("\r\u{1B}[K") }
+        let m = try LlamaModel(path: modelPath, placement: place) { p in report?.progress(p) ?? true }
+        report?.finished(Date().timeIntervalSince(started))
         return m
+    }
+}
+
+/// What a model's loading tells whoever shows it: what loads where, how far it is (0…1; false
+/// stops the load), and how long it took.
+struct LoadReport {
+    struct Facts {
+        var file: String
+        var bytes: Int64
+        var destination: String
+
+        /// "gemma-3-270m-q4_k_m.gguf (241 MiB) on CPU"
+        var line: String { "\(file) (\(Self.size(bytes))) on \(destination)" }
+
+        static func size(_ b: Int64) -> String {
+            b >= 10 << 30 ? String(format: "%.0f GiB", Double(b) / Double(1 << 30))
+                : b >= 1 << 30 ? String(format: "%.1f GiB", Double(b) / Double(1 << 30))
+                : String(format: "%.0f MiB", Double(b) / Double(1 << 20))
+        }
+    }
+    var started: (Facts) -> Void
+    var progress: (Float) -> Bool
+    var finished: (Double) -> Void
+
+    /// `loading gemma-3-270m-q4_k_m.gguf (241 MiB) on CPU  42%` redrawn in place, then
+    /// `loaded … in 0.4 s`. Ctrl-C stops the load.
+    static func standardError() -> LoadReport {
+        final class State { var facts: Facts?; var last = -1 }
+        let state = State()
+        return LoadReport(
+            started: { f in
+                state.facts = f
+                printError("loading \(f.line)")
+            },
+            progress: { p in
+                let pct = Int(p * 100)
+                if pct != state.last, let f = state.facts {
+                    state.last = pct
+                    printError("\r\u{1B}[Kloading \(f.line)  \(pct)%")
+                }
+                return pendingQuitSignal.load(ordering: .relaxed) == 0
+            },
+            finished: { seconds in
+                guard let f = state.facts else { return }
+                printError("\r\u{1B}[Kloaded \(f.line) in \(String(format: "%.1f", seconds)) s\n")
+            })
     }
 }
 
@@ -208,27 +255,6 @@ struct GenerationOptions: ParsableArguments {
         return DemoProblem.question
     }
 
-    /// The prompt text as the model will see it, and whether the chat template was applied.
-    func promptText(model: LlamaModel) throws -> (String, Bool) {
-        try promptText(hasTemplate: model.chatTemplate != nil, apply: model.applyChatTemplate(user:))
-    }
-
-    /// The same with the template somewhere else (a server's `/apply-template`).
-    func promptText(hasTemplate: Bool, apply: (String) throws -> String) throws -> (String, Bool) {
-        var text: String
-        if let p = prompt { text = p }
-        else if let f = promptFile {
-            guard let s = try? String(contentsOfFile: f, encoding: .utf8) else {
-                throw ThinktopError.invalidArgument("cannot read the prompt file \(f) as UTF-8 text")
-            }
-            text = s
-        } else { text = DemoProblem.prompt }
-        let useChat = chat || (!raw && !isDemo && hasTemplate)
-        if useChat { text = try apply(text) }
-        return (text, useChat)
-    }
-
-    var stops: [String] { isDemo && stop.isEmpty ? [DemoProblem.stop] : stop }
 }
 
 extension Thinktop {

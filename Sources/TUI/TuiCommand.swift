@@ -38,6 +38,9 @@ struct Tui: ParsableCommand {
     @Option(name: .long, help: "Colour theme: dark, light, high-contrast, monochrome, or a .theme file.")
     var theme: String?
 
+    @Flag(name: .long, help: "Open paused once the prompt is read: space starts generating (set things up first, for a demo).")
+    var paused = false
+
     func validate() throws {
         guard isatty(0) == 1, isatty(1) == 1 else {
             throw ValidationError("the workbench needs a terminal (stdin and stdout are not one): use `thinktop run` for headless output")
@@ -46,58 +49,37 @@ struct Tui: ParsableCommand {
 
     func run() throws {
         let (theme, noColor) = try ThemeFiles.load(theme)
-        let prepared = try PreparedRun.prepare(model: modelOptions, generation: generation)
         let terminal = try CursesTerminal(theme: theme, noColor: noColor)
         let mailbox = Mailbox()
-        let session = prepared.session
-        session.branchCache = generation.branchCache
-        let tracePath = prepared.recorder.path
-        // the session's thread tells the UI everything through the mailbox
-        session.onStep = { [unowned session] r in
-            prepared.recorder.write(.token(r))
-            prepared.fatal.note(session.summary())
-            mailbox.push(.record(r))
-            if !session.enabled.isEmpty { mailbox.push(.strategies(session.strategyStatus())) }
-            mailbox.push(.kv(KVView(session)))
-            if session.branches.count > 1 { mailbox.push(.branchCaches(BranchCaches.of(session))) }
+        // the model loads with the workbench up: what loads where, and how far it is
+        var loaded: LoadReport.Facts?
+        let prepared: PreparedRun
+        let started = Date()
+        do {
+            prepared = try PreparedRun.prepare(model: modelOptions, generation: generation, keepLines: generation.trace == nil,
+                                               report: Self.loadingScreen(terminal) { loaded = $0 })
+        } catch {
+            terminal.restore()
+            throw error
         }
-        session.onEvent = { [unowned session] e in
-            prepared.recorder.write(.event(e))
-            switch e.kind {
-            case .enable, .disable, .parameter: mailbox.push(.strategies(session.strategyStatus()))
-            case .kvPolicy:
-                mailbox.push(.strategies(session.strategyStatus()))
-                mailbox.push(.kv(KVView(session)))
-            case .rewind:
-                mailbox.push(.rewind(position: e.position ?? 0))
-                mailbox.push(.kv(KVView(session)))
-            case .branch, .switchBranch:
-                mailbox.push(.strategies(session.strategyStatus()))
-                mailbox.push(.kv(KVView(session)))
-                mailbox.push(.branchCaches(BranchCaches.of(session)))
-            case .pause, .step: mailbox.push(.paused(true))
-            case .resume: mailbox.push(.paused(false))
-            default: break
-            }
-            mailbox.push(.event(e))
-        }
-        session.onFinish = { reason in mailbox.push(.finished(reason.rawValue)) }
-        prepared.recorder.onFailure = { why in mailbox.push(.traceFailed(why)) }
-        let info = (header: prepared.header, problem: prepared.problem, attention: session.capturesAttention,
-                    strategies: session.strategyStatus(), kv: KVView(session))
-        let failure = Mutex<String?>(nil)
-        let thread = SessionThread(commands: session.commands) {
-            prepared.session.run(stayAfterDone: true)
-            failure.withLock { $0 = prepared.session.lastError.map { "\($0)" } }
-            mailbox.push(.summary(prepared.finish()))
-        }
-        let app = WorkbenchApp(source: .live(LiveRun(header: info.header, problem: info.problem, attention: info.attention,
-                                                     strategies: info.strategies, kvRow: info.kv.policyRow,
-                                                     kvPolicyID: info.kv.policyID, thread: thread)),
+        let loadSeconds = Date().timeIntervalSince(started)
+        prepared.session.branchCache = generation.branchCache
+        let commands = prepared.session.commands
+        let driver = LiveDriver(prepared, mailbox: mailbox)
+        let info = driver.info
+        if paused { commands.send(.pause) }
+        let thread = SessionThread(commands: commands) { driver.loop() }
+        let app = WorkbenchApp(source: .live(LiveRun(info: info, thread: thread, driver: driver)),
                                terminal: terminal, mailbox: mailbox)
-        app.tracePath = tracePath
+        app.tracePath = generation.trace
+        app.historyPath = CommandHistory.defaultPath()
+        app.history = CommandHistory.load(path: app.historyPath!)
+        if let loaded {
+            app.flash("loaded \(loaded.line) in \(String(format: "%.1f", loadSeconds)) s", seconds: 4)
+        }
         app.run()
         terminal.restore()
+        let tracePath = driver.tracePath.withLock { $0 }
         if let why = app.traceFailure {
             printError("thinktop: \(why): recording stopped there\n")
         }
@@ -110,10 +92,35 @@ struct Tui: ParsableCommand {
         if app.traceFailure != nil { throw ExitCode(1) }
         // the run stopped on an error (a server gone, …): the workbench showed it; it is said
         // once more where it stays, with what the trace kept
-        if let error = failure.withLock({ $0 }) {
+        if let error = driver.failure.withLock({ $0 }) {
             printError("thinktop: \(error)\(Run.kept(app.summary?.tokens ?? 0, trace: tracePath))\n")
             throw ExitCode(1)
         }
+    }
+
+    /// The loading screen, drawn as llama.cpp reports progress (each percent); Ctrl-C stops the load.
+    static func loadingScreen(_ terminal: CursesTerminal, facts: @escaping (LoadReport.Facts) -> Void) -> LoadReport {
+        final class State { var what = ""; var last = -1 }
+        let state = State()
+        func draw(_ f: Double) {
+            let (w, h) = terminal.size
+            terminal.draw(LoadingScreen.render(what: state.what, fraction: f, width: w, height: h, glyphs: terminal.glyphs))
+        }
+        return LoadReport(
+            started: { f in
+                state.what = f.line
+                facts(f)
+                draw(0)
+            },
+            progress: { p in
+                let pct = Int(p * 100)
+                if pct != state.last {
+                    state.last = pct
+                    draw(Double(p))
+                }
+                return pendingQuitSignal.load(ordering: .relaxed) == 0
+            },
+            finished: { _ in })
     }
 }
 

@@ -20,6 +20,12 @@ final class Mailbox: Sendable {
         case summary(TraceSummary)
         /// how each parked branch keeps its cache (branch id → "shared", "kept on host", …)
         case branchCaches([Int: String])
+        /// a new run on another problem took over (the workbench starts over on it)
+        case newRun(LiveRunInfo)
+        /// the trace is now written there (`trace FILE`)
+        case tracing(String)
+        /// a line for the status bar (what the session's thread did for a command, or why not)
+        case notice(String)
     }
     private let items = Mutex<[Item]>([])
 
@@ -70,11 +76,19 @@ enum StrategyKeys {
     static func id(for key: Character) -> String? { byID.first { $0.value == key }?.key }
 }
 
-/// The KV policy's row (`k` cycles the policies): its name and parameters.
-func kvRow(_ row: String?) -> WorkbenchSnapshot.StrategyRow {
+/// The KV policy's row (`k` cycles the policies): its name and parameters; `spec` gives the
+/// editor every parameter of the policy in force.
+func kvRow(_ row: String?, spec: String? = nil) -> WorkbenchSnapshot.StrategyRow {
     let none = row == nil || row == "none"
+    var parameters: [WorkbenchSnapshot.ParameterRow] = []
+    if let spec, let policy = try? KVPolicyRegistry.parse(spec) {
+        let info = ParameterCatalog.kvPolicies.first { $0.id == policy.id }
+        parameters = policy.allParameterValues.compactMap { v in
+            info?.parameter(v.name).map { .init(name: v.name, value: v.value, kind: $0.kind, help: $0.help) }
+        }
+    }
     return .init(key: StrategyKeys.kvPolicy, name: "KV policy", enabled: !none, available: true,
-                 detail: none ? "none (stops when full)" : row!)
+                 detail: none ? "none (stops when full)" : row!, parameters: parameters, id: "kv")
 }
 
 /// The policies `k` steps through mid-run: SnapKV acts at the prefill only, and H2O needs
@@ -85,19 +99,25 @@ func nextKVPolicy(after current: String, attention: Bool) -> String {
     return cycle[(i + 1) % cycle.count]
 }
 
-/// The panel's rows for the strategies' published status, and the KV policy's row.
-func strategyRows(_ statuses: [StrategyStatus], kvRow row: String?) -> [WorkbenchSnapshot.StrategyRow] {
-    statuses.map { st in
+/// The panel's rows for the strategies' published status, and the KV policy's row; each with
+/// every parameter, its kind and help from the declarations (the pane's editor lists them).
+func strategyRows(_ statuses: [StrategyStatus], kvRow row: String?, kvSpec: String? = nil) -> [WorkbenchSnapshot.StrategyRow] {
+    let catalog = ParameterCatalog.strategies
+    return statuses.map { st in
         // a parameter's name and value are joined by a no-break space, so wrapping keeps them together
         let params = st.shown.map { "\($0.name)\u{00A0}\($0.value)" }.joined(separator: " ")
         let detail = st.enabled ? (st.liveState.isEmpty ? params : st.liveState) : params
+        let info = catalog.first { $0.id == st.id }
+        let parameters: [WorkbenchSnapshot.ParameterRow] = st.parameters.compactMap { v in
+            info?.parameter(v.name).map { .init(name: v.name, value: v.value, kind: $0.kind, help: $0.help) }
+        }
         return .init(key: StrategyKeys.key(st.id), name: st.name, enabled: st.enabled, available: st.unavailable == nil,
-                     detail: detail, reason: st.unavailable)
-    } + [kvRow(row)]
+                     detail: detail, reason: st.unavailable, parameters: parameters, id: st.id)
+    } + [kvRow(row, spec: kvSpec)]
 }
 
 /// What the workbench knows of a live run besides what the mailbox brings.
-struct LiveRun: Sendable {
+struct LiveRunInfo: Sendable {
     let header: TraceHeader
     /// the problem as the user gave it (before any chat template)
     let problem: String
@@ -107,7 +127,30 @@ struct LiveRun: Sendable {
     /// the KV policy as the panel shows it (`KVView.policyRow`), and its id
     let kvRow: String
     let kvPolicyID: String
+    /// the demo's worked examples frame the problem (`problem TEXT` asks in them too)
+    let demoFramed: Bool
+
+    /// Read on the session's thread, before the run starts.
+    init(_ prepared: PreparedRun) {
+        let session = prepared.session
+        let kv = KVView(session)
+        header = prepared.header
+        problem = prepared.problem
+        attention = session.capturesAttention
+        strategies = session.strategyStatus()
+        kvRow = kv.policyRow
+        kvPolicyID = kv.policyID
+        demoFramed = prepared.input.demoFramed
+    }
+}
+
+/// A live run: what is known of it, the thread that decodes it, and what runs on that thread
+/// for the workbench (the next problem, a trace started late).
+struct LiveRun: Sendable {
+    var info: LiveRunInfo
     let thread: SessionThread
+    let driver: LiveDriver
+    var header: TraceHeader { info.header }
 }
 
 /// The interactive workbench: a live session or a recorded trace, drawn by the Views panes,
@@ -119,7 +162,7 @@ final class WorkbenchApp {
         case replay(ReplayTimeline)
     }
 
-    let source: Source
+    var source: Source
     let terminal: CursesTerminal
     private let mailbox: Mailbox
     var snapshot: WorkbenchSnapshot
@@ -127,9 +170,16 @@ final class WorkbenchApp {
     var statuses: [StrategyStatus] = []
     /// the KV policy's row and id as last published
     private var kvPolicyRow: String?
-    private var kvPolicyID: String
+    var kvPolicyRowShown: String? { kvPolicyRow }
+    var kvPolicyID: String
     private var noticeUntil = Date.distantPast
-    private var quit = false
+    var quit = false
+    /// the command line's history (↑ ↓), loaded from and saved to `historyPath`
+    var history = CommandHistory()
+    var historyPath: String?
+    /// sampling and the token limit as the command line last set them
+    var sampling: SamplingParameters?
+    var maxTokens = 0
     /// the run's summary, once the session's thread wrote it
     private(set) var summary: TraceSummary?
     /// why the trace stopped being written, if it did
@@ -149,19 +199,9 @@ final class WorkbenchApp {
         self.mailbox = mailbox
         switch source {
         case .live(let run):
-            let h = run.header
-            statuses = run.strategies
-            kvPolicyRow = run.kvRow
-            kvPolicyID = run.kvPolicyID
-            snapshot = WorkbenchSnapshot(
-                modelName: h.model.file, modelDetail: h.model.description, status: .running,
-                promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
-                strategies: strategyRows(run.strategies, kvRow: run.kvRow),
-                kvBytesPerToken: h.model.kvBytesPerToken ?? 0, slidingWindow: h.model.slidingWindow)
-            snapshot.problem = run.problem
-            snapshot.kvPolicy = h.settings.kvPolicy
-            (snapshot.origin, snapshot.kvNote) = Self.origin(h)
-            updateBudget()
+            kvPolicyID = run.info.kvPolicyID
+            snapshot = Self.liveSnapshot(run.info)
+            start(run.info)
         case .replay(let timeline):
             kvPolicyID = ""
             snapshot = Self.replaySnapshot(timeline)
@@ -173,6 +213,46 @@ final class WorkbenchApp {
                 flash("the trace was cut off mid-line: replaying up to its last whole line", seconds: 6)
             }
         }
+    }
+
+    /// A live run's first frame: its model, prompt and strategies, nothing generated yet.
+    static func liveSnapshot(_ run: LiveRunInfo) -> WorkbenchSnapshot {
+        let h = run.header
+        var snapshot = WorkbenchSnapshot(
+            modelName: h.model.file, modelDetail: h.model.description, status: .running,
+            promptTokens: h.promptTokens, contextSize: h.settings.contextSize,
+            strategies: strategyRows(run.strategies, kvRow: run.kvRow, kvSpec: h.settings.kvPolicy),
+            kvBytesPerToken: h.model.kvBytesPerToken ?? 0, slidingWindow: h.model.slidingWindow)
+        snapshot.problem = run.problem
+        snapshot.kvPolicy = h.settings.kvPolicy
+        (snapshot.origin, snapshot.kvNote) = origin(h)
+        return snapshot
+    }
+
+    /// Takes a live run's facts (the first, or a new problem's).
+    private func start(_ run: LiveRunInfo) {
+        statuses = run.strategies
+        kvPolicyRow = run.kvRow
+        kvPolicyID = run.kvPolicyID
+        sampling = run.header.settings.sampling
+        maxTokens = run.header.settings.maxTokens
+        updateBudget()
+    }
+
+    /// A new problem's run took over: the panes start over on it, keeping the screen's state
+    /// (help, the strategy pane's selection).
+    private func takeOver(_ info: LiveRunInfo) {
+        guard case .live(var run) = source else { return }
+        run.info = info
+        source = .live(run)
+        let focus = snapshot.strategyFocus
+        snapshot = Self.liveSnapshot(info)
+        snapshot.strategyFocus = focus
+        log = BranchLog()
+        cacheStates = [:]
+        summary = nil
+        start(info)
+        flash("a new run on: \(info.problem.prefix(60))", seconds: 5)
     }
 
     /// Where a run comes from when no local model made it: the status bar's words and the KV
@@ -213,6 +293,7 @@ final class WorkbenchApp {
             }
         }
         if case .live(let run) = source {
+            run.driver.quitting.store(true, ordering: .sequentiallyConsistent)
             run.thread.send(.stop)
             run.thread.join()
             _ = absorbMailbox()
@@ -221,6 +302,7 @@ final class WorkbenchApp {
 
     private func draw() {
         let (w, h) = terminal.size
+        if !snapshot.showHelp { snapshot.showCommands = false }
         if case .replay(let timeline) = source {
             snapshot.status = .replay(playing: timeline.playing, speed: timeline.speed)
         }
@@ -290,11 +372,11 @@ final class WorkbenchApp {
                 snapshot.attention = v.attention
                 if kvPolicyRow != v.policyRow {
                     kvPolicyRow = v.policyRow
-                    snapshot.strategies = strategyRows(statuses, kvRow: v.policyRow)
+                    snapshot.strategies = strategyRows(statuses, kvRow: v.policyRow, kvSpec: v.policy)
                 }
             case .strategies(let list):
                 statuses = list
-                snapshot.strategies = strategyRows(list, kvRow: kvPolicyRow)
+                snapshot.strategies = strategyRows(list, kvRow: kvPolicyRow, kvSpec: snapshot.kvPolicy)
                 updateBudget()
             case .traceFailed(let why):
                 traceFailure = why
@@ -302,6 +384,14 @@ final class WorkbenchApp {
                 flash("trace write failed: \(why) — recording stopped, the run goes on", seconds: 10)
             case .summary(let s):
                 summary = s
+            case .newRun(let info):
+                takeOver(info)
+            case .tracing(let path):
+                tracePath = path
+                snapshot.alert = nil
+                flash("recording the trace to \(path) (everything so far is in it)", seconds: 6)
+            case .notice(let text):
+                flash(text, seconds: 6)
             }
         }
         return true
@@ -310,6 +400,8 @@ final class WorkbenchApp {
     // MARK: keys
 
     private func handle(_ key: Key) {
+        if snapshot.commandLine != nil { handleCommandLine(key); return }
+        if snapshot.strategyFocus != nil, handleStrategyFocus(key) { return }
         if snapshot.compare != nil { handleCompare(key); return }
         if snapshot.showBranches { handleBranchList(key); return }
         if snapshot.topKSelection != nil { handleTopKSelection(key); return }
@@ -328,6 +420,8 @@ final class WorkbenchApp {
             snapshot.cursor = snapshot.records.isEmpty ? nil : 0
         case .end:
             snapshot.cursor = nil
+        case .delete:
+            break
         case .char(let c):
             handle(character: c)
         }
@@ -345,6 +439,8 @@ final class WorkbenchApp {
         switch c {
         case "q", "Q":
             quit = true
+        case ":":
+            openCommandLine()
         case "?", "h":
             snapshot.showHelp.toggle()
         case "\u{1B}":
@@ -399,10 +495,12 @@ final class WorkbenchApp {
         case "t":
             session.send(.endThinking)
             flash("ending thinking: feeding the think-close marker")
+        case "S":
+            openStrategyFocus()
         case StrategyKeys.kvPolicy:
-            let next = nextKVPolicy(after: kvPolicyID, attention: run.attention)
+            let next = nextKVPolicy(after: kvPolicyID, attention: run.info.attention)
             session.send(.setKVPolicy(next))
-            if next == "none" && !run.attention {
+            if next == "none" && !run.info.attention {
                 flash("KV policy none (H2O needs the attention tap: start with --attention)")
             }
         case "+", "-", "=":

@@ -6,7 +6,7 @@ extension WorkbenchApp {
     /// `E`: the HTML report of the run as it stands — every branch, the shown one first —
     /// beside the trace (`run.jsonl` → `run.html`), else in the current folder; the status
     /// line says where, or why not.
-    func exportReport() {
+    func exportReport(to chosen: String? = nil) {
         let header: TraceHeader, summary: TraceSummary?, truncated: Bool, log: BranchLog
         switch source {
         case .live(let run): (header, summary, truncated, log) = (run.header, self.summary, false, self.log)
@@ -14,7 +14,7 @@ extension WorkbenchApp {
             // the whole trace, every branch (a replay without forks keeps no branch log of its own)
             (header, summary, truncated, log) = (timeline.header, timeline.summary, timeline.truncated, timeline.branches)
         }
-        let path = Self.reportPath(trace: tracePath, model: header.model.file, date: Date())
+        let path = chosen ?? Self.reportPath(trace: tracePath, model: header.model.file, date: Date())
         let input = ReportInput(header: header, summary: summary, log: log, shown: snapshot.currentBranch, truncated: truncated,
                                 name: tracePath.map { ($0 as NSString).lastPathComponent } ?? "live run")
         do {

@@ -1,11 +1,19 @@
 /// Every key and what it does, in a box centred on the area, drawn over whatever is there:
-/// the fixed keys, then one row per strategy key from the snapshot. When the rows do not fit
+/// the fixed keys, then one row per strategy key from the snapshot; or, after `:help`, every
+/// command of the command line with its arguments. When the rows do not fit
 /// the area's height they flow into more columns, as many as the width holds; rows that fit
 /// nowhere are counted on the last row.
 public struct HelpOverlay: Pane {
     public init() {}
 
     static func entries(_ snapshot: WorkbenchSnapshot, glyphs: Glyphs) -> [(key: String, action: String)] {
+        if snapshot.showCommands {
+            var replay = false
+            if case .replay = snapshot.status { replay = true }
+            return CommandTable.entries.filter { !replay || $0.replay }.map { e in
+                (e.arguments.isEmpty ? e.name : e.name + " " + e.arguments, e.help)
+            }
+        }
         let arrows = glyphs.leftRight.map(String.init).joined(separator: " ")
         if case .replay = snapshot.status {
             // a replay plays a recorded run: its own keys, nothing that would change the run
@@ -14,6 +22,7 @@ public struct HelpOverlay: Pane {
                 (".", "step one line"),
                 ("+ -", "faster / slower"),
                 ("< >", "jump a twentieth back / forward"),
+                (":", "command line (goto, export, help)"),
                 (arrows, "move the cursor over the tokens"),
                 ("Home End", "first token / back to the tail"),
                 ("v", "list the branches"),
@@ -32,6 +41,8 @@ public struct HelpOverlay: Pane {
             ("r", "branch: regenerate from the cursor"),
             ("t", "end thinking now"),
             ("+ -", "raise / lower the thinking budget"),
+            (":", "command line (help lists commands)"),
+            ("S", "tune strategies' parameters"),
         ]
         for s in snapshot.strategies {
             let action = s.key == "k" ? "next KV policy (none, StreamingLLM, H2O)" : "toggle " + s.name
@@ -64,7 +75,8 @@ public struct HelpOverlay: Pane {
         let box = Rect(x: area.x + (area.width - width) / 2, y: area.y + (area.height - height) / 2,
                        width: width, height: height)
         surface.fill(box, style: Style(Role.help))
-        let inner = Box(title: "Keys").render(into: &surface, area: box, glyphs: glyphs)
+        let inner = Box(title: snapshot.showCommands ? "Commands (type : then one; Tab completes)" : "Keys")
+            .render(into: &surface, area: box, glyphs: glyphs)
         // one column of padding inside the border when there is room for it
         let text = inner.width > 2 ? Rect(x: inner.x + 1, y: inner.y, width: inner.width - 2, height: inner.height) : inner
         // rows that fit nowhere: the last place says how many

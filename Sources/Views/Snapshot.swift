@@ -22,10 +22,34 @@ public struct WorkbenchSnapshot: Sendable {
         /// why the strategy is unavailable, e.g. "needs embedding input, which this backend
         /// does not offer"; shown instead of `detail` when `available == false`
         public var reason: String?
-        public init(key: Character, name: String, enabled: Bool, available: Bool, detail: String, reason: String? = nil) {
+        /// every parameter with its value and what it takes (the pane's editor lists them)
+        public var parameters: [ParameterRow]
+        /// the id `set` names it by ("kv" for the KV policy's row)
+        public var id: String
+        public init(key: Character, name: String, enabled: Bool, available: Bool, detail: String, reason: String? = nil,
+                    parameters: [ParameterRow] = [], id: String = "") {
             self.key = key; self.name = name; self.enabled = enabled; self.available = available; self.detail = detail
-            self.reason = reason
+            self.reason = reason; self.parameters = parameters; self.id = id
         }
+    }
+
+    /// A parameter as the strategy pane's editor shows it.
+    public struct ParameterRow: Equatable, Sendable {
+        public var name: String
+        public var value: String
+        public var kind: ParameterKind
+        public var help: String
+        public init(name: String, value: String, kind: ParameterKind, help: String) {
+            self.name = name; self.value = value; self.kind = kind; self.help = help
+        }
+    }
+
+    /// The strategy pane has the keys: this row (index into `strategies`) and this parameter
+    /// of it are selected.
+    public struct StrategyFocus: Equatable, Sendable {
+        public var row: Int
+        public var parameter: Int
+        public init(row: Int = 0, parameter: Int = 0) { self.row = row; self.parameter = parameter }
     }
 
     /// Text at the end of the run that is not part of the visible output (a stop string and
@@ -103,6 +127,12 @@ public struct WorkbenchSnapshot: Sendable {
     public var topKSelection: Int?
     /// the compare view, when open: it replaces the panes
     public var compare: CompareView?
+    /// the `:` command line, while it is open
+    public var commandLine: CommandLineView?
+    /// the help overlay lists the command line's commands instead of the keys
+    public var showCommands = false
+    /// the strategy pane's selection while it has the keys (nil: the keys toggle strategies)
+    public var strategyFocus: StrategyFocus?
 
     public init(modelName: String, modelDetail: String = "", status: Status, records: [StepRecord] = [],
                 promptTokens: Int, contextSize: Int, tokensPerSecond: Double = 0, cursor: Int? = nil,

@@ -20,39 +20,86 @@ public struct StrategyPane: Pane {
             surface.put("no strategies", x: area.x, y: area.y, style: Style(Role.dim, dim: true), limit: area.width)
             return
         }
+        let focus = snapshot.strategyFocus.map { f in
+            WorkbenchSnapshot.StrategyFocus(row: min(max(0, f.row), rows.count - 1), parameter: f.parameter)
+        }
         let nameWidth = Self.nameWidth(rows)
         var details = true
         if area.width - (nameWidth + 7) < Self.narrowest,
-           Self.lineCount(rows, width: area.width, glyphs: glyphs) > area.height {
+           Self.lineCount(rows, width: area.width, glyphs: glyphs, focus: focus) > area.height {
             details = false
         }
-        let wanted = rows.map { Self.lines($0, nameWidth: nameWidth, width: area.width, details: details, glyphs: glyphs).count }
-        // how many strategies have their first line within `height` lines
+        // each strategy's lines, the selected one's with its parameters below
+        func block(_ i: Int, maxLines: Int = .max) -> [[Span]] {
+            var lines = Self.lines(rows[i], nameWidth: nameWidth, width: area.width, maxLines: maxLines, details: details,
+                                   glyphs: glyphs)
+            guard let focus, focus.row == i else { return lines }
+            if var head = lines.first {
+                head = head.map { Span($0.text, Style(Role.branchSelected, bold: $0.style.bold, reverse: true)) }
+                lines[0] = head
+            }
+            return Array((lines + Self.parameterLines(rows[i], selected: focus.parameter, width: area.width, glyphs: glyphs))
+                .prefix(maxLines))
+        }
+        let wanted = rows.indices.map { block($0).count }
+        // with the keys, the selected strategy is kept in view: rows above it give way first
+        var first = 0
+        if let focus {
+            while first < focus.row, wanted[first...focus.row].reduce(0, +) > area.height - 1 { first += 1 }
+        }
+        // how many strategies from `first` have their first line within `height` lines
         func reached(_ height: Int) -> Int {
             var y = 0, n = 0
-            for count in wanted where y < height { n += 1; y += count }
+            for count in wanted[first...] where y < height { n += 1; y += count }
             return n
         }
-        let overflow = reached(area.height) < rows.count
+        let overflow = first + reached(area.height) < rows.count
         let height = overflow ? area.height - 1 : area.height
         var y = 0
-        for row in rows where y < height {
-            for line in Self.lines(row, nameWidth: nameWidth, width: area.width, maxLines: height - y, details: details,
-                                   glyphs: glyphs) {
+        for i in first..<rows.count where y < height {
+            for line in block(i, maxLines: height - y) {
                 surface.put(line, x: area.x, y: area.y + y, limit: area.width)
                 y += 1
             }
         }
         if overflow {
-            surface.put("+\(rows.count - reached(height)) more", x: area.x, y: area.maxY - 1,
+            let left = rows.count - first - reached(height)
+            surface.put("+\(left) more" + (first > 0 ? ", \(first) above" : ""), x: area.x, y: area.maxY - 1,
                         style: Style(Role.dim, dim: true), limit: area.width)
         }
     }
 
+    /// The selected strategy's parameters, one a line (`  threshold 0.95`), the selected one
+    /// highlighted, then what it takes; or a line saying it has none.
+    static func parameterLines(_ row: WorkbenchSnapshot.StrategyRow, selected: Int, width: Int, glyphs: Glyphs) -> [[Span]] {
+        guard !row.parameters.isEmpty else { return [[Span("  no parameters", Style(Role.dim, dim: true))]] }
+        let nameWidth = min(16, row.parameters.map { DisplayWidth.of($0.name) }.max() ?? 0)
+        let chosen = min(max(0, selected), row.parameters.count - 1)
+        var lines: [[Span]] = []
+        for (i, p) in row.parameters.enumerated() {
+            let mark = i == chosen ? glyphs.chosen : " "
+            let name = Format.pad(Format.clip(p.name, to: nameWidth, glyphs: glyphs), to: nameWidth)
+            let value = Format.clip(p.value, to: max(1, width - nameWidth - 5), glyphs: glyphs)
+            let style = i == chosen ? Style(Role.topkSelected, bold: true) : Style.plain
+            lines.append([Span(" " + mark + " "), Span(name, i == chosen ? style : Style(Role.dim)), Span(" "), Span(value, style)])
+        }
+        let p = row.parameters[chosen]
+        for text in Format.wrap(p.kind.summary + " \(glyphs.dot) " + p.help, width: max(1, width - 3), maxLines: 3, glyphs: glyphs) {
+            lines.append([Span("   "), Span(text, Style(Role.dim, dim: true))])
+        }
+        return lines
+    }
+
     /// The lines all of `rows` take at `width` columns: what the panel would like to have.
-    public static func lineCount(_ rows: [WorkbenchSnapshot.StrategyRow], width: Int, glyphs: Glyphs) -> Int {
+    /// With `focus`, the selected strategy's parameter lines count too.
+    public static func lineCount(_ rows: [WorkbenchSnapshot.StrategyRow], width: Int, glyphs: Glyphs,
+                                 focus: WorkbenchSnapshot.StrategyFocus? = nil) -> Int {
         let nameWidth = nameWidth(rows)
-        return rows.reduce(0) { $0 + lines($1, nameWidth: nameWidth, width: width, glyphs: glyphs).count }
+        var n = rows.reduce(0) { $0 + lines($1, nameWidth: nameWidth, width: width, glyphs: glyphs).count }
+        if let focus, rows.indices.contains(focus.row) {
+            n += parameterLines(rows[focus.row], selected: focus.parameter, width: width, glyphs: glyphs).count
+        }
+        return n
     }
 
     /// the thinnest detail column worth drawing beside the row

@@ -13,7 +13,8 @@ public enum Workbench {
         }
         // details wrapped onto more lines ask for a taller strategy panel (the column's width
         // does not depend on its height)
-        let strategyLines = StrategyPane.lineCount(s.strategies, width: Box.inner(layout.strategies).width, glyphs: glyphs)
+        let strategyLines = StrategyPane.lineCount(s.strategies, width: Box.inner(layout.strategies).width, glyphs: glyphs,
+                                                   focus: s.strategyFocus)
         if strategyLines > s.strategies.count,
            let taller = WorkbenchLayout(width: width, height: height, strategyRows: strategyLines) {
             layout = taller
@@ -43,10 +44,18 @@ public enum Workbench {
         return surface
     }
 
+    /// The command line over the bottom two rows, when it is open (above the panes and the
+    /// overlays: it has the keys).
+    static func commandLine(_ s: WorkbenchSnapshot, into surface: inout Surface, glyphs: Glyphs) {
+        guard let line = s.commandLine else { return }
+        CommandLinePane().render(line, into: &surface, area: surface.area, glyphs: glyphs)
+    }
+
     /// The branch list, then the help, each when it is open.
     static func overlays(_ s: WorkbenchSnapshot, into surface: inout Surface, glyphs: Glyphs) {
         if s.showBranches { BranchOverlay().render(s, into: &surface, area: surface.area, glyphs: glyphs) }
         if s.showHelp { HelpOverlay().render(s, into: &surface, area: surface.area, glyphs: glyphs) }
+        commandLine(s, into: &surface, glyphs: glyphs)
     }
 
     /// Where the compare view goes on a `width` × `height` screen: every row below the status bar.

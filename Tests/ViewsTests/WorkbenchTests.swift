@@ -61,7 +61,7 @@ struct BarsTests {
     @Test("key hints, whole ones only; space says resume while paused")
     func keys() {
         let s = render(KeyBar(), snapshot(), width: 80, height: 1, area: Rect(x: 0, y: 0, width: 80, height: 1))
-        expectLines(s, [" space pause  . step  ←→ cursor  r branch  v branches  t end-think  ? help      "])
+        expectLines(s, [" space pause  . step  ←→ cursor  : command  r branch  v branches  ? help        "])
         #expect(s[1, 0].style == Style(Role.keyHint, bold: true))
         let narrow = render(KeyBar(), snapshot(status: .paused), width: 40, height: 1,
                             area: Rect(x: 0, y: 0, width: 40, height: 1), glyphs: .ascii)
@@ -71,8 +71,7 @@ struct BarsTests {
     @Test("the help lists every key, strategies included, in a centred box; in two columns when one is too tall")
     func help() {
         let s = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 50, height: 25, area: Rect(x: 0, y: 0, width: 50, height: 25))
-        expectLines(s, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-                        "x┌ Keys ────────────────────────────────────────┐x",
+        expectLines(s, ["x┌ Keys ────────────────────────────────────────┐x",
                         "x│ space     pause / resume generation          │x",
                         "x│ .         step one token (while paused)      │x",
                         "x│ ← →       move the cursor over the tokens    │x",
@@ -80,6 +79,8 @@ struct BarsTests {
                         "x│ r         branch: regenerate from the cursor │x",
                         "x│ t         end thinking now                   │x",
                         "x│ + -       raise / lower the thinking budget  │x",
+                        "x│ :         command line (help lists commands) │x",
+                        "x│ S         tune strategies' parameters        │x",
                         "x│ s         toggle SwiReasoning                │x",
                         "x│ c         toggle CGRS                        │x",
                         "x│ w         toggle NoWait                      │x",
@@ -94,43 +95,42 @@ struct BarsTests {
                         "x│ ?         show / hide this help              │x",
                         "x│ q         quit                               │x",
                         "x└──────────────────────────────────────────────┘x",
-                        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         // too tall for one column: two, side by side
         let wide = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 100, height: 14,
                           area: Rect(x: 0, y: 0, width: 100, height: 14))
-        expectLines(wide, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-                           "xx┌ Keys ───────────────────────────────────────────────────────────────────────────────────────┐xxx",
-                           "xx│ space     pause / resume generation            b         toggle Budget                      │xxx",
-                           "xx│ .         step one token (while paused)        e         toggle Early exit (n/a)            │xxx",
-                           "xx│ ← →       move the cursor over the tokens      1-9 0     take that alternative (a branch)   │xxx",
-                           "xx│ Home End  first token / back to the tail       Tab       choose in the top-k list           │xxx",
-                           "xx│ r         branch: regenerate from the cursor   v         list the branches                  │xxx",
-                           "xx│ t         end thinking now                     [ ]       previous / next branch             │xxx",
-                           "xx│ + -       raise / lower the thinking budget    C         compare two branches               │xxx",
-                           "xx│ s         toggle SwiReasoning                  E         write the HTML report              │xxx",
-                           "xx│ c         toggle CGRS                          ?         show / hide this help              │xxx",
-                           "xx│ w         toggle NoWait                        q         quit                               │xxx",
+        expectLines(wide, ["xx┌ Keys ───────────────────────────────────────────────────────────────────────────────────────┐xxx",
+                           "xx│ space     pause / resume generation            w         toggle NoWait                      │xxx",
+                           "xx│ .         step one token (while paused)        b         toggle Budget                      │xxx",
+                           "xx│ ← →       move the cursor over the tokens      e         toggle Early exit (n/a)            │xxx",
+                           "xx│ Home End  first token / back to the tail       1-9 0     take that alternative (a branch)   │xxx",
+                           "xx│ r         branch: regenerate from the cursor   Tab       choose in the top-k list           │xxx",
+                           "xx│ t         end thinking now                     v         list the branches                  │xxx",
+                           "xx│ + -       raise / lower the thinking budget    [ ]       previous / next branch             │xxx",
+                           "xx│ :         command line (help lists commands)   C         compare two branches               │xxx",
+                           "xx│ S         tune strategies' parameters          E         write the HTML report              │xxx",
+                           "xx│ s         toggle SwiReasoning                  ?         show / hide this help              │xxx",
+                           "xx│ c         toggle CGRS                          q         quit                               │xxx",
                            "xx└─────────────────────────────────────────────────────────────────────────────────────────────┘xxx",
                            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         // a replay's own keys: nothing that would change the run, the scrubbing keys
         let replay = render(HelpOverlay(), snapshot(status: .replay(playing: false, speed: 1)), width: 50, height: 16,
                             area: Rect(x: 0, y: 0, width: 50, height: 16))
-        expectLines(replay, ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-                             "xx┌ Keys ─────────────────────────────────────┐xxx",
-                             "xx│ space     play / pause                    │xxx",
-                             "xx│ .         step one line                   │xxx",
-                             "xx│ + -       faster / slower                 │xxx",
-                             "xx│ < >       jump a twentieth back / forward │xxx",
-                             "xx│ ← →       move the cursor over the tokens │xxx",
-                             "xx│ Home End  first token / back to the tail  │xxx",
-                             "xx│ v         list the branches               │xxx",
-                             "xx│ [ ]       previous / next branch          │xxx",
-                             "xx│ C         compare two branches            │xxx",
-                             "xx│ E         write the HTML report           │xxx",
-                             "xx│ ?         show / hide this help           │xxx",
-                             "xx│ q         quit                            │xxx",
-                             "xx└───────────────────────────────────────────┘xxx",
+        expectLines(replay, ["x┌ Keys ───────────────────────────────────────┐xx",
+                             "x│ space     play / pause                      │xx",
+                             "x│ .         step one line                     │xx",
+                             "x│ + -       faster / slower                   │xx",
+                             "x│ < >       jump a twentieth back / forward   │xx",
+                             "x│ :         command line (goto, export, help) │xx",
+                             "x│ ← →       move the cursor over the tokens   │xx",
+                             "x│ Home End  first token / back to the tail    │xx",
+                             "x│ v         list the branches                 │xx",
+                             "x│ [ ]       previous / next branch            │xx",
+                             "x│ C         compare two branches              │xx",
+                             "x│ E         write the HTML report             │xx",
+                             "x│ ?         show / hide this help             │xx",
+                             "x│ q         quit                              │xx",
+                             "x└─────────────────────────────────────────────┘xx",
                              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"])
         let small = render(HelpOverlay(), snapshot(strategies: demoStrategies), width: 30, height: 8,
                            area: Rect(x: 0, y: 0, width: 30, height: 8), glyphs: .ascii)
@@ -140,7 +140,7 @@ struct BarsTests {
                             "| < >       move the cursor  |",
                             "| Home End  first token / ba |",
                             "| r         branch: regenera |",
-                            "| ... 15 more: a taller wind |",
+                            "| ... 17 more: a taller wind |",
                             "+----------------------------+"])
     }
 }
@@ -199,7 +199,7 @@ struct WorkbenchTests {
                         "│swa512 ▓                                              ││                      │",
                         "│prompt █  think ▓  latent ▒  answer ░  evicted ·      ││                      │",
                         "└──────────────────────────────────────────────────────┘└──────────────────────┘",
-                        " space pause  . step  ←→ cursor  r branch  v branches  t end-think  ? help      "])
+                        " space pause  . step  ←→ cursor  : command  r branch  v branches  ? help        "])
         #expect(s[0, 1].style.role == Role.border && s[2, 1].style.role == Role.title)
         #expect(s[1, 2].style.role == Role.entropy(0) && s[12, 2].style.role == Role.entropy(1))   // "<think>", " sheep"
         #expect(s[2, 5].style == Style(Role.entropy(0), bold: true))                             // the answer's "9"
@@ -280,7 +280,7 @@ struct WorkbenchTests {
                         "|prompt #  think =  latent ~  answer - ||chose \" all\" 0.90 |",
                         "|                                      ||1>\" all\" 0.60 ##- |",
                         "+--------------------------------------++------------------+",
-                        " space pause  . step  <> cursor  r branch  v branches       "])
+                        " space pause  . step  <> cursor  : command  r branch        "])
         snap.showHelp = true
         let help = Workbench.render(snap, width: 60, height: 16, glyphs: .ascii)
         expectLines(help, [" think+ Keys ----------------------------------------+ing   ",
@@ -291,13 +291,13 @@ struct WorkbenchTests {
                            "+-----| r         branch: regenerate from the cursor |-----+",
                            "+ Sign| t         end thinking now                   |-----+",
                            "|     | + -       raise / lower the thinking budget  |18/32|",
-                           "|     | s         toggle SwiReasoning                |     |",
-                           "+-----| c         toggle CGRS                        |-----+",
-                           "+ KV c| w         toggle NoWait                      |sor -+",
-                           "|globa| b         toggle Budget                      |.80  |",
-                           "|promp| e         toggle Early exit (n/a)            |0.90 |",
-                           "|     | 1-9 0     take that alternative (a branch)   | ##- |",
-                           "+-----| ... 7 more: a taller window shows every key  |-----+",
+                           "|     | :         command line (help lists commands) |     |",
+                           "+-----| S         tune strategies' parameters        |-----+",
+                           "+ KV c| s         toggle SwiReasoning                |sor -+",
+                           "|globa| c         toggle CGRS                        |.80  |",
+                           "|promp| w         toggle NoWait                      |0.90 |",
+                           "|     | b         toggle Budget                      | ##- |",
+                           "+-----| ... 9 more: a taller window shows every key  |-----+",
                            " space+----------------------------------------------+      "])
     }
 }
