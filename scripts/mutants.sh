@@ -11,7 +11,8 @@
 # llama.cpp to build even though the Core tests use a scripted model. The copy is of HEAD
 # (commit first), or with --working-tree of the files in the working tree (tracked and new,
 # ignored ones left out); it is built once, and removed at the end. MUTANTS_FILTER narrows
-# the tests run (default CoreTests; RuleTests shows that those alone kill every mutant).
+# the tests run (default CoreTests; RuleTests shows that those alone kill every mutant);
+# MUTANTS_ONLY=TEXT runs only the mutants whose name contains TEXT.
 . "$(dirname "$0")/lib.sh"
 
 root="$(cd "$(dirname "$0")/.." && git rev-parse --show-toplevel)"
@@ -80,6 +81,34 @@ mutant "bracket: unseen tokens capped by the smallest known, not the server's to
 mutant "bracket: the upper end counts the known tokens as unseen" PartialDistribution.swift \
   'let unseen = max(1, vocabularySize - top.count)' \
   'let unseen = max(1, vocabularySize)'
+
+# settings changed mid-run (the workbench's command line)
+mutant "settings: the sampler keeps the old parameters" SessionSettings.swift \
+  $'        sampler = Sampler(parameters: p)\n' \
+  $'        _ = p   // mutant: the sampler is not told\n'
+mutant "settings: a new seed does not restart the generator" SessionSettings.swift \
+  'state.rng = SeededGenerator(seed: p.seed)' \
+  '_ = p.seed   // mutant'
+mutant "settings: max-tokens raised does not go on" SessionSettings.swift \
+  'try rewind(toPosition: promptTokens.count + records.count - 1)' \
+  '_ = 0   // mutant'
+mutant "settings: a new problem loses the parameters of strategies that are off" SessionSettings.swift \
+  'for s in other.roster.all {' \
+  'for s in other.roster.all where other.roster.enabled.contains(s.id) {'
+mutant "settings: + and - step off the multiples" Parameters.swift \
+  'var next = up ? (v / step + 1) * step : (v % step == 0 ? v - step : (v / step) * step)' \
+  'var next = up ? v + step : v - step'
+
+# MUTANTS_ONLY=TEXT keeps the mutants whose name contains TEXT
+if [ -n "${MUTANTS_ONLY:-}" ]; then
+  keep_names=() keep_files=() keep_olds=() keep_news=()
+  for i in "${!names[@]}"; do
+    case "${names[$i]}" in *"$MUTANTS_ONLY"*)
+      keep_names+=("${names[$i]}"); keep_files+=("${files[$i]}"); keep_olds+=("${olds[$i]}"); keep_news+=("${news[$i]}") ;;
+    esac
+  done
+  names=("${keep_names[@]}") files=("${keep_files[@]}") olds=("${keep_olds[@]}") news=("${keep_news[@]}")
+fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/thinktop-mutants.XXXXXX")"
 copy="$work/repo"

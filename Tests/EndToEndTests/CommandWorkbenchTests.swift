@@ -192,6 +192,41 @@ struct CommandWorkbenchTests {
         #expect(s.tokens == 45 && s.stopReason == "max tokens")
     }
 
+    @Test("goto moves the cursor, rewind branches there, export writes the report; a replay takes goto and refuses changes")
+    func gotoRewindExport() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("g.jsonl").path
+        let html = dir.appendingPathComponent("g.html").path
+        let t = try workbench(["--max-tokens", "60", "--stop", "NEVER-SEEN-STOP", "--trace", trace], state: dir, width: 170)
+        t.wait(timeout: 30) { $0.contains("done: max tokens") }
+        command(t, "goto 10")
+        let cursor = t.wait(timeout: 5) { $0.contains("cursor #10 of 60") }
+        #expect(cursor.contains("cursor #10 of 60"), "\(cursor)")
+        command(t, "rewind 10")
+        let branched = t.wait(timeout: 5) { $0.contains("branch 1 from step 10") }
+        #expect(branched.contains("branch 1 from step 10"), "\(branched)")
+        t.wait(timeout: 30) { $0.contains("done: max tokens") }
+        command(t, "export \(html)")
+        let written = t.wait(timeout: 20) { $0.contains("written to") }
+        #expect(written.contains("written to"), "\(written)")
+        quit(t)
+        #expect(((try? String(contentsOfFile: html, encoding: .utf8)) ?? "").contains("<html"))
+        let log = BranchLog(lines: try TraceReader(path: trace).lines)
+        #expect(log.branches.count == 2 && log.branch(1)?.info.forkStep == 10)
+        let r = try TmuxSession([Binary.path, "replay", trace], width: 170)
+        r.wait { $0.contains("replay") }
+        r.send("Space")
+        command(r, "goto 5")
+        let moved = r.wait(timeout: 5) { $0.contains("cursor #5 of") }
+        #expect(moved.contains("cursor #5 of"), "\(moved)")
+        command(r, "temp 1")
+        let refused = r.wait(timeout: 5) { $0.contains("a replay cannot change the run") }
+        #expect(refused.contains("temp: a replay cannot change the run (here: goto, export, help, q)"), "\(refused)")
+        r.send("Escape")
+        quit(r)
+    }
+
     @Test("model loading: `run` in a terminal says what loaded where; the workbench says it once it is up")
     func loadingProgress() throws {
         let dir = try temporaryDirectory()
@@ -203,5 +238,13 @@ struct CommandWorkbenchTests {
         let up = t.wait { $0.contains("paused") && $0.contains("loaded") }
         #expect(up.range(of: #"loaded gemma-3-270m-q4_k_m\.gguf \(\d+ MiB\) on CPU"#, options: .regularExpression) != nil, "\(up)")
         quit(t)
+        // layers on a ggml-rpc-server: it is named where they go
+        let server = try TestServer.rpc()
+        defer { server.kill() }
+        let rpc = try TmuxSession([Binary.path, "run", "--rpc", "127.0.0.1:\(server.port)", "--max-tokens", "3"], width: 160)
+        let remote = rpc.wait { $0.contains("EXITED") }
+        #expect(remote.range(of: #"\(\d+ MiB\) on RPC 127\.0\.0\.1:"# + "\(server.port)" + #" \+ CPU in"#, options: .regularExpression) != nil,
+                "\(remote)")
+        #expect(remote.contains("EXITED 0"), "\(remote)")
     }
 }
