@@ -232,3 +232,59 @@ struct CommandTests {
         #expect(t.lines[4].contains("Enter run  Tab complete"))
     }
 }
+
+@Suite("The strategy pane's editor")
+struct StrategyEditorTests {
+    let rows: [WorkbenchSnapshot.StrategyRow] = [
+        .init(key: "e", name: "DEER", enabled: true, available: true, detail: "threshold 0.8",
+              parameters: [.init(name: "threshold", value: "0.8", kind: .number(0...1, lowerOpen: false), help: "exit when the confidence is above this"),
+                           .init(name: "probe", value: "20", kind: .integer(2...256, off: false), help: "probe tokens at most")],
+              id: "deer"),
+        .init(key: "c", name: "CGRS", enabled: false, available: true, detail: "delta 0.9", id: "cgrs"),
+    ]
+
+    @Test("the selected strategy is highlighted, its parameters listed under it with the chosen one marked, then what that one takes")
+    func focused() {
+        var snap = snapshot(strategies: rows)
+        snap.strategyFocus = .init(row: 0, parameter: 1)
+        let s = render(StrategyPane(), snap, width: 40, height: 9, area: Rect(x: 0, y: 0, width: 40, height: 9))
+        expectLines(s, ["e DEER on  threshold 0.8                ",
+                        "   threshold 0.8                        ",
+                        " ▸ probe     20                         ",
+                        "   a whole number in 2…256 · probe      ",
+                        "   tokens at most                       ",
+                        "c CGRS off delta 0.9                    ",
+                        "                                        ",
+                        "                                        ",
+                        "                                        "])
+        #expect(s[0, 0].style.role == Role.branchSelected && s[0, 0].style.reverse)
+        #expect(s[3, 2].style.role == Role.topkSelected)
+        // the lines it needs are what the layout is asked for
+        #expect(StrategyPane.lineCount(rows, width: 40, glyphs: .unicode, focus: snap.strategyFocus) == 6)
+        #expect(StrategyPane.lineCount(rows, width: 40, glyphs: .unicode) == 2)
+    }
+
+    @Test("a strategy without parameters says so; with too little room the selected one stays in view")
+    func noneAndScrolled() {
+        var snap = snapshot(strategies: rows)
+        snap.strategyFocus = .init(row: 1, parameter: 0)
+        let s = render(StrategyPane(), snap, width: 40, height: 2, area: Rect(x: 0, y: 0, width: 40, height: 2))
+        #expect(s.lines[0].hasPrefix("c CGRS off delta 0.9"))
+        #expect(s.lines[1].hasPrefix("  no parameters"))
+    }
+}
+
+@Suite("The loading screen")
+struct LoadingScreenTests {
+    @Test("what loads where, a bar as far as the load is, the percentage, centred")
+    func halfway() {
+        let s = LoadingScreen.render(what: "m.gguf (241 MiB) on CPU", fraction: 0.5, width: 40, height: 7, glyphs: .ascii)
+        expectLines(s, ["                                        ",
+                        "                                        ",
+                        "    Loading m.gguf (241 MiB) on CPU     ",
+                        "                                        ",
+                        "    ##############.............. 50%    ",
+                        "                                        ",
+                        "              Ctrl-C stops              "])
+    }
+}
