@@ -212,7 +212,7 @@ extension WorkbenchApp {
 
     func openStrategyFocus() {
         snapshot.strategyFocus = .init(row: 0, parameter: 0)
-        flash("strategies: \u{2191}\u{2193} pick, \u{2190}\u{2192} parameter, + - adjust, Enter type a value, Esc done")
+        flash("strategy editor: Esc gives the keys back")
     }
 
     /// Keys while the strategy pane has them; false for the keys it leaves to the workbench.

@@ -38,7 +38,9 @@ public struct StrategyPane: Pane {
                 head = head.map { Span($0.text, Style(Role.branchSelected, bold: $0.style.bold, reverse: true)) }
                 lines[0] = head
             }
-            return Array((lines + Self.parameterLines(rows[i], selected: focus.parameter, width: area.width, glyphs: glyphs))
+            let room = min(maxLines, area.height - (rows.count > 1 ? 1 : 0)) - lines.count
+            return Array((lines + Self.parameterLines(rows[i], selected: focus.parameter, width: area.width,
+                                                      maxLines: max(1, room), glyphs: glyphs))
                 .prefix(maxLines))
         }
         let wanted = rows.indices.map { block($0).count }
@@ -70,23 +72,31 @@ public struct StrategyPane: Pane {
     }
 
     /// The selected strategy's parameters, one a line (`  threshold 0.95`), the selected one
-    /// highlighted, then what it takes; or a line saying it has none.
-    static func parameterLines(_ row: WorkbenchSnapshot.StrategyRow, selected: Int, width: Int, glyphs: Glyphs) -> [[Span]] {
+    /// highlighted, then what it takes; or a line saying it has none. In fewer than
+    /// `maxLines`, a window of the parameters around the selected one (and one line of help).
+    static func parameterLines(_ row: WorkbenchSnapshot.StrategyRow, selected: Int, width: Int, maxLines: Int = .max,
+                               glyphs: Glyphs) -> [[Span]] {
         guard !row.parameters.isEmpty else { return [[Span("  no parameters", Style(Role.dim, dim: true))]] }
         let nameWidth = min(16, row.parameters.map { DisplayWidth.of($0.name) }.max() ?? 0)
         let chosen = min(max(0, selected), row.parameters.count - 1)
+        let p = row.parameters[chosen]
+        var help = Format.wrap(p.kind.summary + " \(glyphs.dot) " + p.help, width: max(1, width - 3), maxLines: 3, glyphs: glyphs)
+        var shown = 0..<row.parameters.count
+        if row.parameters.count + help.count > maxLines {
+            help = Array(help.prefix(maxLines >= 4 ? 1 : 0))
+            let slots = max(1, maxLines - help.count)
+            let start = max(0, min(chosen - slots / 2, row.parameters.count - slots))
+            shown = start..<min(row.parameters.count, start + slots)
+        }
         var lines: [[Span]] = []
-        for (i, p) in row.parameters.enumerated() {
+        for (i, p) in row.parameters.enumerated() where shown.contains(i) {
             let mark = i == chosen ? glyphs.chosen : " "
             let name = Format.pad(Format.clip(p.name, to: nameWidth, glyphs: glyphs), to: nameWidth)
             let value = Format.clip(p.value, to: max(1, width - nameWidth - 5), glyphs: glyphs)
             let style = i == chosen ? Style(Role.topkSelected, bold: true) : Style.plain
             lines.append([Span(" " + mark + " "), Span(name, i == chosen ? style : Style(Role.dim)), Span(" "), Span(value, style)])
         }
-        let p = row.parameters[chosen]
-        for text in Format.wrap(p.kind.summary + " \(glyphs.dot) " + p.help, width: max(1, width - 3), maxLines: 3, glyphs: glyphs) {
-            lines.append([Span("   "), Span(text, Style(Role.dim, dim: true))])
-        }
+        for text in help { lines.append([Span("   "), Span(text, Style(Role.dim, dim: true))]) }
         return lines
     }
 
