@@ -264,6 +264,18 @@ struct StrategyEditorTests {
         #expect(StrategyPane.lineCount(rows, width: 40, glyphs: .unicode) == 2)
     }
 
+    @Test("in a short pane, the parameters show as a window around the selected one")
+    func windowed() {
+        let many = (0..<10).map { WorkbenchSnapshot.ParameterRow(name: "p\($0)", value: "\($0)", kind: .integer(0...99, off: false), help: "h") }
+        var snap = snapshot(strategies: [.init(key: "e", name: "DEER", enabled: true, available: true, detail: "", parameters: many, id: "deer"),
+                                         rows[1]])
+        snap.strategyFocus = .init(row: 0, parameter: 8)
+        let s = render(StrategyPane(), snap, width: 30, height: 7, area: Rect(x: 0, y: 0, width: 30, height: 7))
+        #expect(s.lines.map { String($0.prefix(8)) } == ["e DEER o", "   p6 6", "   p7 7", " ▸ p8 8", "   p9 9", "   a who", "c CGRS o"].map {
+            $0.padding(toLength: 8, withPad: " ", startingAt: 0)
+        })
+    }
+
     @Test("a strategy without parameters says so; with too little room the selected one stays in view")
     func noneAndScrolled() {
         var snap = snapshot(strategies: rows)
