@@ -325,7 +325,8 @@ extension ParameterCatalog {
 extension ParameterKind {
     /// The value one step up or down from `value` (the strategy pane's `+`/`-`), or nil when
     /// this kind has no steps (texts) or the value is at its end. Numbers move by a round step
-    /// (1, 2 or 5 × a power of ten, about a tenth of the value; 0.05 for fractions up to 1)
+    /// (1, 2 or 5 × a power of ten near an eighth of an integer, a tenth of a number; 0.05 for
+    /// fractions up to 1)
     /// and land on its multiples; choices go round; flags flip; an integer that can be off
     /// goes off below its lowest value and comes back at it.
     public func step(_ value: String, up: Bool) -> String? {
@@ -362,11 +363,10 @@ extension ParameterKind {
         }
     }
 
-    /// 1, 2 or 5 × a power of ten, at most `x` (at least 1e-6).
+    /// The 1, 2 or 5 × a power of ten nearest `x` in ratio (at least 1e-6): 8 → 10, 64 → 50.
     static func roundStep(_ x: Double) -> Double {
         guard x > 1e-6 else { return 1e-6 }
         let p = pow(10, (log10(x)).rounded(.down))
-        for m in [5.0, 2.0, 1.0] where m * p <= x * (1 + 1e-9) { return m * p }
-        return p
+        return [1.0, 2, 5, 10].map { $0 * p }.min { abs(log($0 / x)) < abs(log($1 / x)) }!
     }
 }

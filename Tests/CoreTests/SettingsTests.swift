@@ -145,6 +145,8 @@ struct SettingsTests {
         #expect(budget.step("500", up: false) == "450")
         #expect(budget.step("16", up: false) == nil)          // at its lowest
         #expect(ParameterKind.integer(1...10, off: false).step("3", up: true) == "4")
+        #expect(ParameterKind.integer(1...1_048_576, off: false).step("64", up: true) == "70")
+        #expect(ParameterKind.integer(1...1_048_576, off: false).step("64", up: false) == "60")
         let limit = ParameterKind.integer(1...100, off: true)
         #expect(limit.step("1", up: false) == "off")
         #expect(limit.step("off", up: true) == "1")
