@@ -25,8 +25,9 @@ public enum SessionCommand: Sendable, Equatable {
     case setMaxTokens(Int)
     /// run some work on the session's thread between two steps (the workbench's `trace FILE`)
     case perform(SessionTask)
-    /// start a new branch at a step (keeping the current one), taking `token` there if given
-    case fork(step: Int, token: Int32?)
+    /// start a new branch at a step (keeping the current one), taking `token` there if given,
+    /// the generators restarting from `seed` there if given
+    case fork(step: Int, token: Int32?, seed: UInt64? = nil)
     /// make another branch current, as it was left
     case switchBranch(Int)
     case stop
@@ -155,8 +156,8 @@ extension DecodingSession {
                 try roster.set(id, name, value, prepare: prepare)
                 emit(TraceEvent(step: records.count, kind: .parameter, strategy: id, detail: strategy(id)?.spec ?? id))
                 noteStrategies()
-            case .fork(let step, let token):
-                try fork(atStep: step, token: token)
+            case .fork(let step, let token, let seed):
+                try fork(atStep: step, token: token, seed: seed)
             case .switchBranch(let id):
                 try switchBranch(to: id)
             case .setKVPolicy(let spec):

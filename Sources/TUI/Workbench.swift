@@ -30,6 +30,8 @@ final class WorkbenchApp {
     /// sampling and the token limit as the command line last set them
     var sampling: SamplingParameters?
     var maxTokens = 0
+    /// the seed the command line set, if it did: branches it starts draw from it
+    var seedSet: UInt64?
     /// the run's summary, once the session's thread wrote it
     private(set) var summary: TraceSummary?
     /// why the trace stopped being written, if it did
@@ -86,6 +88,7 @@ final class WorkbenchApp {
         kvPolicyID = run.kvPolicyID
         sampling = run.header.settings.sampling
         maxTokens = run.header.settings.maxTokens
+        seedSet = nil
         updateBudget()
     }
 
@@ -338,7 +341,7 @@ final class WorkbenchApp {
                 return
             }
             // a new branch from there: the old continuation stays as the branch it was
-            session.send(.fork(step: c, token: nil))
+            session.send(.fork(step: c, token: nil, seed: seedSet))
             session.send(.resume)
             snapshot.cursor = nil
             flash("branch \(nextBranchID) from step \(c): branch \(snapshot.currentBranch) is kept (v lists branches)")

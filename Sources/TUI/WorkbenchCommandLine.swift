@@ -152,6 +152,7 @@ extension WorkbenchApp {
             let p = change.applied(to: old)
             session.send(.setSampling(p))
             sampling = p
+            if case .seed(let seed) = change { seedSet = seed }
             flash("sampling: " + Self.describe(change))
         case .maxTokens(let n):
             session.send(.setMaxTokens(n))
@@ -179,7 +180,9 @@ extension WorkbenchApp {
             }
             session.send(.perform(run.driver.record(to: path)))
         case .rewind(let step):
-            session.send(.fork(step: step, token: nil))
+            // after `seed`, a branch from an earlier step draws from the new seed there (a fork
+            // otherwise restores the generators as they were at that step)
+            session.send(.fork(step: step, token: nil, seed: seedSet))
             session.send(.resume)
             snapshot.cursor = nil
             flash("branch \(nextBranchID) from step \(step): branch \(snapshot.currentBranch) is kept (v lists branches)")

@@ -192,7 +192,7 @@ struct CommandWorkbenchTests {
         #expect(s.tokens == 45 && s.stopReason == "max tokens")
     }
 
-    @Test("goto moves the cursor, rewind branches there, export writes the report; a replay takes goto and refuses changes")
+    @Test("goto moves the cursor, rewind after seed branches there with the new seed, export writes the report; a replay takes goto and refuses changes")
     func gotoRewindExport() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -203,6 +203,9 @@ struct CommandWorkbenchTests {
         command(t, "goto 10")
         let cursor = t.wait(timeout: 5) { $0.contains("cursor #10 of 60") }
         #expect(cursor.contains("cursor #10 of 60"), "\(cursor)")
+        // after `seed`, the branch draws from the new seed at its step
+        command(t, "seed 8")
+        t.wait(timeout: 5) { $0.contains("sampling: seed 8") }
         command(t, "rewind 10")
         let branched = t.wait(timeout: 5) { $0.contains("branch 1 from step 10") }
         #expect(branched.contains("branch 1 from step 10"), "\(branched)")
@@ -214,6 +217,7 @@ struct CommandWorkbenchTests {
         #expect(((try? String(contentsOfFile: html, encoding: .utf8)) ?? "").contains("<html"))
         let log = BranchLog(lines: try TraceReader(path: trace).lines)
         #expect(log.branches.count == 2 && log.branch(1)?.info.forkStep == 10)
+        #expect(log.branch(1)?.info.cause.kind == .seed && log.branch(1)?.info.cause.seed == 8)
         let r = try TmuxSession([Binary.path, "replay", trace], width: 170)
         r.wait { $0.contains("replay") }
         r.send("Space")
