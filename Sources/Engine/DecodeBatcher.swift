@@ -132,52 +132,68 @@ public final class DecodeBatcher: @unchecked Sendable {
         if let e = r.error { throw e }
     }
 
-    /// A lane whose run ended: the others no longer wait for it.
-    /// Sequence ids of lanes that will take no more runs, free for others to move into.
-    private var retired: [SequenceID] = []
+    /// Sequence ids no run holds: those of lanes between runs or taking no more. A round moves
+    /// the runs with the highest ids down into them, and a lane starting a run takes the
+    /// highest, so the runs going on keep consecutive ids (one micro-batch per round, not one
+    /// per gap) while lanes come and go.
+    private var free: [SequenceID] = []
 
-    /// A lane that takes no more runs: its sequences go to a lane with a higher run id, so
-    /// the runs still going keep consecutive ids (one micro-batch per round, not one per gap).
-    func retire(_ lane: BatchLane) {
+    /// A lane whose run ended: the others no longer wait for it, and its sequences are free
+    /// (the next run it takes gets the highest free ones, `seat`).
+    func leave(_ lane: BatchLane) {
         condition.lock()
         if lane.joined { lane.joined = false; active -= 1 }
-        retired.append(lane.main)
+        if lane.seated { lane.seated = false; free.append(lane.main) }
         runIfComplete()
         condition.unlock()
     }
 
+    /// A lane about to start a run: it takes the highest free sequences (none taken while it
+    /// still holds its own), and the rounds wait for it from now on. Without that wait, the
+    /// rounds decoded while it reads its prompt would leave its id out — a gap, and llama.cpp
+    /// splits the round into two micro-batches there; with it, they wait only for its first
+    /// step (its prompt runs alone either way).
+    func seat(_ lane: BatchLane) {
+        condition.lock()
+        defer { condition.unlock() }
+        if !lane.joined { lane.joined = true; active += 1 }
+        guard !lane.seated, let top = free.max() else { return }
+        free.removeAll { $0 == top }
+        lane.main = top
+        lane.probe = SequenceID(rawValue: top.rawValue + Int32(laneCount))
+        lane.seated = true
+    }
+
+    /// A lane that takes no more runs.
+    func retire(_ lane: BatchLane) { leave(lane) }
+
     /// With the lock held and the context ours, every active lane waiting in this round:
-    /// moves the lanes with the highest run ids into retired lanes' lower ids (the run's stream
-    /// copied whole, cell for cell, so its attention sums as before; the probe's fork empty).
+    /// moves the lanes with the highest run ids into lower free ids (the run's stream copied
+    /// whole, cell for cell, so its attention sums as before — a probe's fork kept in it moves
+    /// with it; a fork in a stream of its own must be empty).
     private func compact(_ round: [Request]) {
-        retired.sort()
-        while let free = retired.first {
+        free.sort()
+        while let lowest = free.first {
             guard let k = round.indices.filter({ round[$0].input.sequence == round[$0].lane.main })
                     .max(by: { round[$0].lane.main < round[$1].lane.main }),
-                  round[k].lane.main > free, round[k].lane.forkStart == nil,
+                  round[k].lane.main > lowest,
                   context.positionRange(sequence: round[k].lane.probe) == nil else { return }
             let lane = round[k].lane
-            retired.removeFirst()
-            context.copySequence(from: lane.main, to: free, from: 0, to: nil)
+            free.removeFirst()
+            try? context.removeCells(sequence: SequenceID(rawValue: lowest.rawValue + Int32(laneCount)), from: 0, to: nil)
+            context.copySequence(from: lane.main, to: lowest, from: 0, to: nil)
             try? context.removeCells(sequence: lane.main, from: 0, to: nil)
-            retired.append(lane.main)
-            retired.sort()
-            lane.main = free
-            lane.probe = SequenceID(rawValue: free.rawValue + Int32(laneCount))
-            for r in round where r.lane === lane { r.input.sequence = free }
+            free.append(lane.main)
+            free.sort()
+            lane.main = lowest
+            lane.probe = SequenceID(rawValue: lowest.rawValue + Int32(laneCount))
+            for r in round where r.lane === lane { r.input.sequence = lowest }
             moves += 1
         }
     }
 
-    /// runs moved into a retired lane's sequences
+    /// runs moved into a free lane's sequences
     public private(set) var moves = 0
-
-    func leave(_ lane: BatchLane) {
-        condition.lock()
-        if lane.joined { lane.joined = false; active -= 1 }
-        runIfComplete()
-        condition.unlock()
-    }
 
     /// With the lock held: when every active lane has an input pending, decodes them all.
     private func runIfComplete() {
@@ -187,7 +203,7 @@ public final class DecodeBatcher: @unchecked Sendable {
             busy = true
             var round = pending
             pending = []
-            if !retired.isEmpty { compact(round) }
+            if !free.isEmpty { compact(round) }
             round.sort { $0.input.sequence < $1.input.sequence }
             condition.unlock()
             var failure: Error?
@@ -225,6 +241,8 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     var probe: SequenceID
     /// taking part in the batcher's rounds (guarded by the batcher's lock)
     var joined = false
+    /// holding its sequences (between runs they are free for others; guarded by the lock)
+    var seated = true
     private let buffer: UnsafeMutableBufferPointer<Float>
     private var hasLogits = false
     private var pieces: [Int32: [UInt8]] = [:]
@@ -251,6 +269,10 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
 
     /// This lane takes no more runs: a lane still running may move into its sequences.
     public func retire() { batcher.retire(self) }
+
+    /// This lane starts a run: it takes free sequences if it gave its own up (call before the
+    /// run's session is made on it).
+    public func begin() { batcher.seat(self) }
 
     /// A probe's fork kept in the run's own stream: set when the fork is made, the position
     /// where the run ends and the fork's own inputs begin. A fork copies the run's whole

@@ -162,6 +162,7 @@ struct Eval: ParsableCommand {
             let markers = ThinkMarkers.resolve(backend: lanes[0])
             let pool = EvalPool(jobs: jobs.count) { done, what in self.progress(done, jobs.count, what) }
             try pool.run(lanes: count, describe: { j in "\(jobs[j].set) · \(list[jobs[j].problem].id ?? "#\(jobs[j].problem + 1)")" }) { lane, j in
+                lanes[lane].begin()
                 defer { lanes[lane].finish() }
                 return try self.run(jobs[j].set, list[jobs[j].problem], index: jobs[j].problem, prompt: prompts[jobs[j].problem],
                                     backend: lanes[lane], markers: markers, sampling: sampling)

@@ -78,16 +78,15 @@ extension Eval {
         (prompts.map(\.count).max() ?? 0) + maxTokens + 128
     }
 
-    /// How many problems to decode together when --parallel is not given: eight per core, at
-    /// most 64 (the shipped evaluation on 2 cores: 8 lanes 320 s, 16 lanes 280 s, 32 lanes
-    /// 312 s — past 16 the attention over every lane's cache and the lanes' own work outgrow
-    /// what a wider batch saves), no more than there are runs, and no more than the cache fits
-    /// in a quarter of the memory (at most 4 GiB).
+    /// How many problems to decode together when --parallel is not given: 32 per core, at
+    /// most 64 (the shipped evaluation on 2 cores, batched: 16 lanes 177–197 s, 32 lanes
+    /// 169 s, 64 lanes 155–162 s), no more than there are runs, and no more than the cache
+    /// fits in a quarter of the memory (at most 4 GiB).
     static func automaticLanes(jobs: Int, cellsPerSequence: Int, model: LlamaModel) -> Int {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let budget = min(Double(ProcessInfo.processInfo.physicalMemory) / 4, Double(4 << 30))
         let perLane = Double(2 * cellsPerSequence * model.kvBytesPerToken(keyBytesPerElement: 2, valueBytesPerElement: 2))
         let byMemory = perLane > 0 ? Int(budget / perLane) : jobs
-        return max(1, min(jobs, min(8 * cores, 64), byMemory))
+        return max(1, min(jobs, min(32 * cores, 64), byMemory))
     }
 }
