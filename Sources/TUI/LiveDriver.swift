@@ -62,8 +62,11 @@ final class LiveDriver: @unchecked Sendable {
             do {
                 let input = try input(choice)
                 try current.check(input)
+                // a second request before the run stopped replaces the first (one stop only:
+                // another would stop the new run as it starts)
+                let first = pending == nil
                 pending = input
-                current.session.send(.stop)
+                if first { current.session.send(.stop) }
             } catch {
                 mailbox.push(.notice("no new run: \(error)"))
             }

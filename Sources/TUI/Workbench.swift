@@ -92,15 +92,16 @@ final class WorkbenchApp {
         updateBudget()
     }
 
-    /// A new problem's run took over: the panes start over on it, keeping the screen's state
-    /// (help, the strategy pane's selection).
+    /// A new problem's run took over: the panes start over on it, keeping what the person has
+    /// open (the command line being typed, the strategy editor, the help).
     private func takeOver(_ info: LiveRunInfo) {
         guard case .live(var run) = source else { return }
         run.info = info
         source = .live(run)
-        let focus = snapshot.strategyFocus
+        // what the person has open stays open: a line being typed, the editor, the help
+        let (focus, line, help, commands) = (snapshot.strategyFocus, snapshot.commandLine, snapshot.showHelp, snapshot.showCommands)
         snapshot = Self.liveSnapshot(info)
-        snapshot.strategyFocus = focus
+        (snapshot.strategyFocus, snapshot.commandLine, snapshot.showHelp, snapshot.showCommands) = (focus, line, help, commands)
         log = BranchLog()
         cacheStates = [:]
         summary = nil

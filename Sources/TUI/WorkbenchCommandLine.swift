@@ -52,8 +52,7 @@ extension WorkbenchApp {
             switch c {
             case "\u{1B}":
                 snapshot.commandLine = nil
-                _ = history.newer()
-                history.add("")
+                history.reset()
                 return
             case "\r", "\n":
                 snapshot.commandLine = line

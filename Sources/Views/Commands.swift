@@ -397,6 +397,12 @@ public struct CommandHistory: Equatable, Sendable {
         draft = ""
     }
 
+    /// Back at the end, with nothing typed (the line was closed).
+    public mutating func reset() {
+        index = entries.count
+        draft = ""
+    }
+
     /// ↑: the line before, keeping `current` to come back to; nil at the oldest.
     public mutating func older(current: String) -> String? {
         guard index > 0 else { return nil }

@@ -139,6 +139,39 @@ struct CommandWorkbenchTests {
         #expect(tokens(reader.allRuns[1]).first?.position == h.promptTokens)
     }
 
+    @Test("two problems typed back to back: the line typed while the first takes over stays open, and each runs in turn")
+    func problemsBackToBack() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let trace = dir.appendingPathComponent("two.jsonl").path
+        let t = try workbench(["--paused", "--trace", trace], state: dir)
+        t.wait { $0.contains("paused") }
+        // the second line is opened with the first's Enter, before the first run takes over
+        t.send(":")
+        t.wait(timeout: 5) { $0.contains("Tab complete") }
+        t.send("-l", "problem first one")
+        t.send("Enter", ":")
+        t.send("-l", "problem What is")
+        // taken over: the decoding pane shows the new problem
+        let over = t.wait(timeout: 30) { $0.range(of: #"│first one +│"#, options: .regularExpression) != nil }
+        #expect(over.contains(":problem What is"), "the line being typed was lost when the new run took over:\n\(over)")
+        t.send("-l", " 5 + 6?")
+        t.send("Enter")
+        let second = t.wait(timeout: 30) { $0.range(of: #"│What is 5 \+ 6\? +│"#, options: .regularExpression) != nil }
+        #expect(second.contains("What is 5 + 6?"), "\(second)")
+        quit(t)
+        let problems = try TraceReader(path: trace).allRuns.compactMap { run -> String? in
+            if case .header(let h) = run.first { return h.problem }
+            return nil
+        }
+        #expect(problems == [DemoProblem.question, "first one", "What is 5 + 6?"])
+        // no key of the second line reached the workbench as a key (b, e, s would have turned strategies on)
+        #expect(try TraceReader(path: trace).lines.allSatisfy { line in
+            if case .event(let e) = line { return e.kind != .enable && e.kind != .branch }
+            return true
+        })
+    }
+
     @Test("↑ on the command line recalls a command from an earlier workbench; a bad command is said under the line, which stays")
     func historyAndErrors() throws {
         let dir = try temporaryDirectory()
