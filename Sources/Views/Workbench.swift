@@ -9,6 +9,8 @@ public enum Workbench {
         var surface = Surface(width: width, height: height)
         guard var layout = WorkbenchLayout(width: width, height: height, strategyRows: s.strategies.count) else {
             tooSmall(into: &surface, glyphs: glyphs)
+            // a line being typed stays in view (`q` still quits from it)
+            commandLine(s, into: &surface, glyphs: glyphs)
             return surface
         }
         // details wrapped onto more lines ask for a taller strategy panel (the column's width

@@ -303,3 +303,15 @@ struct LoadingScreenTests {
                         "              Ctrl-C stops              "])
     }
 }
+
+@Suite("The command line on a tiny terminal")
+struct TinyCommandLineTests {
+    @Test("below the minimum size the message shows and a line being typed stays in view under it")
+    func tiny() {
+        var snap = snapshot()
+        snap.commandLine = CommandLineView(text: "q")
+        let s = Workbench.render(snap, width: 40, height: 10, glyphs: .unicode)
+        #expect(s.lines.contains { $0.contains("thinktop needs at least") })
+        #expect(s.lines[8].hasPrefix(":q"))
+    }
+}
