@@ -87,8 +87,8 @@ mutant "settings: the sampler keeps the old parameters" SessionSettings.swift \
   $'        sampler = Sampler(parameters: p)\n' \
   $'        _ = p   // mutant: the sampler is not told\n'
 mutant "settings: a new seed does not restart the generator" SessionSettings.swift \
-  'state.rng = SeededGenerator(seed: p.seed)' \
-  '_ = p.seed   // mutant'
+  'if p.seed != old.seed { state.reseed(p.seed) }' \
+  'if p.seed != old.seed { _ = p.seed }   // mutant'
 mutant "settings: max-tokens raised does not go on" SessionSettings.swift \
   'try rewind(toPosition: promptTokens.count + records.count - 1)' \
   '_ = 0   // mutant'

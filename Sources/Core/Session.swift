@@ -127,13 +127,18 @@ public final class DecodingSession {
         self.config = config
         self.commands = commands
         self.promptTokens = promptTokens
-        let needed = config.sampling.isGreedy ? 0 : config.sampling.topK
-        analyzer = DistributionAnalyzer(topCount: max(config.topAlternatives, min(needed, backend.vocabularySize)))
+        analyzer = DistributionAnalyzer(topCount: Self.candidatesKept(config, vocabularySize: backend.vocabularySize))
         sampler = Sampler(parameters: config.sampling)
         state = SessionState(config: config, initialPhase: initialPhase)
         kvc = KVController(kv: kv, prompt: promptTokens)
         roster = StrategyRoster(offered: kv.capabilities, backend: kv.backendName, hints: kv.capabilityHints)
         kvc.beforeShift = { [unowned self] in self.dropCopiesSharingMain() }
+    }
+
+    /// The candidates the analyzer keeps: the alternatives shown, and all that top-k samples from.
+    static func candidatesKept(_ config: SessionConfig, vocabularySize: Int) -> Int {
+        let needed = config.sampling.isGreedy ? 0 : config.sampling.topK
+        return max(config.topAlternatives, min(needed, vocabularySize))
     }
 
     public var isDone: Bool { stopReason != nil }

@@ -136,10 +136,7 @@ extension DecodingSession {
         emit(TraceEvent(step: step, kind: .branch, detail: cause.description, branch: id, parent: parent, cause: cause))
         try cut(toPosition: promptTokens.count + step, event: false)
         tree.specHistory = history
-        if let seed {
-            state.rng = SeededGenerator(seed: seed)
-            state.strategyRNG = SeededGenerator(seed: seed ^ 0x5354_5241_5445_4759)
-        }
+        if let seed { state.reseed(seed) }
         if let token { state.forced = [token] }
         return id
     }

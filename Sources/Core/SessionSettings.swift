@@ -11,13 +11,9 @@ extension DecodingSession {
         guard p != old else { return }
         config.sampling = p
         sampler = Sampler(parameters: p)
-        let needed = p.isGreedy ? 0 : p.topK
-        let wanted = max(config.topAlternatives, min(needed, backend.vocabularySize))
+        let wanted = Self.candidatesKept(config, vocabularySize: backend.vocabularySize)
         if analyzer.topCount < wanted { analyzer = DistributionAnalyzer(topCount: wanted) }
-        if p.seed != old.seed {
-            state.rng = SeededGenerator(seed: p.seed)
-            state.strategyRNG = SeededGenerator(seed: p.seed ^ 0x5354_5241_5445_4759)
-        }
+        if p.seed != old.seed { state.reseed(p.seed) }
         emit(TraceEvent(step: records.count, kind: .settings, detail: Self.difference(old, p)))
     }
 
@@ -62,8 +58,7 @@ extension DecodingSession {
         config.sampling = other.config.sampling
         config.maxTokens = other.config.maxTokens
         sampler = Sampler(parameters: config.sampling)
-        let needed = config.sampling.isGreedy ? 0 : config.sampling.topK
-        analyzer = DistributionAnalyzer(topCount: max(config.topAlternatives, min(needed, backend.vocabularySize)))
+        analyzer = DistributionAnalyzer(topCount: Self.candidatesKept(config, vocabularySize: backend.vocabularySize))
         state = SessionState(config: config, initialPhase: state.tracker.phase)
     }
 }

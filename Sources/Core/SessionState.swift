@@ -21,9 +21,16 @@ struct SessionState {
     /// UTF-8 length of the full generated text (what strategies read)
     var fullTextBytes = 0
 
+    /// The sampler's generator and the strategies' own, both from `seed`.
+    static func generators(seed: UInt64) -> (SeededGenerator, SeededGenerator) {
+        (SeededGenerator(seed: seed), SeededGenerator(seed: seed ^ 0x5354_5241_5445_4759))
+    }
+
+    /// Both generators start again from `seed` (a fork with a seed, a new seed mid-run).
+    mutating func reseed(_ seed: UInt64) { (rng, strategyRNG) = Self.generators(seed: seed) }
+
     init(config: SessionConfig, initialPhase: Phase) {
-        rng = SeededGenerator(seed: config.sampling.seed)
-        strategyRNG = SeededGenerator(seed: config.sampling.seed ^ 0x5354_5241_5445_4759)
+        (rng, strategyRNG) = Self.generators(seed: config.sampling.seed)
         tracker = PhaseTracker(markers: config.markers, initial: initialPhase)
         stopMatcher = StopMatcher(stops: config.stops)
         blocks = BlockStatistics(window: config.blockWindow)

@@ -164,9 +164,6 @@ public final class DecodeBatcher: @unchecked Sendable {
         lane.seated = true
     }
 
-    /// A lane that takes no more runs.
-    func retire(_ lane: BatchLane) { leave(lane) }
-
     /// With the lock held and the context ours, every active lane waiting in this round:
     /// moves the lanes with the highest run ids into lower free ids (the run's stream copied
     /// whole, cell for cell, so its attention sums as before — a probe's fork kept in it moves
@@ -264,11 +261,9 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
         hasLogits = true
     }
 
-    /// The run on this lane ended: the other lanes stop waiting for it.
+    /// The run on this lane ended: the other lanes stop waiting for it, and its sequences are
+    /// free for the runs going on to move into (the lane takes free ones again at `begin`).
     public func finish() { batcher.leave(self) }
-
-    /// This lane takes no more runs: a lane still running may move into its sequences.
-    public func retire() { batcher.retire(self) }
 
     /// This lane starts a run: it takes free sequences if it gave its own up (call before the
     /// run's session is made on it).

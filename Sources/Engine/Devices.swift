@@ -1,6 +1,7 @@
 import CLlama
 import Core
 import Foundation
+import Synchronization
 
 /// The devices ggml knows in this process, and ggml-rpc-server endpoints added to them.
 public enum Devices {
@@ -59,8 +60,10 @@ public enum Devices {
     /// does (the RPC backend's `ggml_backend_rpc_add_server`, found through the backend
     /// registry). Each server is checked first — reachable, and speaking this llama.cpp's
     /// protocol — because ggml aborts the process on either failure; the error names the
-    /// endpoint and what to do.
+    /// endpoint and what to do. An endpoint this process registered already is skipped (the
+    /// workbench names where a model will load before loading it: one handshake is enough).
     public static func addRPCServers(_ endpoints: [String]) throws {
+        let endpoints = endpoints.filter { e in registered.withLock { !$0.contains(e) } }
         guard !endpoints.isEmpty else { return }
         LlamaRuntime.initialize()
         guard supportsRPC, let reg = ggml_backend_reg_by_name("RPC"),
@@ -78,8 +81,12 @@ public enum Devices {
                 throw ThinktopError.rpcFailed(endpoint: endpoint, reason: "it offers no device")
             }
             ggml_backend_register(server)
+            registered.withLock { _ = $0.insert(endpoint) }
         }
     }
+
+    /// endpoints registered as devices by this process
+    private static let registered = Mutex<Set<String>>([])
 }
 
 /// The first exchange of ggml's RPC protocol, done by thinktop before ggml connects (ggml

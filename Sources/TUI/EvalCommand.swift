@@ -166,7 +166,7 @@ struct Eval: ParsableCommand {
                 defer { lanes[lane].finish() }
                 return try self.run(jobs[j].set, list[jobs[j].problem], index: jobs[j].problem, prompt: prompts[jobs[j].problem],
                                     backend: lanes[lane], markers: markers, sampling: sampling)
-            } retire: { lanes[$0].retire() } store: { j, run in runs[j] = run }
+            } store: { j, run in runs[j] = run }
             if batcher.rounds > 0 {
                 mode += String(format: ", %.1f rows per decode in %.2f micro-batches", Double(batcher.rows) / Double(batcher.rounds),
                                Double(batcher.microBatches) / Double(batcher.rounds))

@@ -23,22 +23,20 @@ final class EvalPool: @unchecked Sendable {
     /// Runs `body(lane, job)` for every job; `store(job, result)` and the progress line are
     /// called under the pool's lock. The first error stops the others taking new jobs, and is
     /// thrown once every lane has stopped.
-    /// `retire(lane)` once a lane has taken its last job.
     func run(lanes: Int, describe: @escaping (Int) -> String, body: @escaping (Int, Int) throws -> EvalRun,
-             retire: @escaping (Int) -> Void, store: @escaping (Int, EvalRun) -> Void) throws {
+             store: @escaping (Int, EvalRun) -> Void) throws {
         struct Work: @unchecked Sendable {
             let describe: (Int) -> String
             let body: (Int, Int) throws -> EvalRun
-            let retire: (Int) -> Void
             let store: (Int, EvalRun) -> Void
         }
-        let work = Work(describe: describe, body: body, retire: retire, store: store)
+        let work = Work(describe: describe, body: body, store: store)
         let group = DispatchGroup()
         for lane in 0..<lanes {
             group.enter()
             let thread = Thread { [self] in
                 let (describe, body, store) = (work.describe, work.body, work.store)
-                defer { work.retire(lane); group.leave() }
+                defer { group.leave() }
                 while let job = take() {
                     do {
                         let result = try body(lane, job)

@@ -19,8 +19,7 @@ final class WorkbenchApp {
     /// the strategies as last published
     var statuses: [StrategyStatus] = []
     /// the KV policy's row and id as last published
-    private var kvPolicyRow: String?
-    var kvPolicyRowShown: String? { kvPolicyRow }
+    private(set) var kvPolicyRow: String?
     var kvPolicyID: String
     private var noticeUntil = Date.distantPast
     var quit = false

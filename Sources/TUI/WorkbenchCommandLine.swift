@@ -116,10 +116,10 @@ extension WorkbenchApp {
         switch command {
         case .set(let owner, let name, let value):
             if owner == "kv" {
-                guard let spec = snapshot.kvPolicy, let policy = try? KVPolicyRegistry.parse(spec) else { return "no KV policy to set" }
-                do { try policy.set(name, value) } catch { return "\(error)" }
-                session.send(.setKVPolicy(policy.spec))
-                flash("KV policy \(policy.spec)")
+                let spec: String
+                do { spec = try kvSpec(setting: name, to: value) } catch { return "\(error)" }
+                session.send(.setKVPolicy(spec))
+                flash("KV policy \(spec)")
             } else {
                 session.send(.setParameter(owner, name, value))
                 showParameter(owner, name, value)
@@ -191,6 +191,13 @@ extension WorkbenchApp {
         return nil
     }
 
+    /// The spec of the KV policy in force with one parameter changed.
+    private func kvSpec(setting name: String, to value: String) throws -> String {
+        let policy = try KVPolicyRegistry.parse(snapshot.kvPolicy ?? "none")
+        try policy.set(name, value)
+        return policy.spec
+    }
+
     static func describe(_ c: WorkbenchCommand.SamplingChange) -> String {
         switch c {
         case .temperature(let t): return "temp \(ParameterFormat.number(t))"
@@ -209,7 +216,7 @@ extension WorkbenchApp {
         guard let i = statuses.firstIndex(where: { $0.id == id }),
               let j = statuses[i].parameters.firstIndex(where: { $0.name == name }) else { return }
         statuses[i].parameters[j].value = value
-        snapshot.strategies = strategyRows(statuses, kvRow: kvPolicyRowShown, kvSpec: snapshot.kvPolicy)
+        snapshot.strategies = strategyRows(statuses, kvRow: kvPolicyRow, kvSpec: snapshot.kvPolicy)
     }
 
     func openStrategyFocus() {
@@ -270,9 +277,7 @@ extension WorkbenchApp {
             return
         }
         if row.id == "kv" {
-            guard let spec = snapshot.kvPolicy, let policy = try? KVPolicyRegistry.parse(spec) else { return }
-            do { try policy.set(p.name, next) } catch { flash("\(error)", seconds: 5); return }
-            run.thread.send(.setKVPolicy(policy.spec))
+            do { run.thread.send(.setKVPolicy(try kvSpec(setting: p.name, to: next))) } catch { flash("\(error)", seconds: 5); return }
         } else {
             let current = statuses.first { $0.id == row.id }?.parameters ?? []
             do {

@@ -79,13 +79,17 @@ enum StrategyKeys {
     static func id(for key: Character) -> String? { byID.first { $0.value == key }?.key }
 }
 
+/// The declarations, read once (the rows are made again at every step a strategy is on).
+private let strategyCatalog = ParameterCatalog.strategies
+private let kvPolicyCatalog = ParameterCatalog.kvPolicies
+
 /// The KV policy's row (`k` cycles the policies): its name and parameters; `spec` gives the
 /// editor every parameter of the policy in force.
 func kvRow(_ row: String?, spec: String? = nil) -> WorkbenchSnapshot.StrategyRow {
     let none = row == nil || row == "none"
     var parameters: [WorkbenchSnapshot.ParameterRow] = []
     if let spec, let policy = try? KVPolicyRegistry.parse(spec) {
-        let info = ParameterCatalog.kvPolicies.first { $0.id == policy.id }
+        let info = kvPolicyCatalog.first { $0.id == policy.id }
         parameters = policy.allParameterValues.compactMap { v in
             info?.parameter(v.name).map { .init(name: v.name, value: v.value, kind: $0.kind, help: $0.help) }
         }
@@ -105,12 +109,11 @@ func nextKVPolicy(after current: String, attention: Bool) -> String {
 /// The panel's rows for the strategies' published status, and the KV policy's row; each with
 /// every parameter, its kind and help from the declarations (the pane's editor lists them).
 func strategyRows(_ statuses: [StrategyStatus], kvRow row: String?, kvSpec: String? = nil) -> [WorkbenchSnapshot.StrategyRow] {
-    let catalog = ParameterCatalog.strategies
     return statuses.map { st in
         // a parameter's name and value are joined by a no-break space, so wrapping keeps them together
         let params = st.shown.map { "\($0.name)\u{00A0}\($0.value)" }.joined(separator: " ")
         let detail = st.enabled ? (st.liveState.isEmpty ? params : st.liveState) : params
-        let info = catalog.first { $0.id == st.id }
+        let info = strategyCatalog.first { $0.id == st.id }
         let parameters: [WorkbenchSnapshot.ParameterRow] = st.parameters.compactMap { v in
             info?.parameter(v.name).map { .init(name: v.name, value: v.value, kind: $0.kind, help: $0.help) }
         }
