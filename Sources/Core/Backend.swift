@@ -136,9 +136,10 @@ extension ModelBackend {
 /// few-shot examples, the one prompt `compare` runs under every set) and copies it into a
 /// run's sequence instead of evaluating it again (`llama_memory_seq_cp`).
 public protocol PrefixSharing: AnyObject {
-    /// Places the longest prefix of `prompt` it holds, at most `prompt.count − 1` tokens (the
-    /// prompt's last token is always evaluated, for its logits), at positions 0… of the empty
-    /// `sequence`. Returns how many tokens it placed (0: none).
+    /// Places the longest prefix of `prompt` it holds at positions 0… of the empty `sequence`:
+    /// at most `prompt.count − 1` tokens (the rest evaluated by the caller, for the last
+    /// token's logits), or the whole prompt when it holds that prompt's logits too (`logits()`
+    /// gives them then). Returns how many tokens it placed (0: none).
     func placeSharedPrefix(of prompt: [Int32], in sequence: SequenceID) throws -> Int
 }
 

@@ -96,7 +96,6 @@ final class KVController {
         // policies that read it count the prompt rows' attention as they are evaluated)
         if kv.attention == nil, let shared = kv.base as? PrefixSharing {
             start = try shared.placeSharedPrefix(of: tokens, in: .main)
-            precondition(start < tokens.count, "a shared prefix leaves the prompt's last token to evaluate")
             if start > 0 {
                 ledger.nextIndex = 0
                 ledger.nextPhase = .prompt

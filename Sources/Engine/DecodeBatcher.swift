@@ -19,9 +19,11 @@ import Foundation
 /// runs alone, as it would with one lane.
 ///
 /// Lane `i` owns sequences 1 + i (its run) and 1 + N + i (its probes' fork); sequence 0 holds
-/// the shared prefix. The runs' ids are consecutive because llama.cpp puts sequences of a
-/// split cache into one micro-batch only while their ids follow each other (a round's inputs
-/// go in by sequence id).
+/// the shared prefix, and the last `promptSlots` sequences whole prompts other runs ask again
+/// (an evaluation asks every problem under each strategy set: a run of a problem asked before
+/// copies its prompt's cells and logits instead of evaluating it). The runs' ids are consecutive
+/// because llama.cpp puts sequences of a split cache into one micro-batch only while their ids
+/// follow each other (a round's inputs go in by sequence id).
 ///
 /// Unchecked Sendable: its state is read and written under `condition` only, and the context
 /// is used by one thread at a time (`busy`).
@@ -46,6 +48,12 @@ public final class DecodeBatcher: @unchecked Sendable {
     /// llama.cpp's micro-batches those rounds made (more than rounds when the rows' sequence
     /// ids were not consecutive: a probe's fork, a lane between runs)
     public private(set) var microBatches = 0
+    /// seconds the context spent in rounds, and in lanes' own multi-token decodes (prompts,
+    /// probes' appended text), with those decodes' count and tokens (for the bench)
+    public private(set) var roundSeconds = 0.0
+    public private(set) var aloneSeconds = 0.0
+    public private(set) var aloneDecodes = 0
+    public private(set) var aloneTokens = 0
 
     final class Request {
         let lane: BatchLane
@@ -55,15 +63,16 @@ public final class DecodeBatcher: @unchecked Sendable {
         init(lane: BatchLane, input: LlamaContext.BatchInput) { self.lane = lane; self.input = input }
     }
 
-    /// Sequences a context for `lanes` lanes needs: the prefix's, then a run and a fork per lane.
-    public static func sequences(lanes: Int) -> Int { 1 + 2 * lanes }
+    /// Sequences a context for `lanes` lanes needs: the prefix's, then a run and a fork per
+    /// lane, then the held prompts'.
+    public static func sequences(lanes: Int, promptSlots: Int = 0) -> Int { 1 + 2 * lanes + promptSlots }
 
     /// The context options that make rows independent of the batch: a stream per sequence,
     /// flash attention off. `cellsPerSequence` is what one run may hold (prompt, generation,
     /// a probe's appended tokens).
-    public static func contextOptions(lanes: Int, cellsPerSequence: Int, threads: Int,
+    public static func contextOptions(lanes: Int, promptSlots: Int = 0, cellsPerSequence: Int, threads: Int,
                                       cacheType: KVCacheType = .f16) throws -> ContextOptions {
-        let n = sequences(lanes: lanes)
+        let n = sequences(lanes: lanes, promptSlots: promptSlots)
         var o = try ContextOptions(contextSize: n * cellsPerSequence, threads: threads, cacheType: cacheType,
                                    sequences: n, flashAttention: false)
         o.unifiedCache = false
@@ -78,13 +87,19 @@ public final class DecodeBatcher: @unchecked Sendable {
 
     /// - Parameter embeddings: get the input-embedding scale ready now (latent strategies),
     ///   while sequence 0 is still free to calibrate on
-    public init(context: LlamaContext, lanes: Int, embeddings: Bool) throws {
+    /// - Parameter promptSlots: whole prompts to hold for the runs that ask them again (0: each
+    ///   run evaluates its prompt after the shared prefix)
+    public init(context: LlamaContext, lanes: Int, promptSlots: Int = 0, embeddings: Bool) throws {
         precondition(!context.options.unifiedCache && !context.options.attentionTap)
-        guard context.sequenceCount >= Self.sequences(lanes: lanes) else {
-            throw ThinktopError.invalidArgument("a context for \(lanes) lanes needs \(Self.sequences(lanes: lanes)) sequences")
+        let needed = Self.sequences(lanes: lanes, promptSlots: promptSlots)
+        guard context.sequenceCount >= needed else {
+            throw ThinktopError.invalidArgument("a context for \(lanes) lanes and \(promptSlots) held prompts needs \(needed) sequences")
         }
         self.context = context
         laneCount = lanes
+        slots = (0..<promptSlots).map {
+            PromptSlot(sequence: SequenceID(rawValue: Int32(1 + 2 * lanes + $0)), vocabulary: context.vocabularySize)
+        }
         if embeddings, context.capabilities.contains(.embeddingInput) {
             try context.calibrateInputScale(scratch: Self.prefixSequence)
         }
@@ -94,6 +109,59 @@ public final class DecodeBatcher: @unchecked Sendable {
     @discardableResult
     public func holdPrefix(_ tokens: [Int32]) throws -> Double {
         try exclusive { try context.holdPrefix(tokens, in: Self.prefixSequence) }
+    }
+
+    // MARK: held prompts
+
+    /// A prompt held whole, with its last token's logits (a run's first distribution), for
+    /// the other runs of the same problem.
+    final class PromptSlot {
+        let sequence: SequenceID
+        var tokens: [Int32] = []
+        var used = 0
+        let logits: UnsafeMutableBufferPointer<Float>
+        init(sequence: SequenceID, vocabulary: Int) {
+            self.sequence = sequence
+            logits = .allocate(capacity: vocabulary)
+        }
+        deinit { logits.deallocate() }
+    }
+    private var slots: [PromptSlot]
+    private var clock = 0
+    /// prompts copied from a held one, not evaluated again (for the bench)
+    public private(set) var promptsReused = 0
+
+    /// With the context held (`exclusive`): places `prompt` in the empty `target`, whole —
+    /// copied from a held prompt when one matches, else the shared prefix copied and the rest
+    /// evaluated as it would be without slots, then held (in the slot least recently used) —
+    /// its last token's logits in the lane's buffer. Returns the tokens placed. Without slots,
+    /// the shared prefix only (the run evaluates the rest).
+    func placePrompt(_ prompt: [Int32], in target: SequenceID, for lane: BatchLane) throws -> Int {
+        guard !slots.isEmpty, prompt.count > 1 else { return try context.placeSharedPrefix(of: prompt, in: target) }
+        clock += 1
+        if let slot = slots.first(where: { $0.tokens == prompt }) {
+            slot.used = clock
+            context.copySequence(from: slot.sequence, to: target, from: 0, to: nil)
+            lane.keep(UnsafeBufferPointer(slot.logits))
+            promptsReused += 1
+            return prompt.count
+        }
+        var at = try context.placeSharedPrefix(of: prompt, in: target)
+        while at < prompt.count {
+            let end = min(at + context.batchSize, prompt.count)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try context.decode(tokens: prompt[at..<end], at: at, sequence: target, logits: end == prompt.count)
+            countAlone(end - at, since: t0)
+            at = end
+        }
+        let logits = context.logits()
+        lane.keep(logits)
+        let slot = slots.min { $0.used < $1.used }!
+        context.copySequence(from: target, to: slot.sequence, from: 0, to: nil)
+        _ = slot.logits.initialize(from: logits)
+        slot.tokens = prompt
+        slot.used = clock
+        return prompt.count
     }
 
     /// Lane `i`'s backend.
@@ -148,11 +216,13 @@ public final class DecodeBatcher: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// A lane about to start a run: it takes the highest free sequences (none taken while it
-    /// still holds its own), and the rounds wait for it from now on. Without that wait, the
-    /// rounds decoded while it reads its prompt would leave its id out — a gap, and llama.cpp
-    /// splits the round into two micro-batches there; with it, they wait only for its first
-    /// step (its prompt runs alone either way).
+    /// A lane's run touching the context for the first time (its prompt, before anything
+    /// else): it takes the highest free sequences (none taken while it still holds its own),
+    /// and the rounds wait for it from now on. Without that wait, the rounds decoded while it
+    /// reads its prompt would leave its id out — a gap, and llama.cpp splits the round into
+    /// two micro-batches there; with it, they wait only for its first step (its prompt runs
+    /// alone either way). Not sooner: a run's set-up (its session, its strategies' scans of
+    /// the vocabulary) goes on while the rounds do.
     func seat(_ lane: BatchLane) {
         condition.lock()
         defer { condition.unlock() }
@@ -189,6 +259,13 @@ public final class DecodeBatcher: @unchecked Sendable {
         }
     }
 
+    /// With the context held by `exclusive`: one multi-token decode done.
+    func countAlone(_ tokens: Int, since t0: UInt64) {
+        aloneSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        aloneDecodes += 1
+        aloneTokens += tokens
+    }
+
     /// runs moved into a free lane's sequences
     public private(set) var moves = 0
 
@@ -204,12 +281,14 @@ public final class DecodeBatcher: @unchecked Sendable {
             round.sort { $0.input.sequence < $1.input.sequence }
             condition.unlock()
             var failure: Error?
+            let t0 = DispatchTime.now().uptimeNanoseconds
             do {
                 try context.decodeBatch(round.map(\.input)) { i, row in
                     round[i].lane.keep(row)
                 }
             } catch { failure = error }
             condition.lock()
+            roundSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
             rounds += 1
             rows += round.count
             // llama.cpp's micro-batches: a new one wherever the next sequence id is not the
@@ -242,7 +321,6 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     var seated = true
     private let buffer: UnsafeMutableBufferPointer<Float>
     private var hasLogits = false
-    private var pieces: [Int32: [UInt8]] = [:]
     private var context: LlamaContext { batcher.context }
 
     init(batcher: DecodeBatcher, index: Int) {
@@ -262,12 +340,16 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     }
 
     /// The run on this lane ended: the other lanes stop waiting for it, and its sequences are
-    /// free for the runs going on to move into (the lane takes free ones again at `begin`).
+    /// free for the runs going on to move into (the lane's next run takes free ones again when
+    /// it first uses the context).
     public func finish() { batcher.leave(self) }
 
-    /// This lane starts a run: it takes free sequences if it gave its own up (call before the
-    /// run's session is made on it).
-    public func begin() { batcher.seat(self) }
+    /// Before any use of the lane's sequences: a run starting takes its place in the rounds
+    /// (free sequences if it gave its own up). Only the lane's own thread changes `joined`
+    /// and `seated`.
+    private func claim() {
+        if !joined || !seated { batcher.seat(self) }
+    }
 
     /// A probe's fork kept in the run's own stream: set when the fork is made, the position
     /// where the run ends and the fork's own inputs begin. A fork copies the run's whole
@@ -297,11 +379,14 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     public var kvShape: KVShape { context.kvShape }
 
     public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
+        claim()
         hasLogits = false
         if tokens.count == 1 {
             try batcher.submit(.init(token: tokens.first!, position: position, sequence: mapped(sequence)), from: self)
         } else {
             try batcher.exclusive {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                defer { batcher.countAlone(tokens.count, since: t0) }
                 try context.decode(tokens: tokens, at: position, sequence: mapped(sequence))
                 keep(context.logits())
             }
@@ -309,6 +394,7 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     }
 
     public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws {
+        claim()
         hasLogits = false
         try batcher.submit(.init(embedding: embedding, position: position, sequence: mapped(sequence)), from: self)
     }
@@ -319,6 +405,7 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     }
 
     public func removeCells(sequence: SequenceID, from: Int, to: Int?) throws {
+        claim()
         try batcher.exclusive {
             if sequence == .probe, let start = forkStart {
                 if from <= start {
@@ -342,11 +429,13 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     }
 
     public func shiftCells(sequence: SequenceID, from: Int, to: Int?, delta: Int) throws {
+        claim()
         try batcher.exclusive { try context.shiftCells(sequence: mapped(sequence), from: from, to: to, delta: delta) }
     }
 
     /// A stream's cells copied whole into another stream (the only copy a split cache makes).
     public func copySequence(from source: SequenceID, to destination: SequenceID, from start: Int, to end: Int?) {
+        claim()
         precondition(start == 0 && end == nil, "a split cache copies whole sequences")
         batcher.exclusive {
             if source == .main, destination == .probe, forkStart == nil,
@@ -359,7 +448,8 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     }
 
     public func positionRange(sequence: SequenceID) -> ClosedRange<Int>? {
-        batcher.exclusive {
+        claim()
+        return batcher.exclusive {
             guard let start = forkStart, let range = context.positionRange(sequence: main) else {
                 return context.positionRange(sequence: mapped(sequence))
             }
@@ -370,19 +460,17 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     }
 
     public func placeSharedPrefix(of prompt: [Int32], in sequence: SequenceID) throws -> Int {
-        try batcher.exclusive { try context.placeSharedPrefix(of: prompt, in: mapped(sequence)) }
+        claim()
+        return try batcher.exclusive {
+            sequence == .main ? try batcher.placePrompt(prompt, in: main, for: self) : try context.placeSharedPrefix(of: prompt, in: mapped(sequence))
+        }
     }
 
     public func tokenize(_ text: String, addSpecial: Bool) throws -> [Int32] {
         try context.model.tokenize(text, addSpecial: addSpecial)
     }
 
-    public func piece(_ token: Int32) -> [UInt8] {
-        if let p = pieces[token] { return p }
-        let p = context.model.piece(token)
-        pieces[token] = p
-        return p
-    }
+    public func piece(_ token: Int32) -> [UInt8] { context.model.piece(token) }
 
     public func isEndOfGeneration(_ token: Int32) -> Bool { context.model.isEndOfGeneration(token) }
     public func isControl(_ token: Int32) -> Bool { context.model.isControl(token) }

@@ -78,7 +78,6 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     public internal(set) var heldPrefix: (tokens: [Int32], sequence: SequenceID)?
     private var embeddingBatch: llama_batch?
     var lastLogits: UnsafePointer<Float>?
-    private var pieceCache: [Int32: [UInt8]] = [:]
     public private(set) var embeddings: EmbeddingTable?
     /// The factor the model applies to token embeddings inside its graph (Gemma: √n_embd),
     /// found by `calibrateInputScale()`.
@@ -169,6 +168,12 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     private lazy var embeddingInputReadable: Bool = (try? loadEmbeddings()) != nil
 
     public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID) throws {
+        try decode(tokens: tokens, at: position, sequence: sequence, logits: true)
+    }
+
+    /// - Parameter logits: compute the last token's logits (without them, no output
+    ///   projection: cells only, `logits()` unavailable until the next decode)
+    public func decode(tokens: ArraySlice<Int32>, at position: Int, sequence: SequenceID, logits: Bool) throws {
         precondition(!tokens.isEmpty && tokens.count <= options.batchSize, "batch of \(tokens.count) tokens")
         var i = 0
         for t in tokens {
@@ -179,9 +184,9 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
             tokenBatch.logits[i] = 0
             i += 1
         }
-        tokenBatch.logits[i - 1] = 1
+        tokenBatch.logits[i - 1] = logits ? 1 : 0
         tokenBatch.n_tokens = Int32(i)
-        try run(tokenBatch, position: position)
+        try run(tokenBatch, position: position, logits: logits)
     }
 
     public func decode(embedding: UnsafeBufferPointer<Float>, at position: Int, sequence: SequenceID) throws {
@@ -198,7 +203,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
         try run(b, position: position)
     }
 
-    func run(_ batch: llama_batch, position: Int) throws {
+    func run(_ batch: llama_batch, position: Int, logits: Bool = true) throws {
         lastLogits = nil
         tap?.beginDecode(sequence: batch.seq_id[0]![0], start: Int(batch.pos[0]), count: Int(batch.n_tokens))
         let rc = llama_decode(pointer, batch)
@@ -208,6 +213,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
         case 1: throw ThinktopError.contextFull(contextSize)
         default: throw ThinktopError.decodeFailed(position: position, code: rc)
         }
+        guard logits else { return }
         guard let l = llama_get_logits_ith(pointer, -1) else {
             throw ThinktopError.decodeFailed(position: position, code: -100)
         }
@@ -261,12 +267,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
         try model.tokenize(text, addSpecial: addSpecial)
     }
 
-    public func piece(_ token: Int32) -> [UInt8] {
-        if let p = pieceCache[token] { return p }
-        let p = model.piece(token)
-        pieceCache[token] = p
-        return p
-    }
+    public func piece(_ token: Int32) -> [UInt8] { model.piece(token) }
 
     public func isEndOfGeneration(_ token: Int32) -> Bool { model.isEndOfGeneration(token) }
     public func isControl(_ token: Int32) -> Bool { model.isControl(token) }

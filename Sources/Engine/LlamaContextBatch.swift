@@ -13,10 +13,9 @@ extension LlamaContext: PrefixSharing {
         var at = 0
         while at < tokens.count {
             let end = min(at + options.batchSize, tokens.count)
-            try decode(tokens: tokens[at..<end], at: at, sequence: sequence)
+            try decode(tokens: tokens[at..<end], at: at, sequence: sequence, logits: false)
             at = end
         }
-        lastLogits = nil
         if !tokens.isEmpty { heldPrefix = (tokens, sequence) }
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }

@@ -221,8 +221,38 @@ public final class LlamaModel: @unchecked Sendable {
         return Array(tokens.prefix(Int(n)))
     }
 
+    /// Every token's bytes, one table for the model: strategies scan the whole vocabulary
+    /// when a run starts (NoWait's and CGRS's keywords), and in a batch of problems every lane
+    /// would otherwise convert and cache it again. Built on first use, read-only after.
+    private let pieceLock = NSLock()
+    private var pieceTable: (bytes: [UInt8], ends: [Int32])?
+
     /// The bytes of one token, special tokens rendered as text.
     public func piece(_ token: Int32) -> [UInt8] {
+        let table = pieces()
+        let t = Int(token)
+        guard t >= 0, t < table.ends.count else { return convertPiece(token) }
+        let start = t == 0 ? 0 : Int(table.ends[t - 1])
+        return Array(table.bytes[start..<Int(table.ends[t])])
+    }
+
+    private func pieces() -> (bytes: [UInt8], ends: [Int32]) {
+        pieceLock.lock()
+        defer { pieceLock.unlock() }
+        if let table = pieceTable { return table }
+        let n = Int(llama_vocab_n_tokens(vocab))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(n * 8)
+        var ends = [Int32](repeating: 0, count: n)
+        for t in 0..<n {
+            bytes += convertPiece(Int32(t))
+            ends[t] = Int32(bytes.count)
+        }
+        pieceTable = (bytes, ends)
+        return (bytes, ends)
+    }
+
+    private func convertPiece(_ token: Int32) -> [UInt8] {
         var buf = [CChar](repeating: 0, count: 32)
         var n = llama_token_to_piece(vocab, token, &buf, Int32(buf.count), 0, true)
         if n < 0 {

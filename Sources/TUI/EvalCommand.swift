@@ -80,6 +80,9 @@ struct Eval: ParsableCommand {
         guard maxTokens >= 1 else { throw ValidationError("--max-tokens must be at least 1") }
         if let l = limit, l < 1 { throw ValidationError("--limit must be at least 1") }
         if let n = parallel, n < 1 { throw ValidationError("--parallel must be at least 1, got \(n)") }
+        if let n = parallel, n > Eval.maxLanes {
+            throw ValidationError("--parallel takes at most \(Eval.maxLanes) problems (llama.cpp holds \(Eval.maxSequences) sequences, two per problem), got \(n)")
+        }
         if parallel != nil, serial { throw ValidationError("give --parallel or --serial, not both") }
         if parallel != nil, modelOptions.serverOptions.server != nil {
             throw ValidationError("--parallel decodes problems together on a local model; a server batches its own requests (llama-server --parallel): use --serial or leave it out")
@@ -148,7 +151,11 @@ struct Eval: ParsableCommand {
             let cells = cellsPerSequence(prompts)
             let count = parallel ?? Eval.automaticLanes(jobs: jobs.count, cellsPerSequence: cells, model: model)
             mode = "\(count) problem\(count == 1 ? "" : "s") at a time"
-            let options = try DecodeBatcher.contextOptions(lanes: count, cellsPerSequence: cells, threads: modelOptions.threads,
+            // each problem is asked once per set: its prompt is evaluated once and held for
+            // the others (the runs are taken problem by problem, so few need holding at once)
+            let slots = prefix.isEmpty || sets.count < 2 ? 0 : Eval.promptSlots(lanes: count, sets: sets.count, problems: list.count)
+            let options = try DecodeBatcher.contextOptions(lanes: count, promptSlots: slots, cellsPerSequence: cells,
+                                                           threads: modelOptions.threads,
                                                            cacheType: KVCacheType(rawValue: modelOptions.kvType)!)
             let context = try LlamaContext(model: model, options: options)
             // latent strategies: the input-embedding scale is found before the lanes start
@@ -156,13 +163,14 @@ struct Eval: ParsableCommand {
                 let (known, on) = try StrategyRegistry.configure(specs(set))
                 return known.contains { on.contains($0.id) && type(of: $0).info.needs.contains(.embeddingInput) }
             }
-            let batcher = try DecodeBatcher(context: context, lanes: count, embeddings: latent)
+            let batcher = try DecodeBatcher(context: context, lanes: count, promptSlots: slots, embeddings: latent)
             if !prefix.isEmpty { try batcher.holdPrefix(prefix) }
             let lanes = (0..<count).map(batcher.lane)
             let markers = ThinkMarkers.resolve(backend: lanes[0])
             let pool = EvalPool(jobs: jobs.count) { done, what in self.progress(done, jobs.count, what) }
-            try pool.run(lanes: count, describe: { j in "\(jobs[j].set) · \(list[jobs[j].problem].id ?? "#\(jobs[j].problem + 1)")" }) { lane, j in
-                lanes[lane].begin()
+            // problem by problem: a problem's runs under every set start close together
+            let order = list.indices.flatMap { p in sets.indices.map { $0 * list.count + p } }
+            try pool.run(lanes: count, order: order, describe: { j in "\(jobs[j].set) · \(list[jobs[j].problem].id ?? "#\(jobs[j].problem + 1)")" }) { lane, j in
                 defer { lanes[lane].finish() }
                 return try self.run(jobs[j].set, list[jobs[j].problem], index: jobs[j].problem, prompt: prompts[jobs[j].problem],
                                     backend: lanes[lane], markers: markers, sampling: sampling)
@@ -170,6 +178,11 @@ struct Eval: ParsableCommand {
             if batcher.rounds > 0 {
                 mode += String(format: ", %.1f rows per decode in %.2f micro-batches", Double(batcher.rows) / Double(batcher.rounds),
                                Double(batcher.microBatches) / Double(batcher.rounds))
+                mode += String(format: "; rounds %.1f s, prompts and probes' text %.1f s (%d decodes, %d tokens)",
+                               batcher.roundSeconds, batcher.aloneSeconds, batcher.aloneDecodes, batcher.aloneTokens)
+            }
+            if slots > 0 {
+                mode += ", \(batcher.promptsReused) of \(jobs.count) prompts copied from a run of the same problem"
             }
         } else {
             mode = "one problem at a time"

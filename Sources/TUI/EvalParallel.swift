@@ -10,6 +10,7 @@ import Foundation
 final class EvalPool: @unchecked Sendable {
     private let lock = NSLock()
     private var next = 0
+    private var order: [Int] = []
     private var finished = 0
     private var failure: Error?
     let jobs: Int
@@ -23,8 +24,11 @@ final class EvalPool: @unchecked Sendable {
     /// Runs `body(lane, job)` for every job; `store(job, result)` and the progress line are
     /// called under the pool's lock. The first error stops the others taking new jobs, and is
     /// thrown once every lane has stopped.
-    func run(lanes: Int, describe: @escaping (Int) -> String, body: @escaping (Int, Int) throws -> EvalRun,
+    /// - Parameter order: the jobs in the order they are taken (default: by index)
+    func run(lanes: Int, order: [Int]? = nil, describe: @escaping (Int) -> String, body: @escaping (Int, Int) throws -> EvalRun,
              store: @escaping (Int, EvalRun) -> Void) throws {
+        self.order = order ?? Array(0..<jobs)
+        precondition(self.order.count == jobs)
         struct Work: @unchecked Sendable {
             let describe: (Int) -> String
             let body: (Int, Int) throws -> EvalRun
@@ -65,7 +69,7 @@ final class EvalPool: @unchecked Sendable {
         defer { lock.unlock() }
         guard failure == nil, next < jobs else { return nil }
         next += 1
-        return next - 1
+        return order[next - 1]
     }
 }
 
@@ -80,6 +84,18 @@ extension Eval {
     /// most 64 (the shipped evaluation on 2 cores, batched: 16 lanes 177–197 s, 32 lanes
     /// 169 s, 64 lanes 155–162 s), no more than there are runs, and no more than the cache
     /// fits in a quarter of the memory (at most 4 GiB).
+    /// llama.cpp's limit on sequences in one context, and the lanes it leaves room for (a run
+    /// and a probe's fork each, beside the shared prefix)
+    static let maxSequences = 256
+    static let maxLanes = (maxSequences - 1) / 2
+
+    /// Prompts to hold when every problem is asked under `sets` sets: the problems whose runs
+    /// can be starting at once (taken problem by problem), two more for the lanes finishing
+    /// out of step, within llama.cpp's sequences.
+    static func promptSlots(lanes: Int, sets: Int, problems: Int) -> Int {
+        max(0, min(problems, (lanes + sets - 1) / sets + 2, maxSequences - 1 - 2 * lanes))
+    }
+
     static func automaticLanes(jobs: Int, cellsPerSequence: Int, model: LlamaModel) -> Int {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let budget = min(Double(ProcessInfo.processInfo.physicalMemory) / 4, Double(4 << 30))

@@ -181,7 +181,7 @@ struct CommandLineTests {
         return out
     }
 
-    @Test("eval --parallel: a problem takes the same tokens with one lane and with eight, with or without the shared prefix, probes and latent steps included")
+    @Test("eval --parallel: a problem takes the same tokens with one lane and with eight, with or without the shared prefix and the prompts copied between its runs, probes and latent steps included")
     func parallelEvalIsBatchInvariant() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -190,6 +190,10 @@ struct CommandLineTests {
             let r = try Binary.run(["eval", "--limit", "8", "--strategies", "none;deer;swir", "--max-tokens", "40", "--out", out] + extra,
                                    timeout: 600)
             #expect(r.status == 0, "\(r.stderr)")
+            // each problem's prompt is evaluated once, its other two runs copy it (with the
+            // shared prefix); evaluated whole, every run evaluates its own
+            let copied = extra.contains("--no-shared-prefix") ? nil : "16 of 24 prompts copied from a run of the same problem"
+            #expect(copied.map(r.stderr.contains) ?? !r.stderr.contains("prompts copied"), "\(r.stderr)")
             return try Self.evalTokens(out + ".json")
         }
         let one = try eval("one", ["--parallel", "1"])
@@ -215,6 +219,7 @@ struct CommandLineTests {
         #expect(p.status == 0 && p.stderr.contains("2 problems at a time"), "\(p.stderr)")
         try expectOneLineError(["eval", "--parallel", "2", "--strategies", "none;kv=h2o", "--out", out], mentions: "--serial")
         try expectOneLineError(["eval", "--parallel", "0"], mentions: "at least 1")
+        try expectOneLineError(["eval", "--parallel", "128"], mentions: "at most 127")
         try expectOneLineError(["eval", "--parallel", "2", "--serial"], mentions: "not both")
     }
 
