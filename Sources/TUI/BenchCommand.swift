@@ -143,13 +143,19 @@ struct Bench: ParsableCommand {
         progress("warming up")
         let (_, reference) = try analysed()
         _ = try plain(reference)
-        var a: [Double] = [], p: [Double] = []
+        var a: [Double] = [], p: [Double] = [], lbs: [Double] = []
         for r in 0..<reps {
             progress("repetition \(r + 1)/\(reps)")
             let (tps, toks) = try analysed()
             guard toks == reference else { throw ThinktopError.io("greedy decoding was not deterministic across repetitions") }
             a.append(tps)
             p.append(try plain(reference))
+            // llama-bench between the repetitions, not after them all: the machine's speed
+            // drifts, and each ratio compares loops run moments apart
+            if let lb = llamaBench {
+                progress("repetition \(r + 1)/\(reps): llama-bench")
+                lbs.append(try runLlamaBench(lb, model: model.path, threads: context.threads, repetitions: 1))
+            }
         }
         let median = { (xs: [Double]) -> Double in let s = xs.sorted(); return s[s.count / 2] }
         let at = median(a), pt = median(p)
@@ -179,10 +185,9 @@ struct Bench: ParsableCommand {
             result.state_restore_ms = median(restores)
         }
         result.devices = model.placementFacts.devices.map { "\($0.name) \($0.description)" }
-        if let lb = llamaBench {
-            progress("running llama-bench")
-            result.llama_bench_tok_s = try runLlamaBench(lb, model: model.path, threads: context.threads)
-            result.ratio_vs_llama_bench = result.llama_bench_tok_s.map { at / $0 }
+        if !lbs.isEmpty {
+            result.llama_bench_tok_s = median(lbs)
+            result.ratio_vs_llama_bench = median(zip(a, lbs).map { $0 / $1 })
         }
         // where the per-token time goes: the vocabulary passes and the trace line, each timed alone
         let analyzer = DistributionAnalyzer(topCount: 10)
@@ -311,7 +316,7 @@ struct Bench: ParsableCommand {
         }
         if let d = result.devices, !d.isEmpty { print("offloaded to " + d.joined(separator: ", ")) }
         if let lb = result.llama_bench_tok_s, let r = result.ratio_vs_llama_bench {
-            print(String(format: "llama-bench tg%d                         %7.1f tok/s   ratio %.3f", tokens, lb, r))
+            print(String(format: "llama-bench tg%d                         %7.1f tok/s   ratio %.3f (median of each repetition's)", tokens, lb, r))
         }
     }
 
@@ -321,10 +326,10 @@ struct Bench: ParsableCommand {
     }
 
     /// Runs llama-bench's text-generation test and returns its average tokens per second.
-    private func runLlamaBench(_ path: String, model: String, threads: Int) throws -> Double {
+    private func runLlamaBench(_ path: String, model: String, threads: Int, repetitions: Int) throws -> Double {
         let proc = Process()
         proc.executableURL = URL(fileURLWithPath: path)
-        proc.arguments = ["-m", model, "-t", "\(threads)", "-p", "0", "-n", "\(tokens)", "-r", "\(reps)", "-o", "json"]
+        proc.arguments = ["-m", model, "-t", "\(threads)", "-p", "0", "-n", "\(tokens)", "-r", "\(repetitions)", "-o", "json"]
         let out = Pipe()
         proc.standardOutput = out
         proc.standardError = FileHandle.nullDevice
