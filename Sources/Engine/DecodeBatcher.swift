@@ -89,7 +89,9 @@ public final class DecodeBatcher: @unchecked Sendable {
     ///   while sequence 0 is still free to calibrate on
     /// - Parameter promptSlots: whole prompts to hold for the runs that ask them again (0: each
     ///   run evaluates its prompt after the shared prefix)
-    public init(context: LlamaContext, lanes: Int, promptSlots: Int = 0, embeddings: Bool) throws {
+    /// - Parameter promptUses: how many runs ask each prompt (a prompt all of them had is the
+    ///   first to give its slot up)
+    public init(context: LlamaContext, lanes: Int, promptSlots: Int = 0, promptUses: Int = 1, embeddings: Bool) throws {
         precondition(!context.options.unifiedCache && !context.options.attentionTap)
         let needed = Self.sequences(lanes: lanes, promptSlots: promptSlots)
         guard context.sequenceCount >= needed else {
@@ -97,6 +99,7 @@ public final class DecodeBatcher: @unchecked Sendable {
         }
         self.context = context
         laneCount = lanes
+        self.promptUses = promptUses
         slots = (0..<promptSlots).map {
             PromptSlot(sequence: SequenceID(rawValue: Int32(1 + 2 * lanes + $0)), vocabulary: context.vocabularySize)
         }
@@ -119,6 +122,8 @@ public final class DecodeBatcher: @unchecked Sendable {
         let sequence: SequenceID
         var tokens: [Int32] = []
         var used = 0
+        /// runs still to ask it
+        var remaining = 0
         let logits: UnsafeMutableBufferPointer<Float>
         init(sequence: SequenceID, vocabulary: Int) {
             self.sequence = sequence
@@ -127,13 +132,15 @@ public final class DecodeBatcher: @unchecked Sendable {
         deinit { logits.deallocate() }
     }
     private var slots: [PromptSlot]
+    private let promptUses: Int
     private var clock = 0
     /// prompts copied from a held one, not evaluated again (for the bench)
     public private(set) var promptsReused = 0
 
     /// With the context held (`exclusive`): places `prompt` in the empty `target`, whole —
     /// copied from a held prompt when one matches, else the shared prefix copied and the rest
-    /// evaluated as it would be without slots, then held (in the slot least recently used) —
+    /// evaluated as it would be without slots, then held (in a slot whose prompt every run
+    /// asking it has had, else the least recently used) —
     /// its last token's logits in the lane's buffer. Returns the tokens placed. Without slots,
     /// the shared prefix only (the run evaluates the rest).
     func placePrompt(_ prompt: [Int32], in target: SequenceID, for lane: BatchLane) throws -> Int {
@@ -141,6 +148,7 @@ public final class DecodeBatcher: @unchecked Sendable {
         clock += 1
         if let slot = slots.first(where: { $0.tokens == prompt }) {
             slot.used = clock
+            slot.remaining -= 1
             context.copySequence(from: slot.sequence, to: target, from: 0, to: nil)
             lane.keep(UnsafeBufferPointer(slot.logits))
             promptsReused += 1
@@ -149,18 +157,18 @@ public final class DecodeBatcher: @unchecked Sendable {
         var at = try context.placeSharedPrefix(of: prompt, in: target)
         while at < prompt.count {
             let end = min(at + context.batchSize, prompt.count)
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            try context.decode(tokens: prompt[at..<end], at: at, sequence: target, logits: end == prompt.count)
-            countAlone(end - at, since: t0)
+            try alone(end - at) { try context.decode(tokens: prompt[at..<end], at: at, sequence: target, logits: end == prompt.count) }
             at = end
         }
         let logits = context.logits()
         lane.keep(logits)
-        let slot = slots.min { $0.used < $1.used }!
+        // a prompt every run has had goes first, else the one least recently used
+        let slot = slots.min { ($0.remaining > 0 ? 1 : 0, $0.used) < ($1.remaining > 0 ? 1 : 0, $1.used) }!
         context.copySequence(from: target, to: slot.sequence, from: 0, to: nil)
         _ = slot.logits.initialize(from: logits)
         slot.tokens = prompt
         slot.used = clock
+        slot.remaining = promptUses - 1
         return prompt.count
     }
 
@@ -259,11 +267,15 @@ public final class DecodeBatcher: @unchecked Sendable {
         }
     }
 
-    /// With the context held by `exclusive`: one multi-token decode done.
-    func countAlone(_ tokens: Int, since t0: UInt64) {
-        aloneSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        aloneDecodes += 1
-        aloneTokens += tokens
+    /// With the context held by `exclusive`: one multi-token decode, timed and counted.
+    func alone<T>(_ tokens: Int, _ decode: () throws -> T) rethrows -> T {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer {
+            aloneSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            aloneDecodes += 1
+            aloneTokens += tokens
+        }
+        return try decode()
     }
 
     /// runs moved into a free lane's sequences
@@ -385,9 +397,7 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
             try batcher.submit(.init(token: tokens.first!, position: position, sequence: mapped(sequence)), from: self)
         } else {
             try batcher.exclusive {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                defer { batcher.countAlone(tokens.count, since: t0) }
-                try context.decode(tokens: tokens, at: position, sequence: mapped(sequence))
+                try batcher.alone(tokens.count) { try context.decode(tokens: tokens, at: position, sequence: mapped(sequence)) }
                 keep(context.logits())
             }
         }

@@ -163,7 +163,8 @@ struct Eval: ParsableCommand {
                 let (known, on) = try StrategyRegistry.configure(specs(set))
                 return known.contains { on.contains($0.id) && type(of: $0).info.needs.contains(.embeddingInput) }
             }
-            let batcher = try DecodeBatcher(context: context, lanes: count, promptSlots: slots, embeddings: latent)
+            let batcher = try DecodeBatcher(context: context, lanes: count, promptSlots: slots, promptUses: sets.count,
+                                            embeddings: latent)
             if !prefix.isEmpty { try batcher.holdPrefix(prefix) }
             let lanes = (0..<count).map(batcher.lane)
             let markers = ThinkMarkers.resolve(backend: lanes[0])

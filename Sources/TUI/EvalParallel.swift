@@ -80,10 +80,6 @@ extension Eval {
         (prompts.map(\.count).max() ?? 0) + maxTokens + 128
     }
 
-    /// How many problems to decode together when --parallel is not given: 32 per core, at
-    /// most 64 (the shipped evaluation on 2 cores, batched: 16 lanes 177–197 s, 32 lanes
-    /// 169 s, 64 lanes 155–162 s), no more than there are runs, and no more than the cache
-    /// fits in a quarter of the memory (at most 4 GiB).
     /// llama.cpp's limit on sequences in one context, and the lanes it leaves room for (a run
     /// and a probe's fork each, beside the shared prefix)
     static let maxSequences = 256
@@ -96,6 +92,10 @@ extension Eval {
         max(0, min(problems, (lanes + sets - 1) / sets + 2, maxSequences - 1 - 2 * lanes))
     }
 
+    /// How many problems to decode together when --parallel is not given: 32 per core, at
+    /// most 64 (the shipped evaluation on 2 cores, batched: 16 lanes 177–197 s, 32 lanes
+    /// 169 s, 64 lanes 155–162 s), no more than there are runs, and no more than the cache
+    /// fits in a quarter of the memory (at most 4 GiB).
     static func automaticLanes(jobs: Int, cellsPerSequence: Int, model: LlamaModel) -> Int {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let budget = min(Double(ProcessInfo.processInfo.physicalMemory) / 4, Double(4 << 30))
