@@ -345,6 +345,7 @@ public final class TraceWriter {
     public let path: String
     private let fd: Int32
     private let encoder: JSONEncoder
+    private var tokens = TokenLineEncoder()
 
     /// Fails with a one-line error when the file cannot be created.
     public init(path: String) throws {
@@ -368,13 +369,21 @@ public final class TraceWriter {
     public func write(_ line: TraceLine) throws {
         var data: Data
         switch line {
+        case .token(let t):
+            // every step writes one: encoded by hand, the same bytes (TokenLineEncoder)
+            tokens.encode(t, newline: true)
+            return try write(tokens.bytes)
         case .header(let h): data = try encoder.encode(h)
-        case .token(let t): data = try encoder.encode(t)
         case .event(let e): data = try encoder.encode(e)
         case .summary(let s): data = try encoder.encode(s)
         }
         data.append(0x0A)
-        try data.withUnsafeBytes { buf in
+        try write(data)
+    }
+
+    /// The whole line, or one line naming the trace and why not.
+    private func write<Bytes: ContiguousBytes>(_ bytes: Bytes) throws {
+        try bytes.withUnsafeBytes { buf in
             var off = 0
             while off < buf.count {
                 let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)

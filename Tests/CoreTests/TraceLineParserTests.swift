@@ -92,4 +92,26 @@ struct TraceLineParserTests {
         let cut = try TraceReader(data: Data(full.utf8).dropLast(30))
         #expect(cut.truncated && cut.tokens.count == 49)
     }
+
+    @Test("token lines written by hand are JSONEncoder's bytes: every field, odd texts, extreme and non-finite numbers")
+    func encodedTokens() throws {
+        var encoder = TokenLineEncoder()
+        let extremes: [Double] = [0, -0.0, 1, 100, 1e15, 1e16, 1.2345e16, 1e21, 1e-4, 1e-5, 1.5e-7, 5e-324,
+                                  .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 13.143754000000001, .nan, .infinity, -.infinity]
+        var records = (0..<400).map { record($0, Self.texts[$0 % Self.texts.count]) }
+        for (i, x) in extremes.enumerated() {
+            var r = record(1000 + i, "\u{7F}\u{8}\u{C}\r")
+            r.entropy = x; r.ms = x; r.prob = x; r.index = -i; r.token = i % 2 == 0 ? .max : .min
+            r.top = [Alternative(id: 0, p: x, text: "/")]
+            r.attention = [Float(x), .leastNonzeroMagnitude, 16_777_216, 3.4028235e38, 0.1]
+            records.append(r)
+        }
+        for r in records {
+            encoder.encode(r)
+            let expected = try encode(.token(r))
+            #expect(Data(encoder.bytes) == expected, "\(String(decoding: encoder.bytes, as: UTF8.self))\n\(String(decoding: expected, as: UTF8.self))")
+        }
+        encoder.encode(records[7], newline: true)
+        #expect(Data(encoder.bytes) == (try encode(.token(records[7]))) + [0x0A])
+    }
 }
