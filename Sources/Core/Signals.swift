@@ -185,7 +185,7 @@ public final class DistributionAnalyzer {
                 let ed = e * d
                 az += e
                 a1 += ed
-                a2 += ed * d
+                a2 = a2.addingProduct(ed, d)
                 i += 16
             }
             z += Double(az.sum())
