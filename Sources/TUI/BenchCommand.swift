@@ -173,11 +173,12 @@ struct Bench: ParsableCommand {
                 let state = try context.saveState(sequence: .main)
                 saves.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
                 bytes = state.count
-                try context.removeCells(sequence: .probe, from: 0, to: nil)
+                // back into the sequence it came from, emptied first: a second copy beside it
+                // would not fit once the run takes more than half the context
+                try context.removeCells(sequence: .main, from: 0, to: nil)
                 t = DispatchTime.now().uptimeNanoseconds
-                try context.restoreState(state, sequence: .probe)
+                try context.restoreState(state, sequence: .main)
                 restores.append(Double(DispatchTime.now().uptimeNanoseconds - t) / 1e6)
-                try context.removeCells(sequence: .probe, from: 0, to: nil)
             }
             result.state_positions = positions
             result.state_bytes = bytes
