@@ -1,3 +1,5 @@
+import Foundation
+
 /// A sequence of the model's KV cache. Core uses three, by name: the run itself, the fork a
 /// probe decodes on, and a scratch sequence for one-off evaluations.
 public struct SequenceID: RawRepresentable, Hashable, Comparable, Sendable, ExpressibleByIntegerLiteral,
@@ -117,9 +119,13 @@ public protocol ModelBackend: AnyObject {
     func isControl(_ token: Int32) -> Bool
     /// The single token that `text` tokenizes to with special tokens parsed, if there is one.
     func singleToken(_ text: String) -> Int32?
+    /// Token lists derived from the whole vocabulary, kept for every session on the same model.
+    var vocabularyScans: VocabularyScans { get }
 }
 
 extension ModelBackend {
+    /// Test doubles and backends without a model of their own: nothing kept between calls.
+    public var vocabularyScans: VocabularyScans { VocabularyScans() }
     public var sequenceCount: Int { 2 }
     public func sequenceState(_ sequence: SequenceID) -> [UInt8]? { nil }
     public func setSequenceState(_ data: [UInt8], _ sequence: SequenceID) throws {
@@ -130,6 +136,35 @@ extension ModelBackend {
 
     /// Test doubles: end-of-generation tokens are the control tokens.
     public func isControl(_ token: Int32) -> Bool { isEndOfGeneration(token) }
+}
+
+/// The tokens strategies pick out of the whole vocabulary by a rule (NoWait's masked words,
+/// CGRS's triggers: a pass over every token's bytes, 30–200 ms for Gemma 3's 262,144), done
+/// once per model and rule instead of once per run: an evaluation's 64 lanes, every run of a
+/// set and the workbench's sessions share them. Thread-safe; a second asker of a rule being
+/// scanned waits for that scan.
+public final class VocabularyScans: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done: [String: [Int32]] = [:]
+
+    public init() {}
+
+    /// The tokens `scan` picks; `rule` names everything the scan depends on.
+    public func tokens(rule: String, _ scan: () throws -> [Int32]) rethrows -> [Int32] {
+        lock.lock()
+        defer { lock.unlock() }
+        if let tokens = done[rule] { return tokens }
+        let tokens = try scan()
+        done[rule] = tokens
+        return tokens
+    }
+
+    /// How many rules have been scanned.
+    public var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return done.count
+    }
 }
 
 /// A backend that holds the evaluation of a prompt prefix many runs share (an evaluation's

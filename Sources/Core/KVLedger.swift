@@ -378,6 +378,7 @@ public final class LedgerBackend: ModelBackend, EmbeddingSource {
     public func isEndOfGeneration(_ token: Int32) -> Bool { base.isEndOfGeneration(token) }
     public func isControl(_ token: Int32) -> Bool { base.isControl(token) }
     public func singleToken(_ text: String) -> Int32? { base.singleToken(text) }
+    public var vocabularyScans: VocabularyScans { base.vocabularyScans }
 
     /// Which query rows of the next decodes the tap counts (see `AttentionSource`).
     public var attentionQueries: Range<Int>? {

@@ -8,6 +8,9 @@ final class SessionEnvironment: StrategyEnvironment {
     func text(of token: Int32) -> String { session.pieceText(token) }
     func tokenize(_ text: String) throws -> [Int32] { try session.backend.tokenize(text, addSpecial: false) }
     func isEndOfGeneration(_ token: Int32) -> Bool { session.backend.isEndOfGeneration(token) }
+    func vocabularyTokens(rule: String, _ scan: () throws -> [Int32]) rethrows -> [Int32] {
+        try session.backend.vocabularyScans.tokens(rule: rule, scan)
+    }
     func uniform() -> Double { session.state.strategyRNG.nextUnit() }
 
     func event(_ kind: EventKind, _ detail: String, ms: Double?) { session.emitStrategyEvent(kind, detail, ms: ms) }

@@ -195,6 +195,9 @@ public protocol StrategyEnvironment: AnyObject {
     func text(of token: Int32) -> String
     func tokenize(_ text: String) throws -> [Int32]
     func isEndOfGeneration(_ token: Int32) -> Bool
+    /// The tokens `scan` picks from the vocabulary, scanned once per model and `rule` (which
+    /// names everything the scan depends on: the strategy and its word lists).
+    func vocabularyTokens(rule: String, _ scan: () throws -> [Int32]) rethrows -> [Int32]
     /// uniform draw in [0, 1) from the strategies' own seeded generator (restored on rewind)
     func uniform() -> Double
     /// writes a trace event at the current step, in the name of the strategy being called
@@ -207,6 +210,8 @@ public protocol StrategyEnvironment: AnyObject {
 
 extension StrategyEnvironment {
     public func event(_ kind: EventKind, _ detail: String) { event(kind, detail, ms: nil) }
+    /// Without a model to keep it for: scanned every time.
+    public func vocabularyTokens(rule: String, _ scan: () throws -> [Int32]) rethrows -> [Int32] { try scan() }
 }
 
 /// A decoding-time strategy: a class holding its parameters (declared once in `parameters`,

@@ -485,6 +485,7 @@ public final class BatchLane: ModelBackend, EmbeddingSource, KVShapeSource, Pref
     public func isEndOfGeneration(_ token: Int32) -> Bool { context.model.isEndOfGeneration(token) }
     public func isControl(_ token: Int32) -> Bool { context.model.isControl(token) }
     public func singleToken(_ text: String) -> Int32? { context.model.singleToken(text) }
+    public var vocabularyScans: VocabularyScans { context.model.vocabularyScans }
 
     // MARK: EmbeddingSource (the scale was calibrated when the batcher was made)
 

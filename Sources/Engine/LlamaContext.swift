@@ -272,6 +272,7 @@ public final class LlamaContext: ModelBackend, KVShapeSource {
     public func isEndOfGeneration(_ token: Int32) -> Bool { model.isEndOfGeneration(token) }
     public func isControl(_ token: Int32) -> Bool { model.isControl(token) }
     public func singleToken(_ text: String) -> Int32? { model.singleToken(text) }
+    public var vocabularyScans: VocabularyScans { model.vocabularyScans }
 
     // MARK: state
 

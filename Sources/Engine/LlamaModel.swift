@@ -226,6 +226,8 @@ public final class LlamaModel: @unchecked Sendable {
     /// would otherwise convert and cache it again. Built on first use, read-only after.
     private let pieceLock = NSLock()
     private var pieceTable: (bytes: [UInt8], ends: [Int32])?
+    /// What strategies pick from that table by a rule, likewise kept for the model.
+    public let vocabularyScans = VocabularyScans()
 
     /// The bytes of one token, special tokens rendered as text.
     public func piece(_ token: Int32) -> [UInt8] {

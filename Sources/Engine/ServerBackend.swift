@@ -233,6 +233,9 @@ public final class ServerBackend: ModelBackend, ServedBackend {
     public func isEndOfGeneration(_ token: Int32) -> Bool { vocabulary.isEndOfGeneration(token) }
     public func isControl(_ token: Int32) -> Bool { vocabulary.isControl(token) }
     public func singleToken(_ text: String) -> Int32? { vocabulary.singleToken(text) }
+    /// kept with a GGUF's vocabulary; the server's own tokenizer learns as it goes, so a scan
+    /// of it is never kept
+    public var vocabularyScans: VocabularyScans { (vocabulary as? LlamaModel)?.vocabularyScans ?? VocabularyScans() }
 
     // MARK: ServedBackend
 

@@ -200,7 +200,14 @@ final class ScriptedBackend: ModelBackend, AttentionSource {
         return out
     }
 
+    /// how many token pieces were asked for (a vocabulary scan asks for every one)
+    var piecesRead = 0
+    /// scans kept like a model's (nil: none kept, the protocol's default)
+    var keptScans: VocabularyScans?
+    var vocabularyScans: VocabularyScans { keptScans ?? VocabularyScans() }
+
     func piece(_ token: Int32) -> [UInt8] {
+        piecesRead += 1
         let i = Int(token)
         if i < Self.pieces.count { return Array(Self.pieces[i].utf8) }
         if i < Self.pieces.count + extraBytes.count { return [extraBytes[i - Self.pieces.count]] }

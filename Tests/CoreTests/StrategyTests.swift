@@ -31,6 +31,30 @@ struct StrategyTests {
         #expect(st.masked == [4])   // "Wait" is the only keyword token of the scripted vocabulary
     }
 
+    @Test("NoWait's and CGRS's vocabulary scans are done once per model and word list, every later session reuses them")
+    func scansShared() throws {
+        let backend = ScriptedBackend(contextSize: 128, rule: ScriptedBackend.following([4, 8, 9, 2, 6, 0], promptLength: prompt.count, vocabulary: V))
+        backend.keptScans = VocabularyScans()
+        func installed(_ specs: [String]) throws -> DecodingSession {
+            let config = try SessionConfig(sampling: .greedy, maxTokens: 10, markers: ThinkMarkers.resolve(backend: backend))
+            let s = try DecodingSession(backend: backend, config: config, promptTokens: prompt, initialPhase: .thinking)
+            try s.install(specs: specs)
+            return s
+        }
+        let first = try installed(["nowait", "cgrs"])
+        #expect(backend.keptScans?.count == 2)
+        let read = backend.piecesRead
+        #expect(read >= 2 * V)
+        let second = try installed(["nowait", "cgrs"])
+        #expect(backend.piecesRead == read, "the second session scanned the vocabulary again")
+        #expect((second.strategy("nowait") as? NoWait)?.masked == [4])
+        #expect((second.strategy("cgrs") as? CGRS)?.triggerIds == (first.strategy("cgrs") as? CGRS)?.triggerIds)
+        // another word list is another rule: scanned, and its own answer
+        let other = try installed(["nowait:keywords=so"])
+        #expect(backend.keptScans?.count == 3 && backend.piecesRead >= read + V)
+        #expect((other.strategy("nowait") as? NoWait)?.masked == [8])
+    }
+
     @Test("NoWait: the favourite 'Wait' is never chosen while thinking, and it says so")
     func noWaitSteps() throws {
         let s = try session(script: [4, 8, 9, 2, 4, 0], specs: ["nowait"])

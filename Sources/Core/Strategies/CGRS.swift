@@ -139,18 +139,21 @@ public final class CGRS: DecodingStrategy {
         (b >= 48 && b <= 57) || (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b >= 128
     }
 
-    /// Scans the whole vocabulary once for the trigger variants.
+    /// Scans the whole vocabulary for the trigger variants, once per model and trigger list.
     public func prepare(_ env: StrategyEnvironment) throws {
-        let words = triggers.map { Array($0.lowercased().utf8) }
-        let shortest = words.map(\.count).min() ?? 1
-        var ids = Set<Int32>()
-        for i in 0..<env.vocabularySize {
-            let t = Int32(i)
-            let bytes = env.piece(t)
-            if bytes.count < shortest { continue }
-            if Self.matches(bytes, words) { ids.insert(t) }
-        }
-        triggerIds = ids
+        let rule = "cgrs\u{0}" + triggers.joined(separator: "\u{1}")
+        triggerIds = Set(env.vocabularyTokens(rule: rule) {
+            let words = triggers.map { Array($0.lowercased().utf8) }
+            let shortest = words.map(\.count).min() ?? 1
+            var ids: [Int32] = []
+            for i in 0..<env.vocabularySize {
+                let t = Int32(i)
+                let bytes = env.piece(t)
+                if bytes.count < shortest { continue }
+                if Self.matches(bytes, words) { ids.append(t) }
+            }
+            return ids
+        })
     }
 
     public func beforeSampling(_ view: StepView, _ decision: inout StepDecision, _ env: StrategyEnvironment) throws {

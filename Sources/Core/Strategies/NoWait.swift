@@ -52,24 +52,28 @@ public final class NoWait: DecodingStrategy {
         return !exclusions.contains(where: { t.contains($0) })
     }
 
-    /// Scans the whole vocabulary once (262,144 tokens for Gemma 3) on bytes: ASCII-lower-cased
-    /// pieces are searched for the keywords' bytes, and only hits are checked against the
-    /// exclusions with full string rules.
+    /// Scans the whole vocabulary (262,144 tokens for Gemma 3) on bytes, once per model and
+    /// word lists (`vocabularyTokens`: every run and lane on the model shares it):
+    /// ASCII-lower-cased pieces are searched for the keywords' bytes, and only hits are checked
+    /// against the exclusions with full string rules.
     public func prepare(_ env: StrategyEnvironment) throws {
-        let keys = keywords.map { Array($0.utf8) }
-        var ids: [Int32] = []
-        var lower = [UInt8]()
-        for i in 0..<env.vocabularySize {
-            let t = Int32(i)
-            let bytes = env.piece(t)
-            if bytes.count < 2 { continue }
-            lower.removeAll(keepingCapacity: true)
-            for b in bytes { lower.append(b >= 65 && b <= 90 ? b + 32 : b) }
-            guard keys.contains(where: { Self.contains(lower, $0) }) else { continue }
-            if masks(String(decoding: bytes, as: UTF8.self)) { ids.append(t) }
+        let rule = "nowait\u{0}" + keywords.joined(separator: "\u{1}") + "\u{0}" + exclusions.joined(separator: "\u{1}")
+        masked = env.vocabularyTokens(rule: rule) {
+            let keys = keywords.map { Array($0.utf8) }
+            var ids: [Int32] = []
+            var lower = [UInt8]()
+            for i in 0..<env.vocabularySize {
+                let t = Int32(i)
+                let bytes = env.piece(t)
+                if bytes.count < 2 { continue }
+                lower.removeAll(keepingCapacity: true)
+                for b in bytes { lower.append(b >= 65 && b <= 90 ? b + 32 : b) }
+                guard keys.contains(where: { Self.contains(lower, $0) }) else { continue }
+                if masks(String(decoding: bytes, as: UTF8.self)) { ids.append(t) }
+            }
+            return ids
         }
-        masked = ids
-        maskedSet = Set(ids)
+        maskedSet = Set(masked)
     }
 
     private static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
