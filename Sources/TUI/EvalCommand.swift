@@ -166,6 +166,7 @@ struct Eval: ParsableCommand {
             let batcher = try DecodeBatcher(context: context, lanes: count, promptSlots: slots, promptUses: sets.count,
                                             embeddings: latent)
             if !prefix.isEmpty { try batcher.holdPrefix(prefix) }
+            let setUp = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
             let lanes = (0..<count).map(batcher.lane)
             let markers = ThinkMarkers.resolve(backend: lanes[0])
             let pool = EvalPool(jobs: jobs.count) { done, what in self.progress(done, jobs.count, what) }
@@ -179,8 +180,8 @@ struct Eval: ParsableCommand {
             if batcher.rounds > 0 {
                 mode += String(format: ", %.1f rows per decode in %.2f micro-batches", Double(batcher.rows) / Double(batcher.rounds),
                                Double(batcher.microBatches) / Double(batcher.rounds))
-                mode += String(format: "; rounds %.1f s, prompts and probes' text %.1f s (%d decodes, %d tokens)",
-                               batcher.roundSeconds, batcher.aloneSeconds, batcher.aloneDecodes, batcher.aloneTokens)
+                mode += String(format: "; set-up %.1f s, rounds %.1f s, prompts and probes' text %.1f s (%d decodes, %d tokens)",
+                               setUp, batcher.roundSeconds, batcher.aloneSeconds, batcher.aloneDecodes, batcher.aloneTokens)
             }
             if slots > 0 {
                 mode += ", \(batcher.promptsReused) of \(jobs.count) prompts copied from a run of the same problem"
