@@ -16,8 +16,12 @@ final class WorkbenchApp {
     let terminal: CursesTerminal
     private let mailbox: Mailbox
     var snapshot: WorkbenchSnapshot
-    /// the strategies as last published
+    /// the strategies as last published (with the values sent since laid over them)
     var statuses: [StrategyStatus] = []
+    /// parameter values sent to the session and not yet published back, by "strategy.name":
+    /// a publication that answers an earlier send of the same parameter must not put the
+    /// older value back under keys still being pressed
+    var sentParameters: [String: (value: String, at: Date)] = [:]
     /// the KV policy's row and id as last published
     private(set) var kvPolicyRow: String?
     var kvPolicyID: String
@@ -228,8 +232,8 @@ final class WorkbenchApp {
                     snapshot.strategies = strategyRows(statuses, kvRow: v.policyRow, kvSpec: v.policy)
                 }
             case .strategies(let list):
-                statuses = list
-                snapshot.strategies = strategyRows(list, kvRow: kvPolicyRow, kvSpec: snapshot.kvPolicy)
+                statuses = withSentParameters(list)
+                snapshot.strategies = strategyRows(statuses, kvRow: kvPolicyRow, kvSpec: snapshot.kvPolicy)
                 updateBudget()
             case .traceFailed(let why):
                 traceFailure = why

@@ -213,10 +213,31 @@ extension WorkbenchApp {
     /// Shows a value sent to the session before the session publishes it, so that keys
     /// pressed faster than it answers step on from the last one (it publishes the same value).
     func showParameter(_ id: String, _ name: String, _ value: String) {
+        sentParameters["\(id).\(name)"] = (value, Date())
         guard let i = statuses.firstIndex(where: { $0.id == id }),
               let j = statuses[i].parameters.firstIndex(where: { $0.name == name }) else { return }
         statuses[i].parameters[j].value = value
         snapshot.strategies = strategyRows(statuses, kvRow: kvPolicyRow, kvSpec: snapshot.kvPolicy)
+    }
+
+    /// The published strategies with each value sent since shown in place of the published
+    /// one, until the session publishes that very value (or, for a value it refused, for a
+    /// second): a publication answering the first of several quick presses otherwise puts
+    /// the first value back, and the next press steps on from there instead of from the last.
+    func withSentParameters(_ list: [StrategyStatus]) -> [StrategyStatus] {
+        var list = list
+        let now = Date()
+        for (key, sent) in sentParameters {
+            let parts = key.split(separator: ".", maxSplits: 1).map(String.init)
+            guard let i = list.firstIndex(where: { $0.id == parts[0] }),
+                  let j = list[i].parameters.firstIndex(where: { $0.name == parts[1] }),
+                  list[i].parameters[j].value != sent.value, now.timeIntervalSince(sent.at) < 1 else {
+                sentParameters[key] = nil
+                continue
+            }
+            list[i].parameters[j].value = sent.value
+        }
+        return list
     }
 
     func openStrategyFocus() {
