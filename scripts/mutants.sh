@@ -98,6 +98,12 @@ mutant "settings: a new problem loses the parameters of strategies that are off"
 mutant "settings: + and - step off the multiples" Parameters.swift \
   'var next = up ? (v / step + 1) * step : (v % step == 0 ? v - step : (v / step) * step)' \
   'var next = up ? v + step : v - step'
+mutant "trace: a whole number written with its .0 (not JSONEncoder's bytes)" TraceLineEncoder.swift \
+  'if s.hasSuffix(".0") { s.removeLast(2) }' \
+  'if s.hasSuffix(".00") { s.removeLast(2) }   // mutant'
+mutant "vocabulary scans: never reused between sessions on a model" Backend.swift \
+  'if let tokens = done[rule] { return tokens }' \
+  '_ = done[rule]   // mutant: every session scans again'
 
 # MUTANTS_ONLY=TEXT keeps the mutants whose name contains TEXT
 if [ -n "${MUTANTS_ONLY:-}" ]; then
