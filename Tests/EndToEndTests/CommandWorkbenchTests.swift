@@ -252,7 +252,12 @@ struct CommandWorkbenchTests {
         #expect(log.branches.count == 2 && log.branch(1)?.info.forkStep == 10)
         #expect(log.branch(1)?.info.cause.kind == .seed && log.branch(1)?.info.cause.seed == 8)
         let r = try TmuxSession([Binary.path, "replay", trace], width: 170)
-        r.wait { $0.contains("replay") }
+        // a replay reaches a step at the recorded pace and goes to steps it has shown: pause
+        // it past step 5 (the top-k pane's "#N" is the step shown)
+        func shownStep(_ screen: String) -> Int? {
+            screen.range(of: #"#[0-9]+ +H "#, options: .regularExpression).flatMap { Int(screen[$0].dropFirst().prefix { $0 != " " }) }
+        }
+        r.wait { (shownStep($0) ?? 0) >= 8 }
         r.send("Space")
         command(r, "goto 5")
         let moved = r.wait(timeout: 5) { $0.contains("cursor #5 of") }
