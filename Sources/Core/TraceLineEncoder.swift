@@ -88,21 +88,9 @@ struct TokenLineEncoder {
         bytes.append(UInt8(ascii: "]"))
     }
 
+    /// (an Int's digits fit Swift's inline small string: no allocation)
     private mutating func integer(_ v: Int) {
-        if v < 0 { bytes.append(UInt8(ascii: "-")) }
-        var m = v.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { d in
-            var n = 0
-            repeat {
-                d[19 - n] = UInt8(ascii: "0") + UInt8(m % 10)
-                m /= 10
-                n += 1
-            } while m > 0
-            bytes.append(contentsOf: d[(20 - n)...])
-        }
+        bytes.append(contentsOf: String(v).utf8)
     }
 
     /// JSONEncoder's number: the shortest digits that read back to the same value (Swift's
